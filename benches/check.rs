@@ -1,0 +1,329 @@
+//! `cargo bench --bench check`: cold `check` of 2,000 manifests referencing 200 unique
+//! signed images on a local docker-registry, against, in the same run,
+//! (a) a bare-HTTP floor issuing the same registry requests with no verification work and
+//! (b) a per-image loop over the `sigstore` crate's cosign verification.
+//! Also: YAML parse + extract throughput and peak RSS for 10,000 manifests.
+//! Prints ratios; asserts nothing about time.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures::StreamExt as _;
+use sealgate::manifests::{self, LoadOptions};
+use sealgate::registry::credentials::DockerConfig;
+use sealgate::registry::http::{HttpOptions, HttpRegistry};
+use sigstore::crypto::SigningScheme;
+
+const IMAGES: usize = 200;
+const MANIFESTS: usize = 2_000;
+const BIG: usize = 10_000;
+const RUNS: usize = 3;
+const CONCURRENCY: usize = 16;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn write_tree(dir: &Path, n: usize, refs: &[String]) -> u64 {
+    let mut bytes = 0;
+    for i in 0..n {
+        let a = &refs[i % refs.len()];
+        let b = &refs[(i * 7 + 3) % refs.len()];
+        let y = format!(
+            "# service {i}\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: svc-{i}\n  namespace: team-{t}\n  labels: {{app: svc-{i}, tier: backend}}\nspec:\n  replicas: 3\n  selector:\n    matchLabels: {{app: svc-{i}}}\n  template:\n    metadata:\n      labels: {{app: svc-{i}}}\n    spec:\n      initContainers:\n        - name: init\n          image: {b}\n      containers:\n        - name: app\n          image: {a}\n          args: [\"--port=8080\", \"--log=json\"]\n          env:\n            - {{name: MODE, value: production}}\n          resources:\n            limits: {{cpu: 500m, memory: 256Mi}}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: svc-{i}\n  namespace: team-{t}\nspec:\n  selector: {{app: svc-{i}}}\n  ports: [{{port: 80, targetPort: 8080}}]\n",
+            t = i % 20
+        );
+        bytes += y.len() as u64;
+        let sub = dir.join(format!("team-{:02}", i % 20));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join(format!("svc-{i:05}.yaml")), y).unwrap();
+    }
+    bytes
+}
+
+fn policy(dir: &Path, pem: &str) -> PathBuf {
+    std::fs::write(dir.join("ci.pub"), pem).unwrap();
+    let p = dir.join("policy.yaml");
+    std::fs::write(
+        &p,
+        "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: bench}\nspec:\n  rules:\n    - name: all\n      images: [\"**\"]\n      signatures:\n        attestors:\n          - name: ci\n            key: {path: ci.pub}\n",
+    )
+    .unwrap();
+    p
+}
+
+/// In-process cold check, as the CLI does it. Returns (decision, requests).
+async fn sealgate_check(dir: &Path, policy: &Path, registry: &str) -> (String, u64) {
+    let policies = sealgate::policy::load(policy).unwrap();
+    let snapshot = manifests::load_paths(&[dir.to_path_buf()], &LoadOptions::default());
+    let wanted = sealgate::gate::plan(&snapshot, &policies);
+    let http = HttpRegistry::new(
+        HttpOptions {
+            insecure: vec![registry.to_string()],
+            concurrency: CONCURRENCY,
+            ..HttpOptions::default()
+        },
+        DockerConfig::default(),
+    )
+    .unwrap();
+    let evidence = sealgate::verify::gather(&http, &wanted, CONCURRENCY).await;
+    let report = sealgate::gate::decide(&snapshot, &policies, &evidence);
+    (report.decision.as_str().to_string(), http.requests())
+}
+
+/// The floor: the same requests (ping, resolve, .sig manifest, payload blob) with no
+/// verification, hashing or policy work.
+async fn floor(registry: &str, repos: &[String]) -> u64 {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
+    let base = format!("http://{registry}");
+    client
+        .get(format!("{base}/v2/"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let accept = sealgate::registry::MANIFEST_ACCEPT.join(", ");
+    let counts: Vec<u64> = futures::stream::iter(repos.iter())
+        .map(|repo| {
+            let (client, base, accept) = (client.clone(), base.clone(), accept.clone());
+            async move {
+                let r = client
+                    .get(format!("{base}/v2/{repo}/manifests/v1"))
+                    .header("Accept", &accept)
+                    .send()
+                    .await
+                    .unwrap();
+                let digest = r.headers()["docker-content-digest"]
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                r.bytes().await.unwrap();
+                let sig = client
+                    .get(format!(
+                        "{base}/v2/{repo}/manifests/{}.sig",
+                        digest.replace(':', "-")
+                    ))
+                    .header("Accept", &accept)
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                let v: serde_json::Value = serde_json::from_slice(&sig).unwrap();
+                let blob = v["layers"][0]["digest"].as_str().unwrap();
+                client
+                    .get(format!("{base}/v2/{repo}/blobs/{blob}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                3u64
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    1 + counts.iter().sum::<u64>()
+}
+
+/// (b): a per-image loop over the sigstore crate's cosign verification.
+async fn sigstore_loop(registry: &str, repos: &[String], pem: &str) -> usize {
+    use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraintVec};
+    use sigstore::cosign::{ClientBuilder, CosignCapabilities as _};
+    use sigstore::registry::{Auth, OciReference};
+    let mut client = ClientBuilder::default()
+        .with_oci_client_config(sigstore::registry::ClientConfig {
+            protocol: sigstore::registry::ClientProtocol::Http,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let constraints: VerificationConstraintVec = vec![Box::new(
+        PublicKeyVerifier::new(pem.as_bytes(), &SigningScheme::ECDSA_P256_SHA256_ASN1).unwrap(),
+    )];
+    let mut ok = 0;
+    for repo in repos {
+        let image: OciReference = format!("{registry}/{repo}:v1").parse().unwrap();
+        let layers = client
+            .trusted_signature_layers(&Auth::Anonymous, &image)
+            .await
+            .unwrap();
+        if sigstore::cosign::verify_constraints(&layers, constraints.iter()).is_ok() {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+fn rss_child(dir: &str, policy: &str, registry: &str) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (decision, _) = rt.block_on(sealgate_check(Path::new(dir), Path::new(policy), registry));
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: ? kB");
+    println!("{decision} {hwm}");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--rss-child") {
+        return rss_child(&args[i + 1], &args[i + 2], &args[i + 3]);
+    }
+    if args.iter().any(|a| a == "--list" || a == "--test") {
+        return; // `cargo test --benches` / libtest probing: nothing to do
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reg = TestRegistry::start();
+    let client = oci();
+    let s = signer(SigningScheme::ECDSA_P256_SHA256_ASN1);
+    eprintln!("setting up {IMAGES} signed images…");
+    let repos: Vec<String> = (0..IMAGES).map(|i| format!("bench/app-{i:03}")).collect();
+    rt.block_on(async {
+        futures::stream::iter(repos.iter())
+            .for_each_concurrent(8, |repo| {
+                let (client, reg, s) = (&client, &reg, &s);
+                async move {
+                    let digest = push_image(client, reg, repo, "v1").await;
+                    let payload = cosign_payload(&format!("{}/{repo}", reg.addr), &digest);
+                    push_signature(
+                        client,
+                        reg,
+                        repo,
+                        &digest,
+                        &[SigLayer {
+                            signature: Some(s.sign_b64(&payload)),
+                            payload,
+                        }],
+                    )
+                    .await;
+                }
+            })
+            .await;
+    });
+    let refs: Vec<String> = repos.iter().map(|r| reg.reference(r, "v1")).collect();
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("deploy");
+    let tree_bytes = write_tree(&tree, MANIFESTS, &refs);
+    let pol = policy(work.path(), &s.public_pem);
+
+    let mut t_floor = Vec::new();
+    let mut t_check = Vec::new();
+    let mut t_cli = Vec::new();
+    let (mut floor_req, mut check_req) = (0, 0);
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        floor_req = rt.block_on(floor(&reg.addr, &repos));
+        t_floor.push(t.elapsed());
+        let t = Instant::now();
+        let (decision, req) = rt.block_on(sealgate_check(&tree, &pol, &reg.addr));
+        t_check.push(t.elapsed());
+        assert_eq!(decision, "pass");
+        check_req = req;
+        let t = Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"))
+            .arg("check")
+            .arg(&tree)
+            .arg("--policy")
+            .arg(&pol)
+            .args(["--insecure-registry", &reg.addr, "-q", "-o", "json"])
+            .output()
+            .unwrap();
+        t_cli.push(t.elapsed());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    eprintln!("running the sigstore-crate loop…");
+    let t = Instant::now();
+    let before = reg.log_lines().len();
+    let ok = rt.block_on(sigstore_loop(&reg.addr, &repos, &s.public_pem));
+    let t_sigstore = t.elapsed();
+    let sigstore_req = reg.log_lines().len() - before;
+    assert_eq!(ok, IMAGES);
+
+    // YAML parse + extract throughput over 10,000 manifests
+    let big = work.path().join("big");
+    let big_bytes = write_tree(&big, BIG, &refs);
+    let mut t_parse = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let snap = manifests::load_paths(&[big.clone()], &LoadOptions::default());
+        t_parse.push(t.elapsed());
+        assert_eq!(snap.manifests, BIG * 2);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let rss = std::process::Command::new(exe)
+        .args([
+            "--rss-child",
+            big.to_str().unwrap(),
+            pol.to_str().unwrap(),
+            &reg.addr,
+        ])
+        .output()
+        .unwrap();
+
+    let (f, c, cli, p) = (
+        median(t_floor),
+        median(t_check),
+        median(t_cli),
+        median(t_parse),
+    );
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "sealgate check benchmark ({MANIFESTS} manifests, {IMAGES} unique signed images, docker-registry on loopback, median of {RUNS})"
+    );
+    println!(
+        "  bare-HTTP floor        {:8.1} ms  {floor_req} requests",
+        ms(f)
+    );
+    println!(
+        "  sealgate check (lib)   {:8.1} ms  {check_req} requests  = {:.2}x floor",
+        ms(c),
+        c.as_secs_f64() / f.as_secs_f64()
+    );
+    println!(
+        "  sealgate check (CLI)   {:8.1} ms  (process, YAML, report)  = {:.2}x floor",
+        ms(cli),
+        cli.as_secs_f64() / f.as_secs_f64()
+    );
+    println!(
+        "  sigstore crate loop    {:8.1} ms  {sigstore_req} requests  = {:.1}x slower than sealgate check",
+        ms(t_sigstore),
+        t_sigstore.as_secs_f64() / c.as_secs_f64()
+    );
+    println!(
+        "  YAML parse + extract   {:8.1} ms for {BIG} files ({:.1} MB): {:.1} MB/s",
+        ms(p),
+        big_bytes as f64 / 1e6,
+        big_bytes as f64 / 1e6 / p.as_secs_f64()
+    );
+    println!(
+        "  peak RSS, check of {BIG} manifests: {}",
+        String::from_utf8_lossy(&rss.stdout).trim()
+    );
+    println!("  (tree of {MANIFESTS}: {:.1} MB)", tree_bytes as f64 / 1e6);
+}

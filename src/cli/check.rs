@@ -1,0 +1,371 @@
+//! `sealgate check`: the one-shot CI gate.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Read as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+
+use sealgate::gate::{self, Report};
+use sealgate::manifests::{self, LoadOptions, Origin, PinEdit};
+use sealgate::policy::{self, Policy};
+use sealgate::registry::credentials::DockerConfig;
+use sealgate::registry::http::{HttpOptions, HttpRegistry};
+use sealgate::registry::layout::OciLayout;
+use sealgate::report::{self, Format};
+use sealgate::verdict::{Decision, Verdict};
+use sealgate::verify;
+
+/// Largest manifest stream read from stdin.
+const MAX_STDIN_BYTES: u64 = 256 * 1024 * 1024;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Files or directories of manifests (.yaml, .yml, .json); `-` reads one stream from stdin.
+    #[arg(value_name = "PATH|-", default_value = ".")]
+    paths: Vec<PathBuf>,
+    /// One ImagePolicy file, or a directory of them (all apply).
+    #[arg(long, value_name = "FILE|DIR")]
+    policy: PathBuf,
+    /// Report format.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    output_file: Option<PathBuf>,
+    /// Directory holding config.json (auths, credHelpers, credsStore). Default: $DOCKER_CONFIG, then ~/.docker.
+    #[arg(long, value_name = "DIR")]
+    docker_config: Option<PathBuf>,
+    /// Allow plain HTTP for this registry (host[:port]); repeatable.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    insecure_registry: Vec<String>,
+    /// Registry requests in flight per registry.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    concurrency: usize,
+    /// Timeout of one registry request, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    timeout: u64,
+    /// No network: images and signatures come from --oci-layout.
+    #[arg(long)]
+    offline: bool,
+    /// OCI image layout directory holding the images and their signatures.
+    #[arg(long, value_name = "DIR")]
+    oci_layout: Option<PathBuf>,
+    /// Sigstore trusted_root.json for keyless verification.
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+    /// Evaluate time-dependent checks at this instant (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    now: Option<String>,
+    /// On pass, rewrite the manifests so every checked image is pinned to its digest.
+    #[arg(long)]
+    pin: bool,
+    /// Extra image location for a kind: KIND=/json/pointer (`*` matches every array index); repeatable.
+    #[arg(long, value_name = "KIND=POINTER")]
+    image_path: Vec<String>,
+    /// More logging on stderr (-v, -vv).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// No logging or progress on stderr.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    // --- validate everything before any network access
+    if args.offline && args.oci_layout.is_none() {
+        bail!("--offline needs --oci-layout DIR (the images and signatures to check against)");
+    }
+    if args.oci_layout.is_some() && !args.offline {
+        bail!("--oci-layout reads images from a directory: add --offline");
+    }
+    if let Some(tr) = &args.trusted_root {
+        bail!(
+            "--trusted-root {}: keyless (Fulcio/Rekor) verification is not supported yet by this version of sealgate",
+            tr.display()
+        );
+    }
+    if let Some(now) = &args.now {
+        parse_rfc3339(now)
+            .with_context(|| format!("--now {now:?} is not an RFC 3339 timestamp"))?;
+    }
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    let policies = policy::load(&args.policy).map_err(anyhow::Error::new)?;
+    let mut extra = Vec::new();
+    for p in &policies {
+        extra.extend(p.extra_image_paths.iter().cloned());
+    }
+    for s in &args.image_path {
+        extra.push(manifests::parse_image_path(s).with_context(|| format!("--image-path {s:?}"))?);
+    }
+    let opts = LoadOptions {
+        extra_image_paths: extra,
+        ..LoadOptions::default()
+    };
+    let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
+    if stdin && args.paths.len() > 1 {
+        bail!("`-` (stdin) cannot be combined with other paths");
+    }
+    if stdin && args.pin {
+        bail!("--pin rewrites files; it cannot be used with stdin");
+    }
+    let snapshot = if stdin {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .take(MAX_STDIN_BYTES + 1)
+            .read_to_end(&mut buf)
+            .context("reading manifests from stdin")?;
+        if buf.len() as u64 > MAX_STDIN_BYTES {
+            bail!("stdin is larger than {MAX_STDIN_BYTES} bytes");
+        }
+        manifests::load_stream("-", &buf, &opts)
+    } else {
+        manifests::load_paths(&args.paths, &opts)
+    };
+    if !snapshot.missing.is_empty() {
+        bail!("no such file or directory: {}", snapshot.missing.join(", "));
+    }
+    if snapshot.files == 0 && snapshot.problems.is_empty() {
+        bail!("no manifests found in {}", display_paths(&args.paths));
+    }
+    for s in &snapshot.skipped {
+        tracing::info!("skipped {s}");
+    }
+    tracing::info!(
+        files = snapshot.files,
+        manifests = snapshot.manifests,
+        images = snapshot.images.len(),
+        problems = snapshot.problems.len(),
+        "manifests loaded"
+    );
+
+    // --- gather evidence at the edge
+    let wanted = gate::plan(&snapshot, &policies);
+    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let evidence = if let Some(dir) = &args.oci_layout {
+        let layout = OciLayout::open(dir).map_err(anyhow::Error::new)?;
+        rt.block_on(verify::gather(&layout, &wanted, args.concurrency))
+    } else {
+        let docker =
+            DockerConfig::load(args.docker_config.as_deref()).map_err(anyhow::Error::new)?;
+        let http = HttpRegistry::new(
+            HttpOptions {
+                insecure: args.insecure_registry.clone(),
+                concurrency: args.concurrency,
+                timeout: Duration::from_secs(args.timeout.max(1)),
+                ..HttpOptions::default()
+            },
+            docker,
+        )
+        .map_err(anyhow::Error::new)?;
+        if progress && !wanted.is_empty() {
+            eprintln!("sealgate: checking {} images…", wanted.len());
+        }
+        let ev = rt.block_on(verify::gather(&http, &wanted, args.concurrency));
+        tracing::info!(requests = http.requests(), "registry requests");
+        ev
+    };
+
+    // --- decide (pure) and render
+    let report = gate::decide(&snapshot, &policies, &evidence);
+    let rendered = report::render(&report, args.output);
+    match &args.output_file {
+        Some(f) => {
+            std::fs::write(f, rendered).with_context(|| format!("writing {}", f.display()))?
+        }
+        None => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (| head) is not an error of the check.
+            let _ = out.write_all(rendered.as_bytes());
+            let _ = out.flush();
+        }
+    }
+    if args.pin {
+        if report.decision == Decision::Pass {
+            let n = pin(&report, &policies).context("pinning manifests")?;
+            tracing::info!(references = n, "pinned");
+            if !args.quiet {
+                eprintln!("sealgate: pinned {n} image reference(s) to digests");
+            }
+        } else if !args.quiet {
+            eprintln!(
+                "sealgate: not pinning: decision is {}",
+                report.decision.as_str()
+            );
+        }
+    }
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "done");
+    Ok(match report.decision {
+        Decision::Pass | Decision::Warn => ExitCode::SUCCESS,
+        Decision::Blocked => ExitCode::from(1),
+    })
+}
+
+fn display_paths(p: &[PathBuf]) -> String {
+    p.iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rewrites every passing image's locations to `name[:tag]@digest`. Returns how many
+/// references were rewritten. Each file is written once, atomically (temp + rename).
+fn pin(report: &Report, _policies: &[Policy]) -> anyhow::Result<usize> {
+    let mut scalar_edits: BTreeMap<PathBuf, Vec<PinEdit>> = BTreeMap::new();
+    let mut kustomize_edits: BTreeMap<PathBuf, Vec<(usize, String)>> = BTreeMap::new();
+    for img in &report.images {
+        let (Verdict::Pass, Some(digest), Some(reference)) =
+            (&img.verdict, &img.digest, &img.reference)
+        else {
+            continue;
+        };
+        if reference.digest().is_some() {
+            continue; // already pinned
+        }
+        let new = format!("{}@{digest}", img.image.trim());
+        for f in &img.found {
+            match &f.origin {
+                Origin::Scalar { path: Some(path) } => {
+                    scalar_edits.entry(path.clone()).or_default().push(PinEdit {
+                        document: f.location.document,
+                        pointer: f.location.pointer.clone(),
+                        old: img.image.clone(),
+                        new: new.clone(),
+                    })
+                }
+                Origin::Scalar { path: None } => {}
+                Origin::Kustomize { path, index } => {
+                    kustomize_edits
+                        .entry(path.clone())
+                        .or_default()
+                        .push((*index, digest.clone()));
+                }
+            }
+        }
+    }
+    let mut count = 0;
+    for (path, edits) in scalar_edits {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let new = manifests::pin::pin_yaml(&text, &edits)
+            .with_context(|| format!("pinning {}", path.display()))?;
+        write_atomic(&path, &new)?;
+        count += edits.len();
+    }
+    for (path, mut edits) in kustomize_edits {
+        edits.sort();
+        edits.dedup();
+        let mut text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        for (index, digest) in &edits {
+            text = manifests::pin::pin_kustomization(&text, *index, digest)
+                .with_context(|| format!("pinning {} images[{index}]", path.display()))?;
+        }
+        write_atomic(&path, &text)?;
+        count += edits.len();
+    }
+    Ok(count)
+}
+
+fn write_atomic(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.sealgate-pin"));
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(&tmp, meta.permissions());
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+/// Validates `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`; returns seconds since the epoch.
+fn parse_rfc3339(s: &str) -> anyhow::Result<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> anyhow::Result<i64> {
+        let t = s.get(r).context("too short")?;
+        if !t.bytes().all(|c| c.is_ascii_digit()) {
+            bail!("expected digits in {t:?}");
+        }
+        t.parse::<i64>().context("number")
+    };
+    if b.len() < 20
+        || b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !matches!(b.get(10), Some(b'T' | b't'))
+    {
+        bail!("expected YYYY-MM-DDTHH:MM:SSZ");
+    }
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        bail!("field out of range");
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            bail!("empty fraction");
+        }
+        rest = &frac[n..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6
+            && (o.starts_with('+') || o.starts_with('-'))
+            && o.as_bytes().get(3) == Some(&b':') =>
+        {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let hh: i64 = o[1..3].parse().context("offset")?;
+            let mm: i64 = o[4..6].parse().context("offset")?;
+            sign * (hh * 3600 + mm * 60)
+        }
+        _ => bail!("expected Z or ±HH:MM offset"),
+    };
+    // days from civil (Howard Hinnant)
+    let (y2, m2) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * m2 + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(days * 86_400 + h * 3600 + mi * 60 + se - offset)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339() {
+        assert_eq!(super::parse_rfc3339("1970-01-01T00:00:00Z").ok(), Some(0));
+        assert_eq!(
+            super::parse_rfc3339("2024-05-30T12:00:00.5+02:00").ok(),
+            Some(1_717_063_200)
+        );
+        assert!(super::parse_rfc3339("2024-13-01T00:00:00Z").is_err());
+        assert!(super::parse_rfc3339("yesterday").is_err());
+    }
+}

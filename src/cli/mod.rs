@@ -1,0 +1,59 @@
+//! Command-line front ends: parse arguments → validated config → engine → render.
+//! Exit codes (contract): 0 pass/warn, 1 blocked, 2 usage or configuration error.
+
+mod check;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// sealgate: verify every container image of a revision before it ships.
+#[derive(Debug, Parser)]
+#[command(name = "sealgate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify every image in a tree of manifests against policy (the CI gate).
+    Check(check::CheckArgs),
+}
+
+/// Logging to stderr; stdout carries only the report.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = if quiet {
+        "off"
+    } else {
+        match verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("sealgate={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the parsed command and maps the outcome to the contract's exit codes.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check(args) => {
+            init_logging(args.verbose, args.quiet);
+            match check::run(args) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("sealgate: error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}

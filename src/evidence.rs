@@ -1,0 +1,60 @@
+//! Evidence: the bytes the registry edge gathered for one image, as plain values. The pure
+//! middle (signature checks, policy, decision) works only on these.
+
+use bytes::Bytes;
+
+use crate::reference::Digest;
+use crate::verdict::Reason;
+
+/// Where a signature was found (contract: `signatures[].source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureSource {
+    LegacyTag,
+    Referrers,
+    FallbackTag,
+    OciLayout,
+}
+
+impl SignatureSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LegacyTag => "legacy-tag",
+            Self::Referrers => "referrers",
+            Self::FallbackTag => "fallback-tag",
+            Self::OciLayout => "oci-layout",
+        }
+    }
+}
+
+/// One layer of a cosign `.sig` manifest, with its payload blob already fetched and
+/// re-hashed against the layer digest.
+#[derive(Debug, Clone)]
+pub struct SignatureLayer {
+    /// Index of the layer in the signature manifest.
+    pub index: usize,
+    pub media_type: String,
+    /// The payload blob bytes exactly as fetched.
+    pub payload: Bytes,
+    /// `dev.cosignproject.cosign/signature` annotation (base64), if present.
+    pub signature: Option<String>,
+    pub source: SignatureSource,
+}
+
+/// What was found about an image's signatures.
+#[derive(Debug, Clone)]
+pub enum SignatureEvidence {
+    /// No signature object exists for the digest (e.g. the `.sig` tag is absent).
+    Missing,
+    Layers(Vec<SignatureLayer>),
+    /// Could not check (registry trouble, malformed manifest, digest mismatch…).
+    Unverifiable(Reason),
+}
+
+/// Evidence for one normalized image reference.
+#[derive(Debug, Clone)]
+pub struct ImageEvidence {
+    /// The digest the reference resolves to, or why it could not be resolved.
+    pub digest: Result<Digest, Reason>,
+    /// `None` when no policy needed signatures for this image.
+    pub signatures: Option<SignatureEvidence>,
+}

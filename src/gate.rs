@@ -1,0 +1,166 @@
+//! The pure pipeline: a snapshot of manifests plus gathered evidence → a [`Report`] with
+//! per-image verdicts and the decision. No I/O: [`plan`] says what evidence is needed,
+//! the edge gathers it ([`crate::verify::gather`]), [`decide`] computes the outcome.
+
+use std::collections::HashMap;
+
+use crate::evidence::ImageEvidence;
+use crate::manifests::{FoundImage, Location, Problem, Snapshot};
+use crate::policy::Policy;
+use crate::policy::eval::{self, ImageOutcome};
+use crate::reference::ImageRef;
+use crate::sigstore::cosign::AttestorResult;
+use crate::verdict::{Decision, Reason, ReasonCode, Verdict};
+use crate::verify::Wanted;
+
+/// The verdict of one unique reference, with every place it occurs.
+#[derive(Debug, Clone)]
+pub struct ImageReport {
+    /// As written in the manifests (after kustomize overrides).
+    pub image: String,
+    /// Normalized reference, when it parses.
+    pub reference: Option<ImageRef>,
+    pub digest: Option<String>,
+    pub rules: Vec<String>,
+    pub verdict: Verdict,
+    pub blocking: bool,
+    pub signatures: Vec<AttestorResult>,
+    pub locations: Vec<Location>,
+    /// The found images (with their pin origin), one per location.
+    pub found: Vec<FoundImage>,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub manifests: usize,
+    pub images: usize,
+    pub pass: usize,
+    pub allowed: usize,
+    pub fail: usize,
+    pub unverifiable: usize,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub decision: Decision,
+    pub policies: Vec<(String, String)>,
+    pub summary: Summary,
+    pub images: Vec<ImageReport>,
+    pub problems: Vec<Problem>,
+}
+
+/// Unique references as written, in first-seen order, with their occurrences.
+fn group(snapshot: &Snapshot) -> Vec<(String, Vec<&FoundImage>)> {
+    let mut order: Vec<(String, Vec<&FoundImage>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for f in &snapshot.images {
+        match index.get(f.reference.as_str()) {
+            Some(&i) => {
+                if let Some(entry) = order.get_mut(i) {
+                    entry.1.push(f);
+                }
+            }
+            None => {
+                index.insert(f.reference.as_str(), order.len());
+                order.push((f.reference.clone(), vec![f]));
+            }
+        }
+    }
+    order
+}
+
+/// What evidence the snapshot needs: each normalized image once.
+pub fn plan(snapshot: &Snapshot, policies: &[Policy]) -> Vec<Wanted> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (written, _) in group(snapshot) {
+        let Ok(image) = ImageRef::parse(&written) else {
+            continue;
+        };
+        if seen.insert(image.clone()) {
+            let signatures = eval::needs_signatures(policies, &image);
+            out.push(Wanted { image, signatures });
+        }
+    }
+    out
+}
+
+/// Computes every verdict and the decision.
+pub fn decide(
+    snapshot: &Snapshot,
+    policies: &[Policy],
+    evidence: &HashMap<ImageRef, ImageEvidence>,
+) -> Report {
+    let mut images = Vec::new();
+    let mut summary = Summary {
+        manifests: snapshot.manifests,
+        ..Summary::default()
+    };
+    for (written, found) in group(snapshot) {
+        let locations = found.iter().map(|f| f.location.clone()).collect();
+        let found: Vec<FoundImage> = found.into_iter().cloned().collect();
+        let report = match ImageRef::parse(&written) {
+            Err(e) => ImageReport {
+                image: written,
+                reference: None,
+                digest: None,
+                rules: Vec::new(),
+                verdict: Verdict::Unverifiable(Reason::new(
+                    ReasonCode::UnresolvableReference,
+                    e.to_string(),
+                )),
+                blocking: true,
+                signatures: Vec::new(),
+                locations,
+                found,
+            },
+            Ok(image) => {
+                let ImageOutcome {
+                    verdict,
+                    blocking,
+                    rules,
+                    signatures,
+                    digest,
+                } = eval::evaluate(policies, &image, evidence.get(&image));
+                ImageReport {
+                    image: written,
+                    digest: digest.map(|d| d.to_string()),
+                    reference: Some(image),
+                    rules,
+                    verdict,
+                    blocking,
+                    signatures,
+                    locations,
+                    found,
+                }
+            }
+        };
+        match report.verdict {
+            Verdict::Pass => summary.pass += 1,
+            Verdict::Allowed => summary.allowed += 1,
+            Verdict::Fail(_) => summary.fail += 1,
+            Verdict::Unverifiable(_) => summary.unverifiable += 1,
+        }
+        images.push(report);
+    }
+    summary.images = images.len();
+    let decision = if !snapshot.problems.is_empty() || images.iter().any(|i| i.blocking) {
+        Decision::Blocked
+    } else if images.iter().any(|i| !i.verdict.is_ok()) {
+        Decision::Warn
+    } else {
+        Decision::Pass
+    };
+    Report {
+        decision,
+        policies: policies
+            .iter()
+            .map(|p| (p.name.clone(), p.sha256.clone()))
+            .collect(),
+        summary,
+        images,
+        problems: snapshot.problems.clone(),
+    }
+}

@@ -1,0 +1,2272 @@
+//! Loading: the safe walk over manifest trees and the parsing of their documents into a [`Snapshot`].
+//!
+//! Depends on `std::fs` (reading only), `serde-saphyr`/`granit_parser` (YAML), `serde_json` (JSON files) and
+//! [`super::images`]. Nothing here returns an error or panics: every file or document that cannot be read
+//! becomes a [`Problem`], which blocks the decision.
+//!
+//! # The walk
+//! - Each PATH is a file or a directory. Directories are walked recursively in sorted order; only `.yaml`,
+//!   `.yml` and `.json` files are read (a file named explicitly as a PATH is read whatever its extension);
+//!   entries whose name starts with `.` are skipped.
+//! - Symbolic links are followed only when they resolve inside the boundary (the PATH itself, or
+//!   [`LoadOptions::boundary`]); one pointing outside is an `UnsafePath` problem. Each directory is entered
+//!   once (links cannot loop) and each file is read on its own at most once.
+//! - A PATH that does not exist is listed in [`Snapshot::missing`], not in the problems.
+//!
+//! # Kustomize
+//! A directory holding `kustomization.yaml`, `kustomization.yml` or `Kustomization` is a kustomization: only
+//! its `resources` (and legacy `bases`) are loaded, through it, and its `images:` overrides are applied to
+//! the images they yield (inner kustomizations first, then outer; see [`super::images::apply_override`]).
+//! Resource files are not read again on their own, and a kustomization that another kustomization in the
+//! same PATH includes is only built through that one. Remote resources (URLs, `github.com/…`) are skipped
+//! (listed in [`Snapshot::skipped`]); local resources must stay inside the boundary. `patches`,
+//! `components`, generators and every other transformer are out of scope: images set by them are not seen.
+//!
+//! # Documents
+//! YAML streams are split into documents with `granit_parser` (so document indices count every `---`,
+//! empty documents included) and each document is deserialized with `serde-saphyr` under the budget of
+//! [`LoadOptions`] (alias-bomb protection), with duplicate keys rejected. Empty documents are skipped
+//! silently, top-level scalars and sequences are `ManifestParseError`s, documents without
+//! `apiVersion`/`kind` are listed in [`Snapshot::skipped`]. A `.json` file is one JSON document.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ffi::OsString;
+use std::fs;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
+
+use serde_json::Value;
+use serde_saphyr::granit_parser::{self, Event, Parser, ScalarStyle};
+
+use super::images::{self, ImageOverride, ImagePath};
+use super::{FoundImage, Location, Origin, Problem, ProblemCode, Snapshot};
+
+/// Limits and settings for loading manifests.
+///
+/// The parser budget knobs are named as in `serde_saphyr::Budget` and `serde_saphyr::options::AliasLimits`;
+/// they apply to each YAML document separately.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Largest manifest file read (default 8 MiB); larger files are `ManifestTooLarge`.
+    pub max_file_bytes: u64,
+    /// Largest total of bytes read over all files, and largest stdin stream (default 512 MiB); once
+    /// exceeded, every remaining file is `ManifestTooLarge`.
+    pub max_total_bytes: u64,
+    /// Most documents read from one file or stream (default 10 000).
+    pub max_documents: usize,
+    /// `AliasLimits::max_total_replayed_events`: events replayed from aliases (default 50 000).
+    pub max_total_replayed_events: usize,
+    /// `AliasLimits::max_replay_stack_depth`: nesting of alias replays (default 32).
+    pub max_replay_stack_depth: usize,
+    /// `AliasLimits::max_alias_expansions_per_anchor` (default 10 000).
+    pub max_alias_expansions_per_anchor: usize,
+    /// `Budget::max_aliases`: alias (`*a`) uses (default 10 000).
+    pub max_aliases: usize,
+    /// `Budget::max_anchors`: anchor (`&a`) definitions (default 10 000).
+    pub max_anchors: usize,
+    /// `Budget::max_events`: parser events (default 1 000 000).
+    pub max_events: usize,
+    /// `Budget::max_nodes`: nodes (default 250 000).
+    pub max_nodes: usize,
+    /// `Budget::max_depth`: nesting depth (default 128, as serde_json's limit for `.json` files; CRD
+    /// schemas nest deeply).
+    pub max_depth: usize,
+    /// `Budget::enforce_alias_anchor_ratio`: reject documents with 100+ aliases and more than ten aliases
+    /// per anchor (default true).
+    pub enforce_alias_anchor_ratio: bool,
+    /// Directory that symbolic links and kustomization resources must stay inside. `None` (default): each
+    /// PATH itself (its directory, for a file). The standalone gate sets it to the checkout root so that
+    /// overlays may refer to `../../base`.
+    pub boundary: Option<PathBuf>,
+    /// Extra `KIND=POINTER` image paths (policy `spec.extraImagePaths`, `--image-path`).
+    pub extra_image_paths: Vec<ImagePath>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            max_file_bytes: 8 * 1024 * 1024,
+            max_total_bytes: 512 * 1024 * 1024,
+            max_documents: 10_000,
+            max_total_replayed_events: 50_000,
+            max_replay_stack_depth: 32,
+            max_alias_expansions_per_anchor: 10_000,
+            max_aliases: 10_000,
+            max_anchors: 10_000,
+            max_events: 1_000_000,
+            max_nodes: 250_000,
+            max_depth: 128,
+            enforce_alias_anchor_ratio: true,
+            boundary: None,
+            extra_image_paths: Vec::new(),
+        }
+    }
+}
+
+impl LoadOptions {
+    fn saphyr_options(&self) -> serde_saphyr::Options {
+        let mut budget = serde_saphyr::Budget::default();
+        budget.max_events = self.max_events;
+        budget.max_aliases = self.max_aliases;
+        budget.max_anchors = self.max_anchors;
+        budget.max_nodes = self.max_nodes;
+        budget.max_depth = self.max_depth;
+        budget.enforce_alias_anchor_ratio = self.enforce_alias_anchor_ratio;
+        let mut limits = serde_saphyr::options::AliasLimits::default();
+        limits.max_total_replayed_events = self.max_total_replayed_events;
+        limits.max_replay_stack_depth = self.max_replay_stack_depth;
+        limits.max_alias_expansions_per_anchor = self.max_alias_expansions_per_anchor;
+        let mut options = serde_saphyr::Options::default();
+        options.budget = Some(budget);
+        options.alias_limits = limits;
+        options.with_snippet = false;
+        options.emit_comments = false;
+        options.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::AsString;
+        options
+    }
+}
+
+/// Loads every manifest under `paths` (files or directories; see the module docs for the rules).
+///
+/// `-` is not special here: the CLI reads stdin and calls [`load_stream`].
+///
+/// # Guarantees
+/// Never panics and never fails: unreadable, oversize, unsafe or unparsable input is reported in
+/// [`Snapshot::problems`], non-existent PATHs in [`Snapshot::missing`].
+pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> Snapshot {
+    on_loader_stack(&|| {
+        let mut loader = Loader::new(opts);
+        for path in paths {
+            loader.load_root(path);
+        }
+        loader.snap
+    })
+}
+
+/// Loads one multi-document stream (stdin); `name` is what locations and problems call it (`-`).
+///
+/// The stream is limited by [`LoadOptions::max_total_bytes`] (it is the whole input) and parsed as YAML
+/// (JSON is YAML).
+///
+/// # Guarantees
+/// Never panics and never fails; see [`load_paths`].
+pub fn load_stream(name: &str, bytes: &[u8], opts: &LoadOptions) -> Snapshot {
+    on_loader_stack(&|| stream_snapshot(name, bytes, opts))
+}
+
+fn stream_snapshot(name: &str, bytes: &[u8], opts: &LoadOptions) -> Snapshot {
+    let mut loader = Loader::new(opts);
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > opts.max_total_bytes {
+        loader.problem(
+            name,
+            None,
+            ProblemCode::ManifestTooLarge,
+            format!(
+                "input is {} bytes, over the limit of {} bytes",
+                bytes.len(),
+                opts.max_total_bytes
+            ),
+        );
+        return loader.snap;
+    }
+    loader.snap.files += 1;
+    let mut found = Vec::new();
+    loader.load_bytes(name, None, bytes, false, &mut found);
+    loader.snap.images.extend(found);
+    loader.snap
+}
+
+/// Stack of the loading thread. serde-saphyr deserializes recursively (about 20 KiB per nesting level in
+/// debug builds), and the caller may be a thread with a small stack (tokio workers have 2 MiB); nesting is
+/// capped at 255 by the parser, so 32 MiB (address space, committed only when touched) always suffices.
+const LOADER_STACK_BYTES: usize = 32 * 1024 * 1024;
+
+/// Runs `run` on a scoped thread with [`LOADER_STACK_BYTES`] of stack (inline if no thread can be made).
+fn on_loader_stack(run: &(dyn Fn() -> Snapshot + Sync)) -> Snapshot {
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("manifests-load".to_owned())
+            .stack_size(LOADER_STACK_BYTES)
+            .spawn_scoped(scope, run);
+        match spawned {
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                let mut snap = Snapshot::default();
+                snap.problems.push(Problem {
+                    file: String::new(),
+                    document: None,
+                    code: ProblemCode::ManifestParseError,
+                    message: "internal error while loading manifests".to_owned(),
+                });
+                snap
+            }),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot start the manifest loading thread; loading inline");
+                run()
+            }
+        }
+    })
+}
+
+/// Names of a kustomization file, in kustomize's order of preference.
+const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+/// Deepest directory nesting walked.
+const MAX_DIR_DEPTH: usize = 128;
+/// Deepest kustomization nesting built.
+const MAX_KUSTOMIZE_DEPTH: usize = 32;
+
+/// A thing found by the walk, in walk order.
+enum Entry {
+    File {
+        real: PathBuf,
+        display: String,
+        canonical: PathBuf,
+    },
+    Kustomization(KDir),
+}
+
+/// A kustomization directory: how to open it, how to show it, and its identity.
+#[derive(Clone)]
+struct KDir {
+    real: PathBuf,
+    display: String,
+    canonical: PathBuf,
+}
+
+/// The parts of a kustomization file that matter here.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct KustomizationFile {
+    resources: Vec<String>,
+    bases: Vec<String>,
+    images: Vec<ImageOverride>,
+    // Out of scope: noted in `Snapshot::skipped` when present.
+    components: Option<serde::de::IgnoredAny>,
+    helm_charts: Option<serde::de::IgnoredAny>,
+    patches: Option<serde::de::IgnoredAny>,
+    patches_strategic_merge: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "patchesJson6902")]
+    patches_json6902: Option<serde::de::IgnoredAny>,
+    replacements: Option<serde::de::IgnoredAny>,
+    generators: Option<serde::de::IgnoredAny>,
+    transformers: Option<serde::de::IgnoredAny>,
+}
+
+impl KustomizationFile {
+    /// The fields present that this loader does not apply.
+    fn unsupported(&self) -> Vec<&'static str> {
+        [
+            ("components", self.components.is_some()),
+            ("helmCharts", self.helm_charts.is_some()),
+            ("patches", self.patches.is_some()),
+            (
+                "patchesStrategicMerge",
+                self.patches_strategic_merge.is_some(),
+            ),
+            ("patchesJson6902", self.patches_json6902.is_some()),
+            ("replacements", self.replacements.is_some()),
+            ("generators", self.generators.is_some()),
+            ("transformers", self.transformers.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect()
+    }
+}
+
+/// A parsed kustomization.
+struct Kustomization {
+    file_name: &'static str,
+    /// Canonical path of the kustomization file (for [`Origin::Kustomize`]).
+    file_canonical: PathBuf,
+    /// Fields present that are not applied (`patches`, `helmCharts`, …).
+    unsupported: Vec<&'static str>,
+    resources: Vec<String>,
+    images: Vec<ImageOverride>,
+}
+
+struct Loader<'o> {
+    opts: &'o LoadOptions,
+    saphyr: serde_saphyr::Options,
+    snap: Snapshot,
+    total_read: u64,
+    total_exhausted: bool,
+    /// Canonical files already read on their own (walk entries).
+    read_raw: HashSet<PathBuf>,
+    /// Parsed kustomizations by (canonical directory, boundary); `None` when it could not be parsed
+    /// (already reported).
+    kustomizations: HashMap<(PathBuf, PathBuf), Option<Rc<Kustomization>>>,
+    /// Canonical kustomization directories built during the current PATH.
+    built: HashSet<PathBuf>,
+}
+
+impl<'o> Loader<'o> {
+    fn new(opts: &'o LoadOptions) -> Self {
+        Loader {
+            opts,
+            saphyr: opts.saphyr_options(),
+            snap: Snapshot::default(),
+            total_read: 0,
+            total_exhausted: false,
+            read_raw: HashSet::new(),
+            kustomizations: HashMap::new(),
+            built: HashSet::new(),
+        }
+    }
+
+    fn problem(&mut self, file: &str, document: Option<usize>, code: ProblemCode, message: String) {
+        tracing::debug!(file, ?document, ?code, %message, "manifest problem");
+        self.snap.problems.push(Problem {
+            file: file.to_owned(),
+            document,
+            code,
+            message,
+        });
+    }
+
+    fn skip(&mut self, entry: String) {
+        tracing::debug!(%entry, "skipped");
+        self.snap.skipped.push(entry);
+    }
+
+    fn load_root(&mut self, path: &Path) {
+        let display = display_path(path);
+        let meta = match fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.snap.missing.push(display);
+                return;
+            }
+            Err(e) => {
+                self.problem(
+                    &display,
+                    None,
+                    ProblemCode::ManifestParseError,
+                    format!("cannot read: {e}"),
+                );
+                return;
+            }
+        };
+        let canonical = match fs::canonicalize(path) {
+            Ok(c) => c,
+            Err(e) => {
+                self.problem(
+                    &display,
+                    None,
+                    ProblemCode::ManifestParseError,
+                    format!("cannot resolve path: {e}"),
+                );
+                return;
+            }
+        };
+        let boundary = match &self.opts.boundary {
+            Some(b) => match fs::canonicalize(b) {
+                Ok(b) => {
+                    if !canonical.starts_with(&b) {
+                        self.problem(
+                            &display,
+                            None,
+                            ProblemCode::UnsafePath,
+                            "path resolves outside the allowed root directory".to_owned(),
+                        );
+                        return;
+                    }
+                    b
+                }
+                Err(e) => {
+                    self.problem(
+                        &display_path(b),
+                        None,
+                        ProblemCode::ManifestParseError,
+                        format!("cannot resolve the root directory: {e}"),
+                    );
+                    return;
+                }
+            },
+            None if meta.is_dir() => canonical.clone(),
+            None => canonical
+                .parent()
+                .map_or_else(|| canonical.clone(), Path::to_path_buf),
+        };
+        self.built.clear();
+        let mut entries = Vec::new();
+        if meta.is_dir() {
+            if kustomization_file_in(path).is_some() {
+                entries.push(Entry::Kustomization(KDir {
+                    real: path.to_path_buf(),
+                    display,
+                    canonical,
+                }));
+            } else {
+                let mut visited = HashSet::from([canonical.clone()]);
+                self.walk_dir(path, &display, &boundary, &mut visited, &mut entries, 0);
+            }
+        } else if meta.is_file() {
+            let is_kustomization = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| KUSTOMIZATION_FILES.contains(&n));
+            match (is_kustomization, path.parent(), canonical.parent()) {
+                (true, Some(dir), Some(canonical_dir)) => {
+                    let dir = if dir.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        dir
+                    };
+                    entries.push(Entry::Kustomization(KDir {
+                        real: dir.to_path_buf(),
+                        display: display_path(dir),
+                        canonical: canonical_dir.to_path_buf(),
+                    }));
+                }
+                _ => entries.push(Entry::File {
+                    real: path.to_path_buf(),
+                    display,
+                    canonical,
+                }),
+            }
+        } else {
+            self.problem(
+                &display,
+                None,
+                ProblemCode::ManifestParseError,
+                "not a regular file or directory".to_owned(),
+            );
+            return;
+        }
+        self.process_entries(entries, &boundary);
+    }
+
+    fn walk_dir(
+        &mut self,
+        dir: &Path,
+        dir_display: &str,
+        boundary: &Path,
+        visited: &mut HashSet<PathBuf>,
+        entries: &mut Vec<Entry>,
+        depth: usize,
+    ) {
+        let read = match fs::read_dir(dir) {
+            Ok(r) => r,
+            Err(e) => {
+                self.problem(
+                    dir_display,
+                    None,
+                    ProblemCode::ManifestParseError,
+                    format!("cannot read directory: {e}"),
+                );
+                return;
+            }
+        };
+        let mut names: Vec<OsString> = Vec::new();
+        for entry in read {
+            match entry {
+                Ok(e) => names.push(e.file_name()),
+                Err(e) => self.problem(
+                    dir_display,
+                    None,
+                    ProblemCode::ManifestParseError,
+                    format!("cannot read directory: {e}"),
+                ),
+            }
+        }
+        names.sort();
+        for name in names {
+            let name_str = name.to_string_lossy().into_owned();
+            if name_str.starts_with('.') {
+                continue;
+            }
+            let real = dir.join(&name);
+            let display = join_display(dir_display, &name_str);
+            let lmeta = match fs::symlink_metadata(&real) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.problem(
+                        &display,
+                        None,
+                        ProblemCode::ManifestParseError,
+                        format!("cannot read: {e}"),
+                    );
+                    continue;
+                }
+            };
+            let manifest_name = has_manifest_extension(&name_str);
+            let Ok(canonical) = fs::canonicalize(&real) else {
+                if lmeta.file_type().is_symlink() && manifest_name {
+                    self.problem(
+                        &display,
+                        None,
+                        ProblemCode::ManifestParseError,
+                        "broken symbolic link".to_owned(),
+                    );
+                }
+                continue;
+            };
+            let Ok(meta) = fs::metadata(&canonical) else {
+                continue;
+            };
+            if !canonical.starts_with(boundary) {
+                if meta.is_dir() || (meta.is_file() && manifest_name) {
+                    self.problem(
+                        &display,
+                        None,
+                        ProblemCode::UnsafePath,
+                        "symbolic link resolves outside the checked root".to_owned(),
+                    );
+                }
+                continue;
+            }
+            if meta.is_dir() {
+                if !visited.insert(canonical.clone()) {
+                    self.skip(format!(
+                        "{display}: directory already visited (symbolic link loop)"
+                    ));
+                    continue;
+                }
+                if depth >= MAX_DIR_DEPTH {
+                    self.problem(
+                        &display,
+                        None,
+                        ProblemCode::ManifestParseError,
+                        format!("directory nesting deeper than {MAX_DIR_DEPTH} levels"),
+                    );
+                    continue;
+                }
+                if kustomization_file_in(&real).is_some() {
+                    entries.push(Entry::Kustomization(KDir {
+                        real,
+                        display,
+                        canonical,
+                    }));
+                } else {
+                    self.walk_dir(&real, &display, boundary, visited, entries, depth + 1);
+                }
+            } else if meta.is_file() && manifest_name {
+                entries.push(Entry::File {
+                    real,
+                    display,
+                    canonical,
+                });
+            }
+        }
+    }
+
+    /// Builds the kustomizations and reads the plain files of one PATH, in walk order.
+    fn process_entries(&mut self, entries: Vec<Entry>, boundary: &Path) {
+        // Which files and kustomizations are reached through some kustomization of this PATH.
+        let mut consumed_files = HashSet::new();
+        let mut consumed_dirs = HashSet::new();
+        let mut queue: VecDeque<KDir> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Kustomization(k) => Some(k.clone()),
+                Entry::File { .. } => None,
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        while let Some(k) = queue.pop_front() {
+            if !seen.insert(k.canonical.clone()) {
+                continue;
+            }
+            let Some(parsed) = self.kustomization(&k, boundary) else {
+                continue;
+            };
+            for resource in &parsed.resources {
+                if is_remote(resource) {
+                    continue;
+                }
+                let real = k.real.join(resource);
+                let Ok(canonical) = fs::canonicalize(&real) else {
+                    continue;
+                };
+                if !canonical.starts_with(boundary) {
+                    continue;
+                }
+                if canonical.is_dir() {
+                    if kustomization_file_in(&real).is_some() {
+                        consumed_dirs.insert(canonical.clone());
+                        queue.push_back(KDir {
+                            display: join_display(&k.display, resource),
+                            real,
+                            canonical,
+                        });
+                    }
+                } else {
+                    consumed_files.insert(canonical);
+                }
+            }
+        }
+
+        let mut deferred = Vec::new();
+        for entry in entries {
+            match entry {
+                Entry::File {
+                    real,
+                    display,
+                    canonical,
+                } => {
+                    if consumed_files.contains(&canonical) {
+                        self.skip(format!("{display}: read through a kustomization"));
+                    } else if !self.read_raw.insert(canonical.clone()) {
+                        self.skip(format!("{display}: same file as one already read"));
+                    } else {
+                        let mut found = Vec::new();
+                        self.read_manifest(&real, &canonical, &display, &mut found);
+                        self.snap.images.extend(found);
+                    }
+                }
+                Entry::Kustomization(k) => {
+                    if consumed_dirs.contains(&k.canonical) {
+                        self.skip(format!(
+                            "{}: built as a resource of another kustomization",
+                            k.display
+                        ));
+                        deferred.push(k);
+                    } else {
+                        let found = self.build(&k, boundary, &mut Vec::new());
+                        self.snap.images.extend(found);
+                    }
+                }
+            }
+        }
+        // Kustomizations that only include each other (a cycle) were never built: build them now so
+        // that the cycle is reported.
+        for k in deferred {
+            if !self.built.contains(&k.canonical) {
+                let found = self.build(&k, boundary, &mut Vec::new());
+                self.snap.images.extend(found);
+            }
+        }
+    }
+
+    /// Parses (once) the kustomization file of a directory.
+    fn kustomization(&mut self, k: &KDir, boundary: &Path) -> Option<Rc<Kustomization>> {
+        let key = (k.canonical.clone(), boundary.to_path_buf());
+        if let Some(cached) = self.kustomizations.get(&key) {
+            return cached.clone();
+        }
+        let parsed = self.parse_kustomization(k, boundary).map(Rc::new);
+        self.kustomizations.insert(key, parsed.clone());
+        parsed
+    }
+
+    fn parse_kustomization(&mut self, k: &KDir, boundary: &Path) -> Option<Kustomization> {
+        let name = kustomization_file_in(&k.real)?;
+        let file_real = k.real.join(name);
+        let file_display = join_display(&k.display, name);
+        let file_canonical = match fs::canonicalize(&file_real) {
+            Ok(c) if c.starts_with(boundary) => c,
+            Ok(_) => {
+                self.problem(
+                    &file_display,
+                    None,
+                    ProblemCode::UnsafePath,
+                    "symbolic link resolves outside the checked root".to_owned(),
+                );
+                return None;
+            }
+            Err(e) => {
+                self.problem(
+                    &file_display,
+                    None,
+                    ProblemCode::ManifestParseError,
+                    format!("cannot read: {e}"),
+                );
+                return None;
+            }
+        };
+        let bytes = self.read_bounded(&file_canonical, &file_display)?;
+        let text = self.utf8(&file_display, &bytes)?;
+        let (docs, _) = split_documents(text, 1);
+        let file = match docs.first() {
+            None => KustomizationFile::default(),
+            Some(Split::Error { line, message, .. }) => {
+                self.problem(
+                    &file_display,
+                    Some(0),
+                    ProblemCode::ManifestParseError,
+                    format!("document 0, line {line}: {message}"),
+                );
+                return None;
+            }
+            Some(Split::Doc(d)) => match d.root {
+                Root::Null => KustomizationFile::default(),
+                Root::Mapping => {
+                    let slice = text.get(d.start..d.end).unwrap_or_default();
+                    match serde_saphyr::from_str_with_options::<KustomizationFile>(
+                        slice,
+                        self.saphyr.clone(),
+                    ) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            self.problem(
+                                &file_display,
+                                Some(0),
+                                ProblemCode::ManifestParseError,
+                                describe_yaml_error(&e, 0, d.start_line),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                other => {
+                    self.problem(
+                        &file_display,
+                        Some(0),
+                        ProblemCode::ManifestParseError,
+                        format!("kustomization is not a mapping (found {})", other.noun()),
+                    );
+                    return None;
+                }
+            },
+        };
+        let unsupported = file.unsupported();
+        let mut resources = file.resources;
+        resources.extend(file.bases);
+        Some(Kustomization {
+            file_name: name,
+            file_canonical,
+            unsupported,
+            resources,
+            images: file.images,
+        })
+    }
+
+    /// Loads the resources of a kustomization and applies its `images:` overrides to what they yield.
+    fn build(&mut self, k: &KDir, boundary: &Path, stack: &mut Vec<PathBuf>) -> Vec<FoundImage> {
+        if stack.contains(&k.canonical) {
+            self.problem(
+                &k.display,
+                None,
+                ProblemCode::ManifestParseError,
+                "kustomization includes itself (resource cycle)".to_owned(),
+            );
+            return Vec::new();
+        }
+        if stack.len() >= MAX_KUSTOMIZE_DEPTH {
+            self.problem(
+                &k.display,
+                None,
+                ProblemCode::ManifestParseError,
+                format!("kustomizations nested deeper than {MAX_KUSTOMIZE_DEPTH} levels"),
+            );
+            return Vec::new();
+        }
+        self.built.insert(k.canonical.clone());
+        let Some(kust) = self.kustomization(k, boundary) else {
+            return Vec::new();
+        };
+        // How this build reached the kustomization file, for messages.
+        let file_display = join_display(&k.display, kust.file_name);
+        for field in &kust.unsupported {
+            self.skip(format!(
+                "{file_display}: {field} not applied (only resources and images are); images they set are not seen"
+            ));
+        }
+        stack.push(k.canonical.clone());
+        let mut found = Vec::new();
+        for resource in &kust.resources {
+            if is_remote(resource) {
+                self.skip(format!(
+                    "{file_display}: remote resource {resource} is not loaded"
+                ));
+                continue;
+            }
+            let real = k.real.join(resource);
+            let display = join_display(&k.display, resource);
+            let canonical = match fs::canonicalize(&real) {
+                Ok(c) => c,
+                Err(e) => {
+                    let reason = if e.kind() == std::io::ErrorKind::NotFound {
+                        "no such file or directory".to_owned()
+                    } else {
+                        e.to_string()
+                    };
+                    self.problem(
+                        &file_display,
+                        None,
+                        ProblemCode::ManifestParseError,
+                        format!("resource {resource}: {reason}"),
+                    );
+                    continue;
+                }
+            };
+            if !canonical.starts_with(boundary) {
+                self.problem(
+                    &file_display,
+                    None,
+                    ProblemCode::UnsafePath,
+                    format!("resource {resource} resolves outside the checked root"),
+                );
+                continue;
+            }
+            if canonical.is_dir() {
+                if kustomization_file_in(&real).is_some() {
+                    let child = KDir {
+                        real,
+                        display,
+                        canonical,
+                    };
+                    let images = self.build(&child, boundary, stack);
+                    found.extend(images);
+                } else {
+                    self.problem(
+                        &file_display,
+                        None,
+                        ProblemCode::ManifestParseError,
+                        format!("resource {resource} is a directory without a kustomization file"),
+                    );
+                }
+            } else if canonical.is_file() {
+                self.read_manifest(&real, &canonical, &display, &mut found);
+            } else {
+                self.problem(
+                    &file_display,
+                    None,
+                    ProblemCode::ManifestParseError,
+                    format!("resource {resource} is not a regular file or directory"),
+                );
+            }
+        }
+        stack.pop();
+        for image in &mut found {
+            for (index, ov) in kust.images.iter().enumerate() {
+                if let Some(new) = images::apply_override(&image.reference, ov) {
+                    image.reference = new;
+                    image.origin = Origin::Kustomize {
+                        path: kust.file_canonical.clone(),
+                        index,
+                    };
+                }
+            }
+        }
+        found
+    }
+
+    /// Reads a file within the size limits; `None` (with a problem) when it cannot or may not be read.
+    fn read_bounded(&mut self, real: &Path, display: &str) -> Option<Vec<u8>> {
+        let max = self.opts.max_file_bytes;
+        let len = match fs::metadata(real) {
+            Ok(m) => m.len(),
+            Err(e) => {
+                self.problem(
+                    display,
+                    None,
+                    ProblemCode::ManifestParseError,
+                    format!("cannot read: {e}"),
+                );
+                return None;
+            }
+        };
+        if len > max {
+            self.problem(
+                display,
+                None,
+                ProblemCode::ManifestTooLarge,
+                format!("file is {len} bytes, over the limit of {max} bytes"),
+            );
+            return None;
+        }
+        if self.total_exhausted || self.total_read.saturating_add(len) > self.opts.max_total_bytes {
+            self.total_exhausted = true;
+            self.problem(
+                display,
+                None,
+                ProblemCode::ManifestTooLarge,
+                format!(
+                    "not read: the manifests together exceed the limit of {} bytes",
+                    self.opts.max_total_bytes
+                ),
+            );
+            return None;
+        }
+        let mut bytes = Vec::new();
+        let read = fs::File::open(real)
+            .and_then(|f| f.take(max.saturating_add(1)).read_to_end(&mut bytes));
+        if let Err(e) = read {
+            self.problem(
+                display,
+                None,
+                ProblemCode::ManifestParseError,
+                format!("cannot read: {e}"),
+            );
+            return None;
+        }
+        let read_len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if read_len > max {
+            self.problem(
+                display,
+                None,
+                ProblemCode::ManifestTooLarge,
+                format!("file is over the limit of {max} bytes"),
+            );
+            return None;
+        }
+        self.total_read = self.total_read.saturating_add(read_len);
+        Some(bytes)
+    }
+
+    fn utf8<'b>(&mut self, display: &str, bytes: &'b [u8]) -> Option<&'b str> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Some(text.strip_prefix('\u{feff}').unwrap_or(text)),
+            Err(e) => {
+                self.problem(
+                    display,
+                    None,
+                    ProblemCode::ManifestParseError,
+                    format!("invalid UTF-8 at byte offset {}", e.valid_up_to()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reads a manifest file: `real` is the path as reached (its extension picks JSON or YAML),
+    /// `canonical` the resolved file that is read and recorded as the origin.
+    fn read_manifest(
+        &mut self,
+        real: &Path,
+        canonical: &Path,
+        display: &str,
+        found: &mut Vec<FoundImage>,
+    ) {
+        let Some(bytes) = self.read_bounded(canonical, display) else {
+            return;
+        };
+        self.snap.files += 1;
+        let json = real
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        self.load_bytes(display, Some(canonical), &bytes, json, found);
+    }
+
+    fn load_bytes(
+        &mut self,
+        display: &str,
+        origin: Option<&Path>,
+        bytes: &[u8],
+        json: bool,
+        found: &mut Vec<FoundImage>,
+    ) {
+        let Some(text) = self.utf8(display, bytes) else {
+            return;
+        };
+        if json {
+            if text.trim().is_empty() {
+                return;
+            }
+            match serde_json::from_str::<Value>(text) {
+                Ok(value) => self.document(display, origin, 0, value, found),
+                Err(e) => self.problem(
+                    display,
+                    Some(0),
+                    ProblemCode::ManifestParseError,
+                    format!("document 0, line {}: {e}", e.line()),
+                ),
+            }
+            return;
+        }
+        let (docs, too_many) = split_documents(text, self.opts.max_documents);
+        for item in docs {
+            match item {
+                Split::Error {
+                    index,
+                    line,
+                    message,
+                } => self.problem(
+                    display,
+                    Some(index),
+                    ProblemCode::ManifestParseError,
+                    format!("document {index}, line {line}: {message}"),
+                ),
+                Split::Doc(d) => match d.root {
+                    Root::Null => {}
+                    Root::Mapping => {
+                        let parsed = text.get(d.start..d.end).map(|slice| {
+                            serde_saphyr::from_str_with_options::<Value>(slice, self.saphyr.clone())
+                        });
+                        match parsed {
+                            Some(Ok(value)) => {
+                                self.document(display, origin, d.index, value, found)
+                            }
+                            Some(Err(e)) => {
+                                let message = describe_yaml_error(&e, d.index, d.start_line);
+                                self.problem(
+                                    display,
+                                    Some(d.index),
+                                    ProblemCode::ManifestParseError,
+                                    message,
+                                );
+                            }
+                            None => self.problem(
+                                display,
+                                Some(d.index),
+                                ProblemCode::ManifestParseError,
+                                format!("document {}: cannot locate the document text", d.index),
+                            ),
+                        }
+                    }
+                    other => self.problem(
+                        display,
+                        Some(d.index),
+                        ProblemCode::ManifestParseError,
+                        format!("document is not an object (found {})", other.noun()),
+                    ),
+                },
+            }
+        }
+        if too_many {
+            self.problem(
+                display,
+                None,
+                ProblemCode::ManifestTooLarge,
+                format!(
+                    "more than {} documents; the rest of the file was not read",
+                    self.opts.max_documents
+                ),
+            );
+        }
+    }
+
+    /// Records one parsed document: its objects, its images, or why it is skipped.
+    fn document(
+        &mut self,
+        display: &str,
+        origin: Option<&Path>,
+        index: usize,
+        value: Value,
+        found: &mut Vec<FoundImage>,
+    ) {
+        let object = match &value {
+            Value::Null => return,
+            Value::Object(o) => o,
+            other => {
+                let noun = match other {
+                    Value::Array(_) => "a sequence",
+                    _ => "a scalar",
+                };
+                self.problem(
+                    display,
+                    Some(index),
+                    ProblemCode::ManifestParseError,
+                    format!("document is not an object (found {noun})"),
+                );
+                return;
+            }
+        };
+        if images::kubernetes_kind(object).is_none() {
+            self.skip(format!(
+                "{display}#{index}: not a Kubernetes object (no apiVersion/kind)"
+            ));
+            return;
+        }
+        let objects = images::objects(&value, &self.opts.extra_image_paths);
+        self.snap.manifests += objects.len();
+        for object in objects {
+            for (reference, pointer) in &object.images {
+                found.push(FoundImage {
+                    reference: reference.clone(),
+                    location: Location {
+                        file: display.to_owned(),
+                        document: index,
+                        kind: object.kind().to_owned(),
+                        namespace: object.namespace().map(str::to_owned),
+                        name: object.name().to_owned(),
+                        pointer: pointer.clone(),
+                    },
+                    origin: Origin::Scalar {
+                        path: origin.map(Path::to_path_buf),
+                    },
+                });
+            }
+        }
+    }
+}
+
+/// What a document's root node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Root {
+    /// Empty document, `~`, `null`, `!!null`.
+    Null,
+    Mapping,
+    Sequence,
+    Scalar,
+    Alias,
+}
+
+impl Root {
+    fn noun(self) -> &'static str {
+        match self {
+            Root::Null => "nothing",
+            Root::Mapping => "a mapping",
+            Root::Sequence => "a sequence",
+            Root::Scalar => "a scalar",
+            Root::Alias => "an alias",
+        }
+    }
+}
+
+/// A well-formed document: its index, its text range and what its root is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DocSpan {
+    index: usize,
+    start: usize,
+    end: usize,
+    /// Line (1-based) on which `start` lies.
+    start_line: usize,
+    root: Root,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Split {
+    Doc(DocSpan),
+    /// A syntax error in document `index` at `line`.
+    Error {
+        index: usize,
+        line: usize,
+        message: String,
+    },
+}
+
+/// Splits a YAML stream into documents (at most `max_documents`; the flag says whether there were more).
+///
+/// Each document's text runs from the end of the previous one (so it keeps its directives and comments)
+/// to its own end, and can be deserialized on its own. After a syntax error the parser resynchronizes at
+/// the next `---`, so the remaining documents are still read.
+fn split_documents(text: &str, max_documents: usize) -> (Vec<Split>, bool) {
+    let mut options = granit_parser::Options::default();
+    options.set_emit_comments(false);
+    let mut parser = Parser::new_from_str_with_options(text, options);
+    let mut out = Vec::new();
+    let mut next_index = 0usize;
+    // The open document, and whether its root node has been seen.
+    let mut current: Option<(DocSpan, bool)> = None;
+    let mut prev_end = 0usize;
+    let mut prev_line = 1usize;
+    let mut resync = false;
+    loop {
+        match parser.next_event() {
+            None => break,
+            Some(Ok((event, span))) => match event {
+                Event::DocumentStart(..) => {
+                    if next_index >= max_documents {
+                        return (out, true);
+                    }
+                    let (start, start_line) = if resync {
+                        resync = false;
+                        (
+                            span.start.byte_offset().unwrap_or(prev_end),
+                            span.start.line(),
+                        )
+                    } else {
+                        (prev_end, prev_line)
+                    };
+                    current = Some((
+                        DocSpan {
+                            index: next_index,
+                            start,
+                            end: start,
+                            start_line,
+                            root: Root::Null,
+                        },
+                        false,
+                    ));
+                    next_index += 1;
+                }
+                Event::DocumentEnd => {
+                    if let Some((mut doc, _)) = current.take() {
+                        let end = span.end.byte_offset().unwrap_or(text.len()).max(doc.start);
+                        doc.end = end;
+                        prev_end = end;
+                        prev_line = span.end.line();
+                        out.push(Split::Doc(doc));
+                    }
+                }
+                Event::StreamEnd => break,
+                Event::MappingStart(..)
+                | Event::SequenceStart(..)
+                | Event::Scalar(..)
+                | Event::Alias(..) => {
+                    if let Some((doc, root_seen)) = current.as_mut()
+                        && !*root_seen
+                    {
+                        doc.root = root_kind(&event);
+                        *root_seen = true;
+                    }
+                }
+                _ => {}
+            },
+            Some(Err(e)) => {
+                let index = match current.take() {
+                    Some((doc, _)) => doc.index,
+                    None => {
+                        if next_index >= max_documents {
+                            return (out, true);
+                        }
+                        next_index += 1;
+                        next_index - 1
+                    }
+                };
+                out.push(Split::Error {
+                    index,
+                    line: e.marker().line(),
+                    message: e.info(),
+                });
+                resync = true;
+                match parser.proceed_next_document() {
+                    Ok(true) => {}
+                    Ok(false) | Err(_) => break,
+                }
+            }
+        }
+    }
+    (out, false)
+}
+
+fn root_kind(event: &Event<'_>) -> Root {
+    match event {
+        Event::MappingStart(..) => Root::Mapping,
+        Event::SequenceStart(..) => Root::Sequence,
+        Event::Alias(..) => Root::Alias,
+        Event::Scalar(value, style, _, tag) => {
+            let null_tag = tag
+                .as_ref()
+                .is_some_and(|t| t.is_yaml_core_schema_tag("null"));
+            let plain_null = tag.is_none()
+                && *style == ScalarStyle::Plain
+                && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL");
+            if null_tag || plain_null {
+                Root::Null
+            } else {
+                Root::Scalar
+            }
+        }
+        _ => Root::Null,
+    }
+}
+
+/// One line describing a serde-saphyr error in document `index` whose text starts on `start_line`.
+fn describe_yaml_error(err: &serde_saphyr::Error, index: usize, start_line: usize) -> String {
+    use serde_saphyr::MessageFormatter;
+    let mut inner = err;
+    while let serde_saphyr::Error::AliasError { error, .. }
+    | serde_saphyr::Error::WithSnippet { error, .. } = inner
+    {
+        inner = error;
+    }
+    let text: String = serde_saphyr::DefaultMessageFormatter
+        .format_message(inner)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let limit = matches!(
+        inner,
+        serde_saphyr::Error::Budget { .. }
+            | serde_saphyr::Error::AliasReplayLimitExceeded { .. }
+            | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
+            | serde_saphyr::Error::AliasReplayStackDepthExceeded { .. }
+            | serde_saphyr::Error::AliasReplayCounterOverflow { .. }
+    );
+    let line = err
+        .location()
+        .and_then(|l| usize::try_from(l.line()).ok())
+        .filter(|l| *l > 0)
+        .map(|l| format!(", line {}", start_line.saturating_add(l - 1)))
+        .unwrap_or_default();
+    if limit {
+        format!(
+            "document {index}{line}: YAML exceeds the parser limits (alias expansion, size or nesting; an alias bomb?): {text}"
+        )
+    } else {
+        format!("document {index}{line}: {text}")
+    }
+}
+
+/// The kustomization file of a directory, if it has one.
+fn kustomization_file_in(dir: &Path) -> Option<&'static str> {
+    KUSTOMIZATION_FILES
+        .into_iter()
+        .find(|name| dir.join(name).is_file())
+}
+
+fn has_manifest_extension(name: &str) -> bool {
+    Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| {
+            e.eq_ignore_ascii_case("yaml")
+                || e.eq_ignore_ascii_case("yml")
+                || e.eq_ignore_ascii_case("json")
+        })
+}
+
+/// Whether a kustomization resource is remote (a URL or a Git repository) rather than a local path.
+fn is_remote(resource: &str) -> bool {
+    resource.contains("://")
+        || resource.starts_with("git@")
+        || resource.starts_with("git::")
+        || resource.starts_with("github.com/")
+        || resource.starts_with("gitlab.com/")
+        || resource.starts_with("bitbucket.org/")
+        || resource.contains("?ref=")
+}
+
+/// A path for reports: `/` separators, `.` removed and `..` folded lexically (`.` when nothing is left).
+fn display_path(path: &Path) -> String {
+    let mut absolute = false;
+    let mut prefix = String::new();
+    let mut parts: Vec<String> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Prefix(p) => prefix = p.as_os_str().to_string_lossy().into_owned(),
+            Component::RootDir => absolute = true,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if parts.last().is_some_and(|p| p != "..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push("..".to_owned());
+                }
+            }
+            Component::Normal(n) => parts.push(n.to_string_lossy().into_owned()),
+        }
+    }
+    let body = parts.join("/");
+    match (absolute, body.is_empty()) {
+        (true, _) => format!("{prefix}/{body}"),
+        (false, true) if prefix.is_empty() => ".".to_owned(),
+        (false, _) => format!("{prefix}{body}"),
+    }
+}
+
+/// `dir` joined with a relative path, for reports.
+fn join_display(dir: &str, rel: &str) -> String {
+    display_path(&Path::new(dir).join(rel))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) -> PathBuf {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// (reference, file, document, kind, namespace, name, pointer) of an image.
+    type Row = (
+        String,
+        String,
+        usize,
+        String,
+        Option<String>,
+        String,
+        String,
+    );
+
+    fn summary(snap: &Snapshot) -> Vec<Row> {
+        snap.images
+            .iter()
+            .map(|i| {
+                (
+                    i.reference.clone(),
+                    i.location.file.clone(),
+                    i.location.document,
+                    i.location.kind.clone(),
+                    i.location.namespace.clone(),
+                    i.location.name.clone(),
+                    i.location.pointer.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn refs(snap: &Snapshot) -> Vec<&str> {
+        snap.images.iter().map(|i| i.reference.as_str()).collect()
+    }
+
+    fn problems(snap: &Snapshot) -> Vec<(String, Option<usize>, ProblemCode, String)> {
+        snap.problems
+            .iter()
+            .map(|p| (p.file.clone(), p.document, p.code, p.message.clone()))
+            .collect()
+    }
+
+    fn s(v: &str) -> String {
+        v.to_owned()
+    }
+
+    const MULTI: &str = "\
+# web tier
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: prod
+spec:
+  template:
+    spec:
+      initContainers:
+        - name: migrate
+          image: ghcr.io/acme/migrate:1.0
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.2.3
+        - name: proxy
+          image: \"envoyproxy/envoy@sha256:0123\"
+---
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly}
+spec:
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers: [{name: job, image: 'busybox:1.36'}]
+---
+# Helm values: not a Kubernetes object
+image:
+  repository: nginx
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: model
+spec:
+  containers:
+    - image: app:2
+  volumes:
+    - name: weights
+      image:
+        reference: ghcr.io/acme/weights:v3
+---
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: v1
+    kind: Pod
+    metadata: {name: a, namespace: x}
+    spec: {containers: [{image: a:1}]}
+  - apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: cm}
+    data: {image: not-an-image}
+...
+";
+
+    #[test]
+    fn multi_document_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "apps/all.yaml", MULTI);
+        let snap = load_paths(std::slice::from_ref(&file), &LoadOptions::default());
+        let f = display_path(&file);
+        assert_eq!(snap.files, 1);
+        assert_eq!(snap.manifests, 5);
+        assert!(snap.problems.is_empty(), "{:?}", snap.problems);
+        assert!(snap.missing.is_empty());
+        assert_eq!(
+            summary(&snap),
+            vec![
+                (
+                    s("ghcr.io/acme/migrate:1.0"),
+                    f.clone(),
+                    0,
+                    s("Deployment"),
+                    Some(s("prod")),
+                    s("web"),
+                    s("/spec/template/spec/initContainers/0/image")
+                ),
+                (
+                    s("ghcr.io/acme/web:1.2.3"),
+                    f.clone(),
+                    0,
+                    s("Deployment"),
+                    Some(s("prod")),
+                    s("web"),
+                    s("/spec/template/spec/containers/0/image")
+                ),
+                (
+                    s("envoyproxy/envoy@sha256:0123"),
+                    f.clone(),
+                    0,
+                    s("Deployment"),
+                    Some(s("prod")),
+                    s("web"),
+                    s("/spec/template/spec/containers/1/image")
+                ),
+                (
+                    s("busybox:1.36"),
+                    f.clone(),
+                    2,
+                    s("CronJob"),
+                    None,
+                    s("nightly"),
+                    s("/spec/jobTemplate/spec/template/spec/containers/0/image")
+                ),
+                (
+                    s("app:2"),
+                    f.clone(),
+                    4,
+                    s("Pod"),
+                    None,
+                    s("model"),
+                    s("/spec/containers/0/image")
+                ),
+                (
+                    s("ghcr.io/acme/weights:v3"),
+                    f.clone(),
+                    4,
+                    s("Pod"),
+                    None,
+                    s("model"),
+                    s("/spec/volumes/0/image/reference")
+                ),
+                (
+                    s("a:1"),
+                    f.clone(),
+                    5,
+                    s("Pod"),
+                    Some(s("x")),
+                    s("a"),
+                    s("/items/0/spec/containers/0/image")
+                ),
+            ]
+        );
+        assert_eq!(
+            snap.skipped,
+            vec![format!(
+                "{f}#3: not a Kubernetes object (no apiVersion/kind)"
+            )]
+        );
+        let canonical = fs::canonicalize(&file).unwrap();
+        assert!(snap.images.iter().all(|i| i.origin
+            == Origin::Scalar {
+                path: Some(canonical.clone())
+            }));
+
+        // The same bytes on stdin.
+        let stream = load_stream("-", MULTI.as_bytes(), &LoadOptions::default());
+        assert_eq!(stream.files, 1);
+        assert_eq!(stream.manifests, 5);
+        assert_eq!(refs(&stream), refs(&snap));
+        assert!(
+            stream
+                .images
+                .iter()
+                .all(|i| i.location.file == "-" && i.origin == Origin::Scalar { path: None })
+        );
+        assert_eq!(
+            stream.skipped,
+            vec![s("-#3: not a Kubernetes object (no apiVersion/kind)")]
+        );
+    }
+
+    #[test]
+    fn directory_walk_json_order_hidden_and_extensions() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let pod = |img: &str| {
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec: {{containers: [{{image: {img}}}]}}\n"
+            )
+        };
+        write(&root, "b.yaml", &pod("b:1"));
+        write(&root, "a/z.yml", &pod("az:1"));
+        write(&root, "a.yaml", &pod("a:1"));
+        write(&root, ".hidden/h.yaml", &pod("hidden:1"));
+        write(&root, "c/.h.yaml", &pod("hidden:2"));
+        write(&root, "c/notes.txt", &pod("txt:1"));
+        write(
+            &root,
+            "d/list.json",
+            r#"{"apiVersion": "v1", "kind": "List", "items": [
+                {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "ds", "namespace": "kube-system"},
+                 "spec": {"template": {"spec": {"containers": [{"image": "ds:1"}]}}}}]}"#,
+        );
+        write(&root, "d/empty.json", "  \n");
+        let snap = load_paths(std::slice::from_ref(&root), &LoadOptions::default());
+        let r = display_path(&root);
+        assert!(snap.problems.is_empty(), "{:?}", snap.problems);
+        assert_eq!(snap.files, 5);
+        assert_eq!(snap.manifests, 4);
+        assert_eq!(refs(&snap), vec!["az:1", "a:1", "b:1", "ds:1"]);
+        let files: Vec<&str> = snap
+            .images
+            .iter()
+            .map(|i| i.location.file.as_str())
+            .collect();
+        assert_eq!(
+            files,
+            vec![
+                format!("{r}/a/z.yml"),
+                format!("{r}/a.yaml"),
+                format!("{r}/b.yaml"),
+                format!("{r}/d/list.json")
+            ]
+        );
+        let ds = &snap.images[3].location;
+        assert_eq!(
+            (
+                ds.document,
+                ds.kind.as_str(),
+                ds.namespace.as_deref(),
+                ds.pointer.as_str()
+            ),
+            (
+                0,
+                "DaemonSet",
+                Some("kube-system"),
+                "/items/0/spec/template/spec/containers/0/image"
+            )
+        );
+        // A file named explicitly is read whatever its extension.
+        let txt = load_paths(&[root.join("c/notes.txt")], &LoadOptions::default());
+        assert_eq!(refs(&txt), vec!["txt:1"]);
+    }
+
+    #[test]
+    fn extra_image_paths_from_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(
+            dir.path(),
+            "rollout.yaml",
+            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec:\n  template:\n    spec:\n      containers:\n        - image: r:1\n        - image: r:2\n",
+        );
+        let mut opts = LoadOptions::default();
+        assert!(
+            load_paths(std::slice::from_ref(&f), &opts)
+                .images
+                .is_empty()
+        );
+        opts.extra_image_paths = vec![
+            images::parse_image_path("Rollout=/spec/template/spec/containers/*/image").unwrap(),
+        ];
+        let snap = load_paths(&[f], &opts);
+        assert_eq!(refs(&snap), vec!["r:1", "r:2"]);
+        assert_eq!(
+            snap.images[1].location.pointer,
+            "/spec/template/spec/containers/1/image"
+        );
+    }
+
+    #[test]
+    fn missing_path_is_not_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let snap = load_paths(std::slice::from_ref(&missing), &LoadOptions::default());
+        assert_eq!(snap.missing, vec![display_path(&missing)]);
+        assert!(snap.problems.is_empty());
+        assert_eq!(snap.files, 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_escaping_the_root_are_unsafe_inside_are_followed() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        write(
+            &outside,
+            "secret.yaml",
+            "apiVersion: v1\nkind: Pod\nspec: {containers: [{image: evil:1}]}\n",
+        );
+        let root = dir.path().join("root");
+        write(
+            &root,
+            "real/pod.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{image: ok:1}]}\n",
+        );
+        symlink(outside.join("secret.yaml"), root.join("leak.yaml")).unwrap();
+        symlink(&outside, root.join("leakdir")).unwrap();
+        symlink(root.join("real"), root.join("alias")).unwrap();
+        symlink(&root, root.join("real/loop")).unwrap();
+        symlink(root.join("missing.yaml"), root.join("broken.yaml")).unwrap();
+        let snap = load_paths(std::slice::from_ref(&root), &LoadOptions::default());
+        let r = display_path(&root);
+        // `alias` and `real` are the same directory: entered once (at `alias`, the first in sorted order).
+        assert_eq!(refs(&snap), vec!["ok:1"]);
+        assert_eq!(snap.images[0].location.file, format!("{r}/alias/pod.yaml"));
+        // Pinning writes the real file, so the link stays a link.
+        assert_eq!(
+            snap.images[0].origin,
+            Origin::Scalar {
+                path: Some(fs::canonicalize(root.join("real/pod.yaml")).unwrap())
+            }
+        );
+        assert_eq!(
+            problems(&snap),
+            vec![
+                (
+                    format!("{r}/broken.yaml"),
+                    None,
+                    ProblemCode::ManifestParseError,
+                    s("broken symbolic link")
+                ),
+                (
+                    format!("{r}/leak.yaml"),
+                    None,
+                    ProblemCode::UnsafePath,
+                    s("symbolic link resolves outside the checked root")
+                ),
+                (
+                    format!("{r}/leakdir"),
+                    None,
+                    ProblemCode::UnsafePath,
+                    s("symbolic link resolves outside the checked root")
+                ),
+            ]
+        );
+        assert_eq!(
+            snap.skipped,
+            vec![
+                format!("{r}/alias/loop: directory already visited (symbolic link loop)"),
+                format!("{r}/real: directory already visited (symbolic link loop)"),
+            ]
+        );
+        // With a wider boundary the outside directory may be followed.
+        let opts = LoadOptions {
+            boundary: Some(dir.path().to_path_buf()),
+            ..LoadOptions::default()
+        };
+        let wide = load_paths(std::slice::from_ref(&root), &opts);
+        // (`leakdir/secret.yaml` is the file `leak.yaml` already read.)
+        assert_eq!(refs(&wide), vec!["ok:1", "evil:1"]);
+        assert_eq!(
+            wide.skipped.last().unwrap(),
+            &format!("{r}/leakdir/secret.yaml: same file as one already read")
+        );
+        // A root outside the boundary is refused.
+        let narrow = LoadOptions {
+            boundary: Some(root.join("real")),
+            ..LoadOptions::default()
+        };
+        let refused = load_paths(std::slice::from_ref(&outside), &narrow);
+        assert_eq!(
+            problems(&refused),
+            vec![(
+                display_path(&outside),
+                None,
+                ProblemCode::UnsafePath,
+                s("path resolves outside the allowed root directory")
+            )]
+        );
+    }
+
+    #[test]
+    fn kustomize_overrides_nested_and_not_read_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        write(
+            &root,
+            "base/deploy.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n        - image: app:dev\n        - image: sidecar:1\n        - image: ghcr.io/acme/tool@sha256:aaa\n",
+        );
+        write(
+            &root,
+            "base/kustomization.yaml",
+            "resources:\n  - deploy.yaml\nimages:\n  - name: app\n    newName: ghcr.io/acme/app\n    newTag: \"1.0\"\n  - name: ghcr.io/acme/tool\n    newTag: v2\n",
+        );
+        write(
+            &root,
+            "base/unlisted.yaml",
+            "apiVersion: v1\nkind: Pod\nspec: {containers: [{image: unlisted:1}]}\n",
+        );
+        write(
+            &root,
+            "overlays/prod/kustomization.yml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\npatches:\n  - path: p.yaml\nresources:\n  - ../../base\n  - extra.yaml\n  - https://github.com/acme/remote//deploy?ref=v1\nimages:\n  - name: ghcr.io/acme/app\n    digest: sha256:bbb\n  - name: nomatch\n    newTag: x\n",
+        );
+        write(
+            &root,
+            "overlays/staging/kustomization.yaml",
+            "resources: [../../base]\n",
+        );
+        write(
+            &root,
+            "overlays/prod/extra.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: extra}\nspec: {containers: [{image: extra:1}]}\n",
+        );
+        write(
+            &root,
+            "plain/pod.yaml",
+            "apiVersion: v1\nkind: Pod\nspec: {containers: [{image: plain:1}]}\n",
+        );
+        let snap = load_paths(std::slice::from_ref(&root), &LoadOptions::default());
+        let r = display_path(&root);
+        assert!(snap.problems.is_empty(), "{:?}", snap.problems);
+        assert_eq!(
+            refs(&snap),
+            vec![
+                "ghcr.io/acme/app@sha256:bbb",
+                "sidecar:1",
+                "ghcr.io/acme/tool:v2",
+                "extra:1",
+                "ghcr.io/acme/app:1.0",
+                "sidecar:1",
+                "ghcr.io/acme/tool:v2",
+                "plain:1"
+            ]
+        );
+        let c = fs::canonicalize(&root).unwrap();
+        let origins: Vec<Origin> = snap.images.iter().map(|i| i.origin.clone()).collect();
+        let scalar = |rel: &str| Origin::Scalar {
+            path: Some(c.join(rel)),
+        };
+        let kustomize = |rel: &str, index| Origin::Kustomize {
+            path: c.join(rel),
+            index,
+        };
+        assert_eq!(
+            origins,
+            vec![
+                kustomize("overlays/prod/kustomization.yml", 0),
+                scalar("base/deploy.yaml"),
+                kustomize("base/kustomization.yaml", 1),
+                scalar("overlays/prod/extra.yaml"),
+                // The same base through the other overlay: same canonical paths.
+                kustomize("base/kustomization.yaml", 0),
+                scalar("base/deploy.yaml"),
+                kustomize("base/kustomization.yaml", 1),
+                scalar("plain/pod.yaml"),
+            ]
+        );
+        let files: Vec<&str> = snap
+            .images
+            .iter()
+            .map(|i| i.location.file.as_str())
+            .collect();
+        assert_eq!(
+            files,
+            vec![
+                format!("{r}/base/deploy.yaml"),
+                format!("{r}/base/deploy.yaml"),
+                format!("{r}/base/deploy.yaml"),
+                format!("{r}/overlays/prod/extra.yaml"),
+                format!("{r}/base/deploy.yaml"),
+                format!("{r}/base/deploy.yaml"),
+                format!("{r}/base/deploy.yaml"),
+                format!("{r}/plain/pod.yaml")
+            ]
+        );
+        assert_eq!(snap.files, 4);
+        assert_eq!(snap.manifests, 4);
+        assert_eq!(
+            snap.skipped,
+            vec![
+                format!("{r}/base: built as a resource of another kustomization"),
+                format!(
+                    "{r}/overlays/prod/kustomization.yml: patches not applied (only resources and images are); images they set are not seen"
+                ),
+                format!(
+                    "{r}/overlays/prod/kustomization.yml: remote resource https://github.com/acme/remote//deploy?ref=v1 is not loaded"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn kustomize_resource_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("k");
+        write(
+            dir.path(),
+            "outside.yaml",
+            "apiVersion: v1\nkind: Pod\nspec: {containers: [{image: out:1}]}\n",
+        );
+        write(
+            &root,
+            "plain/x.yaml",
+            "apiVersion: v1\nkind: Pod\nspec: {containers: [{image: x:1}]}\n",
+        );
+        write(
+            &root,
+            "kustomization.yaml",
+            "resources: [missing.yaml, ../outside.yaml, plain]\n",
+        );
+        let snap = load_paths(std::slice::from_ref(&root), &LoadOptions::default());
+        let k = format!("{}/kustomization.yaml", display_path(&root));
+        assert!(snap.images.is_empty());
+        assert_eq!(
+            problems(&snap),
+            vec![
+                (
+                    k.clone(),
+                    None,
+                    ProblemCode::ManifestParseError,
+                    s("resource missing.yaml: no such file or directory")
+                ),
+                (
+                    k.clone(),
+                    None,
+                    ProblemCode::UnsafePath,
+                    s("resource ../outside.yaml resolves outside the checked root")
+                ),
+                (
+                    k.clone(),
+                    None,
+                    ProblemCode::ManifestParseError,
+                    s("resource plain is a directory without a kustomization file")
+                ),
+            ]
+        );
+        // A broken kustomization file is a problem too.
+        fs::write(root.join("kustomization.yaml"), "resources: [a\n").unwrap();
+        let broken = load_paths(&[root.join("kustomization.yaml")], &LoadOptions::default());
+        assert_eq!(
+            problems(&broken),
+            vec![(
+                k,
+                Some(0),
+                ProblemCode::ManifestParseError,
+                s("document 0, line 1: unclosed bracket '['")
+            )]
+        );
+    }
+
+    #[test]
+    fn alias_bomb_is_bounded_and_fast() {
+        let mut bomb = String::from(
+            "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        for w in names.windows(2) {
+            let p = w[0];
+            bomb.push_str(&format!(
+                "  {n}: &{n} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n",
+                n = w[1]
+            ));
+        }
+        // Bounded by the alias/replay budget (a count, not a clock): an unbounded
+        // expansion would be 9^9 nodes and never finish.
+        let snap = load_stream("-", bomb.as_bytes(), &LoadOptions::default());
+        assert!(snap.images.is_empty());
+        assert_eq!(snap.problems.len(), 1);
+        let p = &snap.problems[0];
+        assert_eq!(
+            (p.file.as_str(), p.document, p.code),
+            ("-", Some(0), ProblemCode::ManifestParseError)
+        );
+        assert!(
+            p.message.starts_with("document 0, line ")
+                && p.message.contains("YAML exceeds the parser limits (alias expansion, size or nesting; an alias bomb?): alias replay limit exceeded"),
+            "{}",
+            p.message
+        );
+    }
+
+    #[test]
+    fn parse_errors_name_document_and_line_and_later_documents_survive() {
+        let text = "apiVersion: v1\nkind: Pod\nspec: {containers: [{image: one:1}]}\n---\napiVersion: v1\nkind: Pod\nspec: {containers: [{image: two:1}\n---\n[1, 2]\n---\njust a string\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: dup}\nmetadata: {name: again}\n---\napiVersion: v1\nkind: Pod\nspec: {containers: [{image: five:1}]}\n";
+        let snap = load_stream("-", text.as_bytes(), &LoadOptions::default());
+        assert_eq!(refs(&snap), vec!["one:1", "five:1"]);
+        assert_eq!(snap.images[1].location.document, 5);
+        assert_eq!(
+            problems(&snap),
+            vec![
+                (
+                    s("-"),
+                    Some(1),
+                    ProblemCode::ManifestParseError,
+                    s("document 1, line 7: unclosed bracket '['")
+                ),
+                (
+                    s("-"),
+                    Some(2),
+                    ProblemCode::ManifestParseError,
+                    s("document is not an object (found a sequence)")
+                ),
+                (
+                    s("-"),
+                    Some(3),
+                    ProblemCode::ManifestParseError,
+                    s("document is not an object (found a scalar)")
+                ),
+                (
+                    s("-"),
+                    Some(4),
+                    ProblemCode::ManifestParseError,
+                    s(
+                        "document 4, line 16: duplicate mapping key: metadata, set DuplicateKeyPolicy in Options if acceptable"
+                    )
+                ),
+            ]
+        );
+        // A JSON syntax error.
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(dir.path(), "bad.json", "{\n  \"kind\": \"Pod\",\n}");
+        let snap = load_paths(std::slice::from_ref(&f), &LoadOptions::default());
+        assert_eq!(
+            problems(&snap),
+            vec![(
+                display_path(&f),
+                Some(0),
+                ProblemCode::ManifestParseError,
+                s("document 0, line 3: trailing comma at line 3 column 1")
+            )]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_and_size_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = b"apiVersion: v1\nkind: Pod\n# caf".to_vec();
+        bytes.extend_from_slice(&[0xC3, 0x28, b'\n']);
+        let bad = dir.path().join("a-bad.yaml");
+        fs::write(&bad, &bytes).unwrap();
+        let big_text = format!(
+            "apiVersion: v1\nkind: ConfigMap\ndata: {{x: \"{}\"}}\n",
+            "x".repeat(300)
+        );
+        let big = write(dir.path(), "b-big.yaml", &big_text);
+        let ok1 = write(
+            dir.path(),
+            "c-ok.yaml",
+            "apiVersion: v1\nkind: Pod\nspec: {containers: [{image: c:1}]}\n",
+        );
+        let ok2 = write(
+            dir.path(),
+            "d-ok.yaml",
+            "apiVersion: v1\nkind: Pod\nspec: {containers: [{image: d:1}]}\n",
+        );
+        let opts = LoadOptions {
+            max_file_bytes: 200,
+            max_total_bytes: 120,
+            ..LoadOptions::default()
+        };
+        let snap = load_paths(&[dir.path().to_path_buf()], &opts);
+        assert_eq!(refs(&snap), vec!["c:1"]);
+        assert_eq!(snap.files, 2);
+        assert_eq!(
+            problems(&snap),
+            vec![
+                (
+                    display_path(&bad),
+                    None,
+                    ProblemCode::ManifestParseError,
+                    s("invalid UTF-8 at byte offset 30")
+                ),
+                (
+                    display_path(&big),
+                    None,
+                    ProblemCode::ManifestTooLarge,
+                    format!(
+                        "file is {} bytes, over the limit of 200 bytes",
+                        big_text.len()
+                    )
+                ),
+                (
+                    display_path(&ok2),
+                    None,
+                    ProblemCode::ManifestTooLarge,
+                    s("not read: the manifests together exceed the limit of 120 bytes")
+                ),
+            ]
+        );
+        let _ = ok1;
+        // Stdin is bounded by the total limit; documents by max_documents.
+        let stream = load_stream("-", &[b'a'; 300], &opts);
+        assert_eq!(
+            problems(&stream),
+            vec![(
+                s("-"),
+                None,
+                ProblemCode::ManifestTooLarge,
+                s("input is 300 bytes, over the limit of 120 bytes")
+            )]
+        );
+        let few = LoadOptions {
+            max_documents: 2,
+            ..LoadOptions::default()
+        };
+        let docs = "apiVersion: v1\nkind: Pod\nspec: {containers: [{image: a:1}]}\n---\n---\napiVersion: v1\nkind: Pod\nspec: {containers: [{image: c:1}]}\n";
+        let stream = load_stream("-", docs.as_bytes(), &few);
+        assert_eq!(refs(&stream), vec!["a:1"]);
+        assert_eq!(
+            problems(&stream),
+            vec![(
+                s("-"),
+                None,
+                ProblemCode::ManifestTooLarge,
+                s("more than 2 documents; the rest of the file was not read")
+            )]
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded_without_overflowing_the_stack() {
+        let nested = |depth: usize| {
+            let mut t = String::from("apiVersion: v1\nkind: ConfigMap\ndata:\n");
+            for level in 0..depth {
+                t.push_str(&" ".repeat(2 * level + 2));
+                t.push_str("k:\n");
+            }
+            t.push_str(&" ".repeat(2 * depth + 2));
+            t.push_str("leaf: 1\n");
+            t
+        };
+        let ok = load_stream("-", nested(120).as_bytes(), &LoadOptions::default());
+        assert!(ok.problems.is_empty(), "{:?}", ok.problems);
+        assert_eq!(ok.manifests, 1);
+        let deep = load_stream("-", nested(300).as_bytes(), &LoadOptions::default());
+        assert_eq!(deep.problems.len(), 1);
+        assert_eq!(deep.manifests, 0);
+        let flow = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+        let snap = load_stream("-", flow.as_bytes(), &LoadOptions::default());
+        assert_eq!(snap.problems.len(), 1);
+        let json = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(dir.path(), "deep.json", &json);
+        let snap = load_paths(&[f], &LoadOptions::default());
+        assert_eq!(snap.problems.len(), 1);
+        assert!(
+            snap.problems[0]
+                .message
+                .contains("recursion limit exceeded"),
+            "{:?}",
+            snap.problems
+        );
+    }
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            usize::try_from(self.next() % n as u64).unwrap()
+        }
+    }
+
+    #[test]
+    fn garbage_and_truncated_input_never_panics() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let alphabet: &[u8] = b"ab:- \n\t[]{},&*!|>'\"#%@`?~.0123456789\\\r\xc3\xa9\xff\x00---...";
+        let opts = LoadOptions::default();
+        let rounds: usize = std::env::var("SEALGATE_FUZZ_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300);
+        for _ in 0..rounds {
+            let len = rng.below(200);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    if rng.below(4) == 0 {
+                        u8::try_from(rng.below(256)).unwrap()
+                    } else {
+                        alphabet[rng.below(alphabet.len())]
+                    }
+                })
+                .collect();
+            let snap = load_stream("-", &bytes, &opts);
+            assert!(snap.images.len() <= bytes.len());
+            assert!(
+                !snap
+                    .problems
+                    .iter()
+                    .any(|p| p.message.starts_with("internal error"))
+            );
+        }
+        let bytes = MULTI.as_bytes();
+        for cut in 0..bytes.len() {
+            let snap = load_stream("-", &bytes[..cut], &opts);
+            assert!(snap.images.len() <= 7);
+            // Randomly damaged copies too.
+            let mut damaged = bytes.to_vec();
+            let at = rng.below(damaged.len());
+            damaged[at] = alphabet[rng.below(alphabet.len())];
+            let snap = load_stream("-", &damaged, &opts);
+            assert!(
+                !snap
+                    .problems
+                    .iter()
+                    .any(|p| p.message.starts_with("internal error"))
+            );
+        }
+    }
+
+    #[test]
+    fn split_documents_indices_and_ranges() {
+        let text = "# lead\na: 1\n---\n---\n~\n--- !!null\n...\n# c\nb: [1\n---\n- x\n";
+        let (docs, more) = split_documents(text, 100);
+        assert!(!more);
+        let summary: Vec<String> = docs
+            .iter()
+            .map(|d| match d {
+                Split::Doc(d) => format!(
+                    "{} {:?} {:?} @{}",
+                    d.index,
+                    d.root,
+                    &text[d.start..d.end],
+                    d.start_line
+                ),
+                Split::Error {
+                    index,
+                    line,
+                    message,
+                } => format!("{index} error line {line}: {message}"),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                "0 Mapping \"# lead\\na: 1\\n\" @1",
+                // Ranges tile the stream: an empty document ends right after its `---` or scalar.
+                "1 Null \"---\" @3",
+                "2 Null \"\\n---\\n~\" @3",
+                "3 Null \"\\n--- !!null\\n...\" @5",
+                "4 error line 9: unclosed bracket '['",
+                "5 Sequence \"---\\n- x\\n\" @10",
+            ]
+        );
+    }
+
+    #[test]
+    fn display_paths() {
+        assert_eq!(display_path(Path::new(".")), ".");
+        assert_eq!(display_path(Path::new("./apps/web.yaml")), "apps/web.yaml");
+        assert_eq!(display_path(Path::new("deploy/")), "deploy");
+        assert_eq!(display_path(Path::new("/abs/x/../y")), "/abs/y");
+        assert_eq!(display_path(Path::new("../a/./b")), "../a/b");
+        assert_eq!(join_display(".", "apps/web.yaml"), "apps/web.yaml");
+        assert_eq!(join_display("overlays/prod", "../../base"), "base");
+        assert!(is_remote("github.com/acme/repo//base?ref=v1"));
+        assert!(is_remote("https://example.com/x.yaml"));
+        assert!(!is_remote("../base"));
+    }
+
+    #[test]
+    fn serialized_shapes() {
+        let loc = Location {
+            file: s("apps/web.yaml"),
+            document: 0,
+            kind: s("Deployment"),
+            namespace: None,
+            name: s("web"),
+            pointer: s("/spec/template/spec/containers/0/image"),
+        };
+        assert_eq!(
+            serde_json::to_string(&loc).unwrap(),
+            r#"{"file":"apps/web.yaml","document":0,"kind":"Deployment","name":"web","pointer":"/spec/template/spec/containers/0/image"}"#
+        );
+        let problem = Problem {
+            file: s("apps/bad.yaml"),
+            document: Some(2),
+            code: ProblemCode::ManifestParseError,
+            message: s("m"),
+        };
+        assert_eq!(
+            serde_json::to_string(&problem).unwrap(),
+            r#"{"file":"apps/bad.yaml","document":2,"code":"ManifestParseError","message":"m"}"#
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! Pure policy evaluation of one image against every loaded policy.
+//!
+//! Semantics (contract "Policy file"): within a policy the first matching rule applies
+//! and all its parts must pass; every policy whose rules match must pass; a policy's
+//! `registries` allowlist applies to every image (fail closed); when no policy has a
+//! matching rule the image is `allowed` only if every policy says `unmatched: allow`.
+//! Failures of `mode: warn` policies are reported but do not block.
+
+use crate::evidence::ImageEvidence;
+use crate::policy::{Mode, Policy, Unmatched};
+use crate::reference::{Digest, ImageRef};
+use crate::sigstore::cosign::{self, AttestorResult};
+use crate::verdict::{Reason, ReasonCode, Verdict};
+
+/// The outcome for one image over all policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageOutcome {
+    pub verdict: Verdict,
+    /// Whether the verdict blocks (some enforce-mode policy did not pass).
+    pub blocking: bool,
+    /// `policy/rule` of every rule that applied.
+    pub rules: Vec<String>,
+    pub signatures: Vec<AttestorResult>,
+    pub digest: Option<Digest>,
+}
+
+/// Whether any policy needs signature evidence for this image (so the edge fetches it).
+pub fn needs_signatures(policies: &[Policy], image: &ImageRef) -> bool {
+    let name = image.name();
+    policies.iter().any(|p| {
+        p.registry_allowed(&name) && p.rule_for(&name).is_some_and(|r| r.signatures.is_some())
+    })
+}
+
+/// Evaluates `image` (with its evidence, when fetched) against all policies.
+pub fn evaluate(
+    policies: &[Policy],
+    image: &ImageRef,
+    evidence: Option<&ImageEvidence>,
+) -> ImageOutcome {
+    let name = image.name();
+    let mut fails: Vec<Reason> = Vec::new();
+    let mut unverifiable: Option<Reason> = None;
+    let mut blocking = false;
+    let mut rules = Vec::new();
+    let mut signatures = Vec::new();
+    let mut matched = false;
+    let mut deny_unmatched: Vec<&Policy> = Vec::new();
+    let digest = image
+        .digest()
+        .cloned()
+        .or_else(|| evidence.and_then(|e| e.digest.as_ref().ok().cloned()));
+
+    for p in policies {
+        let enforce = p.mode == Mode::Enforce;
+        if !p.registry_allowed(&name) {
+            fails.push(Reason::new(
+                ReasonCode::RegistryNotAllowed,
+                format!(
+                    "{name} is not in the registries allowlist of policy {}",
+                    p.name
+                ),
+            ));
+            blocking |= enforce;
+            matched = true;
+            continue;
+        }
+        let Some(rule) = p.rule_for(&name) else {
+            if p.unmatched == Unmatched::Deny {
+                deny_unmatched.push(p);
+            }
+            continue;
+        };
+        matched = true;
+        rules.push(format!("{}/{}", p.name, rule.name));
+        let mut ok = true;
+        if rule.require_digest && image.digest().is_none() {
+            fails.push(Reason::new(
+                ReasonCode::TagNotPinned,
+                format!(
+                    "rule {}/{} requires a digest; {image} is referenced by tag only",
+                    p.name, rule.name
+                ),
+            ));
+            ok = false;
+        }
+        if let Some(sig_rule) = &rule.signatures {
+            let resolved = match evidence.map(|e| &e.digest) {
+                Some(Ok(d)) => Ok(d),
+                Some(Err(r)) => Err(r.clone()),
+                None => Err(Reason::new(
+                    ReasonCode::RegistryUnavailable,
+                    "no evidence was gathered",
+                )),
+            };
+            match (resolved, evidence.and_then(|e| e.signatures.as_ref())) {
+                (Err(r), _) => {
+                    unverifiable.get_or_insert(r);
+                    ok = false;
+                }
+                (Ok(_), None) => {
+                    unverifiable.get_or_insert(Reason::new(
+                        ReasonCode::RegistryUnavailable,
+                        "signatures were not fetched",
+                    ));
+                    ok = false;
+                }
+                (Ok(d), Some(ev)) => {
+                    let outcome = cosign::check(sig_rule, d, ev);
+                    signatures.extend(outcome.attestors);
+                    match outcome.verdict {
+                        Verdict::Pass | Verdict::Allowed => {}
+                        Verdict::Fail(r) => {
+                            ok = false;
+                            fails.extend(r.into_iter().map(|mut r| {
+                                r.message = format!("{}/{}: {}", p.name, rule.name, r.message);
+                                r
+                            }));
+                        }
+                        Verdict::Unverifiable(r) => {
+                            ok = false;
+                            unverifiable.get_or_insert(r);
+                        }
+                    }
+                }
+            }
+        }
+        blocking |= enforce && !ok;
+    }
+    if !matched && !deny_unmatched.is_empty() {
+        let names: Vec<&str> = deny_unmatched.iter().map(|p| p.name.as_str()).collect();
+        fails.push(Reason::new(
+            ReasonCode::NoPolicyMatch,
+            format!(
+                "no rule matches {name} (policies with unmatched: deny: {})",
+                names.join(", ")
+            ),
+        ));
+        blocking |= deny_unmatched.iter().any(|p| p.mode == Mode::Enforce);
+    }
+    let verdict = if !fails.is_empty() {
+        // A definite failure wins; an unverifiable part is still reported.
+        fails.extend(unverifiable);
+        Verdict::Fail(fails)
+    } else if let Some(r) = unverifiable {
+        Verdict::Unverifiable(r)
+    } else if !matched {
+        Verdict::Allowed
+    } else {
+        Verdict::Pass
+    };
+    ImageOutcome {
+        verdict,
+        blocking,
+        rules,
+        signatures,
+        digest,
+    }
+}

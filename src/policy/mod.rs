@@ -1,0 +1,612 @@
+//! `ImagePolicy`: the policy schema (shared by the CLI and, later, the CRD), its validation
+//! into a compiled [`Policy`] (keys loaded once, globs compiled), and pure evaluation
+//! ([`eval`]). Reading policy files is the only I/O here and happens once, before any
+//! network access.
+
+pub mod eval;
+pub mod glob;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::crypto::PublicKey;
+use crate::manifests::{ImagePath, parse_image_path};
+use crate::reference::normalize_name;
+use glob::Glob;
+
+/// Largest policy file read.
+const MAX_POLICY_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Why a policy could not be loaded. Each names the file and, where it applies, the
+/// field path (`spec.rules[0].signatures.threshold`).
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{file}: cannot read policy")]
+    ReadFailed {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: not a YAML/JSON policy document: {message}")]
+    ParseFailed { file: PathBuf, message: String },
+    #[error("{file}: {path}: {message}")]
+    Invalid {
+        file: PathBuf,
+        path: String,
+        message: String,
+    },
+    #[error("{file}: no policy files found")]
+    Empty { file: PathBuf },
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw schema (what users write). Unknown fields are errors.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawDocument {
+    api_version: String,
+    kind: String,
+    metadata: RawMetadata,
+    spec: ImagePolicySpec,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawMetadata {
+    name: String,
+}
+
+/// `ImagePolicy.spec`, exactly the contract's schema.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImagePolicySpec {
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub registries: Vec<String>,
+    #[serde(default)]
+    pub unmatched: Unmatched,
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+    #[serde(default)]
+    pub extra_image_paths: Vec<ExtraImagePathSpec>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Warn,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmatched {
+    #[default]
+    Deny,
+    Allow,
+}
+
+/// An extra image location for CRDs: `"Rollout=/spec/template/spec/containers/*/image"`
+/// or `{kind: Rollout, pointer: /spec/…}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ExtraImagePathSpec {
+    Text(String),
+    Object { kind: String, pointer: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RuleSpec {
+    pub name: String,
+    pub images: Vec<String>,
+    #[serde(default)]
+    pub require_digest: bool,
+    #[serde(default)]
+    pub signatures: Option<SignaturesSpec>,
+    #[serde(default)]
+    pub attestations: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SignaturesSpec {
+    #[serde(default)]
+    pub threshold: Option<u64>,
+    pub attestors: Vec<AttestorSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AttestorSpec {
+    pub name: String,
+    #[serde(default)]
+    pub key: Option<KeySpec>,
+    #[serde(default)]
+    pub keyless: Option<serde_json::Value>,
+    #[serde(default)]
+    pub trusted_root: Option<serde_json::Value>,
+    #[serde(default)]
+    pub ignore_tlog: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySpec {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub pem: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Compiled policy (what the engine uses).
+
+/// A validated policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub name: String,
+    /// sha256 (hex) of the policy document as parsed (canonical JSON of the document).
+    pub sha256: String,
+    pub file: PathBuf,
+    pub mode: Mode,
+    /// Normalized allowlist entries (repository prefixes on path boundaries).
+    pub registries: Vec<String>,
+    pub unmatched: Unmatched,
+    pub rules: Vec<Rule>,
+    pub extra_image_paths: Vec<ImagePath>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub images: Vec<Glob>,
+    pub require_digest: bool,
+    pub signatures: Option<SignatureRule>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignatureRule {
+    /// k of the attestors (validated 1 ≤ k ≤ n).
+    pub threshold: usize,
+    pub attestors: Vec<Attestor>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attestor {
+    pub name: String,
+    pub key: PublicKey,
+}
+
+impl Policy {
+    /// The first rule (file order) whose `images` globs match the normalized name.
+    pub fn rule_for(&self, name: &str) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .find(|r| r.images.iter().any(|g| g.matches(name)))
+    }
+
+    /// Whether the allowlist (if any) admits the normalized repository name.
+    pub fn registry_allowed(&self, name: &str) -> bool {
+        self.registries.is_empty()
+            || self.registries.iter().any(|prefix| {
+                name == prefix
+                    || name
+                        .strip_prefix(prefix.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+    }
+}
+
+/// Loads one policy file, or every `.yaml`/`.yml`/`.json` file of a directory (sorted,
+/// recursively, hidden entries skipped). A file may hold several documents.
+///
+/// # Errors
+/// [`PolicyError`] naming the file, field path and problem; nothing is partially loaded.
+pub fn load(path: &Path) -> Result<Vec<Policy>, PolicyError> {
+    let mut files = Vec::new();
+    collect_files(path, &mut files).map_err(|source| PolicyError::ReadFailed {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    if files.is_empty() {
+        return Err(PolicyError::Empty {
+            file: path.to_path_buf(),
+        });
+    }
+    let mut out: Vec<Policy> = Vec::new();
+    for f in files {
+        for p in load_file(&f)? {
+            if out.iter().any(|q| q.name == p.name) {
+                return Err(PolicyError::Invalid {
+                    file: f.clone(),
+                    path: "metadata.name".into(),
+                    message: format!("a policy named {:?} was already loaded", p.name),
+                });
+            }
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(path)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for e in entries {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let p = e.path();
+        if p.is_dir() {
+            collect_files(&p, out)?;
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn load_file(file: &Path) -> Result<Vec<Policy>, PolicyError> {
+    let read_err = |source| PolicyError::ReadFailed {
+        file: file.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(file).map_err(read_err)?;
+    if meta.len() > MAX_POLICY_BYTES {
+        return Err(PolicyError::ParseFailed {
+            file: file.to_path_buf(),
+            message: format!("file is larger than {MAX_POLICY_BYTES} bytes"),
+        });
+    }
+    let bytes = std::fs::read(file).map_err(read_err)?;
+    let text = String::from_utf8(bytes).map_err(|e| PolicyError::ParseFailed {
+        file: file.to_path_buf(),
+        message: format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
+    })?;
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_str_multiple(&text).map_err(|e| PolicyError::ParseFailed {
+            file: file.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    docs.into_iter()
+        .filter(|d| !d.is_null())
+        .map(|d| compile(d, file, base))
+        .collect()
+}
+
+/// Validates one parsed policy document. `base` resolves relative key paths.
+///
+/// # Errors
+/// [`PolicyError::Invalid`] with the field path.
+pub fn compile(doc: serde_json::Value, file: &Path, base: &Path) -> Result<Policy, PolicyError> {
+    let invalid = |path: &str, message: String| PolicyError::Invalid {
+        file: file.to_path_buf(),
+        path: path.to_string(),
+        message,
+    };
+    let sha256 = {
+        use sha2::Digest as _;
+        let canonical = serde_json::to_vec(&doc).unwrap_or_default();
+        hex::encode(sha2::Sha256::digest(&canonical))
+    };
+    let raw: RawDocument = serde_path_to_error::deserialize(doc).map_err(|e| {
+        let path = e.path().to_string();
+        invalid(
+            if path == "." { "(document)" } else { &path },
+            e.into_inner().to_string(),
+        )
+    })?;
+    if raw.api_version != "sealgate.dev/v1alpha1" {
+        return Err(invalid(
+            "apiVersion",
+            format!("expected sealgate.dev/v1alpha1, got {:?}", raw.api_version),
+        ));
+    }
+    if raw.kind != "ImagePolicy" && raw.kind != "ClusterImagePolicy" {
+        return Err(invalid(
+            "kind",
+            format!(
+                "expected ImagePolicy or ClusterImagePolicy, got {:?}",
+                raw.kind
+            ),
+        ));
+    }
+    if raw.metadata.name.trim().is_empty() {
+        return Err(invalid("metadata.name", "must not be empty".into()));
+    }
+    let spec = raw.spec;
+    let registries = spec
+        .registries
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if r.trim().is_empty() || r.contains('*') {
+                Err(invalid(
+                    &format!("spec.registries[{i}]"),
+                    format!("{r:?} is not a registry or repository prefix"),
+                ))
+            } else {
+                Ok(normalize_name(r.trim()))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let extra_image_paths = spec
+        .extra_image_paths
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let text = match e {
+                ExtraImagePathSpec::Text(t) => t.clone(),
+                ExtraImagePathSpec::Object { kind, pointer } => format!("{kind}={pointer}"),
+            };
+            parse_image_path(&text)
+                .map_err(|err| invalid(&format!("spec.extraImagePaths[{i}]"), err.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut rules = Vec::with_capacity(spec.rules.len());
+    for (i, r) in spec.rules.iter().enumerate() {
+        let at = |field: &str| format!("spec.rules[{i}]{field}");
+        if r.name.trim().is_empty() {
+            return Err(invalid(&at(".name"), "must not be empty".into()));
+        }
+        if rules.iter().any(|q: &Rule| q.name == r.name) {
+            return Err(invalid(
+                &at(".name"),
+                format!("duplicate rule name {:?}", r.name),
+            ));
+        }
+        if r.images.is_empty() {
+            return Err(invalid(
+                &at(".images"),
+                "needs at least one image glob".into(),
+            ));
+        }
+        let images = r
+            .images
+            .iter()
+            .enumerate()
+            .map(|(j, g)| {
+                Glob::new(g).map_err(|e| invalid(&at(&format!(".images[{j}]")), e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if r.attestations.is_some() {
+            return Err(invalid(
+                &at(".attestations"),
+                "attestation rules are not supported yet by this version of sealgate".into(),
+            ));
+        }
+        let signatures = match &r.signatures {
+            None => None,
+            Some(s) => Some(compile_signatures(s, &at(".signatures"), base, &invalid)?),
+        };
+        rules.push(Rule {
+            name: r.name.clone(),
+            images,
+            require_digest: r.require_digest,
+            signatures,
+        });
+    }
+    Ok(Policy {
+        name: raw.metadata.name,
+        sha256,
+        file: file.to_path_buf(),
+        mode: spec.mode,
+        registries,
+        unmatched: spec.unmatched,
+        rules,
+        extra_image_paths,
+    })
+}
+
+fn compile_signatures(
+    s: &SignaturesSpec,
+    at: &str,
+    base: &Path,
+    invalid: &dyn Fn(&str, String) -> PolicyError,
+) -> Result<SignatureRule, PolicyError> {
+    if s.attestors.is_empty() {
+        return Err(invalid(
+            &format!("{at}.attestors"),
+            "needs at least one attestor".into(),
+        ));
+    }
+    let mut attestors: Vec<Attestor> = Vec::new();
+    for (j, a) in s.attestors.iter().enumerate() {
+        let here = format!("{at}.attestors[{j}]");
+        if a.name.trim().is_empty() {
+            return Err(invalid(&format!("{here}.name"), "must not be empty".into()));
+        }
+        if attestors.iter().any(|b| b.name == a.name) {
+            return Err(invalid(
+                &format!("{here}.name"),
+                format!("duplicate attestor name {:?}", a.name),
+            ));
+        }
+        for (field, present) in [
+            ("keyless", a.keyless.is_some()),
+            ("trustedRoot", a.trusted_root.is_some()),
+            ("ignoreTlog", a.ignore_tlog.is_some()),
+        ] {
+            if present {
+                return Err(invalid(
+                    &format!("{here}.{field}"),
+                    "keyless (Fulcio/Rekor) verification is not supported yet by this version of sealgate".into(),
+                ));
+            }
+        }
+        let Some(key) = &a.key else {
+            return Err(invalid(&here, "needs `key` ({path: …} or {pem: …})".into()));
+        };
+        let pem = match (&key.path, &key.pem) {
+            (Some(p), None) => {
+                let full = base.join(p);
+                std::fs::read_to_string(&full).map_err(|e| {
+                    invalid(
+                        &format!("{here}.key.path"),
+                        format!("cannot read {}: {e}", full.display()),
+                    )
+                })?
+            }
+            (None, Some(pem)) => pem.clone(),
+            _ => {
+                return Err(invalid(
+                    &format!("{here}.key"),
+                    "set exactly one of `path` or `pem`".into(),
+                ));
+            }
+        };
+        let key = PublicKey::from_pem(&pem)
+            .map_err(|e| invalid(&format!("{here}.key"), crate::error::chain(&e)))?;
+        attestors.push(Attestor {
+            name: a.name.clone(),
+            key,
+        });
+    }
+    let n = attestors.len();
+    let threshold = match s.threshold {
+        None => n,
+        Some(k) if k >= 1 && usize::try_from(k).is_ok_and(|k| k <= n) => {
+            usize::try_from(k).unwrap_or(n)
+        }
+        Some(k) => {
+            return Err(invalid(
+                &format!("{at}.threshold"),
+                format!("threshold {k} must be between 1 and the number of attestors ({n})"),
+            ));
+        }
+    };
+    Ok(SignatureRule {
+        threshold,
+        attestors,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAETBHSJ0FE0bDmq5bzo3y8DNhVl4LK
+BA5mMUJmR0TY17oUS3qfTgRT6czKt4jcU9RhFLYnDS3y+fGFvbt2Y9CbBQ==
+-----END PUBLIC KEY-----";
+
+    fn compile_yaml(y: &str) -> Result<Policy, PolicyError> {
+        let doc: serde_json::Value = serde_saphyr::from_str(y).unwrap();
+        compile(doc, Path::new("p.yaml"), Path::new("."))
+    }
+
+    fn policy(spec: &str) -> String {
+        format!(
+            "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {{name: prod}}\nspec:\n{spec}"
+        )
+    }
+
+    fn err_path(r: Result<Policy, PolicyError>) -> (String, String) {
+        match r {
+            Err(PolicyError::Invalid { path, message, .. }) => (path, message),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn compiles_a_full_policy() {
+        let y = policy(&format!(
+            "  registries: [ghcr.io/acme, localhost:5000]\n  rules:\n  - name: apps\n    images: ['ghcr.io/acme/**']\n    signatures:\n      threshold: 1\n      attestors:\n      - name: ci\n        key: {{pem: \"{}\"}}\n",
+            KEY.replace('\n', "\\n")
+        ));
+        let p = compile_yaml(&y).unwrap();
+        assert_eq!(p.name, "prod");
+        assert_eq!(p.registries, vec!["ghcr.io/acme", "localhost:5000"]);
+        assert_eq!(p.rules[0].signatures.as_ref().unwrap().threshold, 1);
+        assert!(p.rule_for("ghcr.io/acme/web/api").is_some());
+        assert!(p.rule_for("ghcr.io/other/web").is_none());
+        assert!(p.registry_allowed("ghcr.io/acme/web"));
+        assert!(!p.registry_allowed("ghcr.io/acmeevil/web"));
+        assert!(p.registry_allowed("localhost:5000/x"));
+        assert_eq!(p.sha256.len(), 64);
+    }
+
+    #[test]
+    fn unknown_field_names_its_path() {
+        let (path, msg) = err_path(compile_yaml(&policy(
+            "  rules:\n  - name: a\n    images: ['*']\n    requireDigests: true\n",
+        )));
+        assert_eq!(path, "spec.rules[0]");
+        assert!(msg.contains("requireDigests"), "{msg}");
+    }
+
+    #[test]
+    fn threshold_above_attestors_is_invalid() {
+        let y = policy(&format!(
+            "  rules:\n  - name: a\n    images: ['**']\n    signatures:\n      threshold: 2\n      attestors:\n      - name: ci\n        key: {{pem: \"{}\"}}\n",
+            KEY.replace('\n', "\\n")
+        ));
+        let (path, msg) = err_path(compile_yaml(&y));
+        assert_eq!(path, "spec.rules[0].signatures.threshold");
+        assert!(msg.contains("between 1 and"), "{msg}");
+    }
+
+    #[test]
+    fn later_features_are_rejected_not_ignored() {
+        let y = policy(
+            "  rules:\n  - name: a\n    images: ['**']\n    signatures:\n      attestors:\n      - name: rel\n        keyless: {issuer: https://x}\n",
+        );
+        let (path, msg) = err_path(compile_yaml(&y));
+        assert_eq!(path, "spec.rules[0].signatures.attestors[0].keyless");
+        assert!(msg.contains("not supported yet"));
+        let y = policy(
+            "  rules:\n  - name: a\n    images: ['**']\n    attestations: [{predicateType: spdx}]\n",
+        );
+        let (path, msg) = err_path(compile_yaml(&y));
+        assert_eq!(path, "spec.rules[0].attestations");
+        assert!(msg.contains("not supported yet"));
+    }
+
+    #[test]
+    fn bad_key_glob_and_kind() {
+        let y = policy(
+            "  rules:\n  - name: a\n    images: ['**']\n    signatures:\n      attestors:\n      - name: ci\n        key: {pem: nope}\n",
+        );
+        assert_eq!(
+            err_path(compile_yaml(&y)).0,
+            "spec.rules[0].signatures.attestors[0].key"
+        );
+        let y = policy("  rules:\n  - name: a\n    images: ['ghcr.io/[a']\n");
+        assert_eq!(err_path(compile_yaml(&y)).0, "spec.rules[0].images[0]");
+        let y = "apiVersion: v1\nkind: ImagePolicy\nmetadata: {name: x}\nspec: {}\n";
+        assert_eq!(err_path(compile_yaml(y)).0, "apiVersion");
+        let y = policy("  mode: loud\n");
+        assert_eq!(err_path(compile_yaml(&y)).0, "spec.mode");
+    }
+
+    #[test]
+    fn key_path_is_relative_to_the_policy_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("keys")).unwrap();
+        std::fs::write(dir.path().join("keys/ci.pub"), KEY).unwrap();
+        std::fs::write(
+            dir.path().join("p.yaml"),
+            policy("  rules:\n  - name: a\n    images: ['**']\n    signatures:\n      attestors:\n      - name: ci\n        key: {path: keys/ci.pub}\n"),
+        )
+        .unwrap();
+        let ps = load(dir.path()).unwrap();
+        assert_eq!(ps.len(), 1);
+        std::fs::write(dir.path().join("q.yaml"), policy("  rules: []\n")).unwrap();
+        assert!(
+            matches!(load(dir.path()), Err(PolicyError::Invalid { ref path, .. }) if path == "metadata.name")
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! The registry edge: everything that fetches bytes of images and signatures.
+//!
+//! The core owns the small [`Registry`] trait; two backends implement it: [`http`]
+//! (the OCI distribution API over HTTPS, with docker credentials, bearer tokens, size
+//! limits, timeouts, retries honouring `Retry-After` and a per-registry concurrency
+//! budget) and [`layout`] (an OCI image layout directory, for `--offline`). Both
+//! re-hash every manifest and blob they return and reject a mismatch.
+//! [`discovery`] finds and fetches cosign signature objects through the trait.
+
+pub mod credentials;
+pub mod discovery;
+pub mod http;
+pub mod layout;
+
+use std::future::Future;
+
+use bytes::Bytes;
+
+use crate::evidence::SignatureSource;
+use crate::reference::{Digest, Repository};
+use crate::verdict::{Reason, ReasonCode};
+
+/// Media types accepted for manifests (image manifests and indexes, OCI and Docker).
+pub const MANIFEST_ACCEPT: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+/// Largest manifest accepted (distribution's own limit is 4 MiB).
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A manifest as fetched, with the digest computed over its bytes.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub bytes: Bytes,
+    pub digest: Digest,
+    pub media_type: Option<String>,
+}
+
+/// Why the registry edge could not fetch something. Every variant means "could not
+/// check" and maps to an `unverifiable` reason code through [`RegistryError::reason`].
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("registry {registry} is unavailable: {message}")]
+    Unavailable { registry: String, message: String },
+    #[error("registry {registry} is rate limiting requests (HTTP 429) after {attempts} attempts")]
+    RateLimited { registry: String, attempts: u32 },
+    #[error("registry {registry} refused access to {repository} (HTTP {status}){hint}")]
+    AuthFailed {
+        registry: String,
+        repository: String,
+        status: u16,
+        hint: String,
+    },
+    #[error("{what} not found in {repository}")]
+    NotFound { repository: String, what: String },
+    #[error("{url}: response is larger than the {limit}-byte limit")]
+    TooLarge { url: String, limit: u64 },
+    #[error("{what}: content digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("{url}: timed out after {seconds} s")]
+    Timeout { url: String, seconds: u64 },
+    #[error("{what}: {message}")]
+    Malformed { what: String, message: String },
+    #[error("registry {registry}: unexpected HTTP {status} for {url}")]
+    UnexpectedStatus {
+        registry: String,
+        status: u16,
+        url: String,
+    },
+    #[error("credentials for {registry}: {message}")]
+    Credentials { registry: String, message: String },
+}
+
+impl RegistryError {
+    /// The contract's reason code for this failure.
+    pub fn code(&self) -> ReasonCode {
+        match self {
+            Self::Unavailable { .. } | Self::UnexpectedStatus { .. } => {
+                ReasonCode::RegistryUnavailable
+            }
+            Self::RateLimited { .. } => ReasonCode::RegistryRateLimited,
+            Self::AuthFailed { .. } | Self::Credentials { .. } => ReasonCode::RegistryAuthFailed,
+            Self::NotFound { .. } => ReasonCode::ImageNotFound,
+            Self::TooLarge { .. } => ReasonCode::ResponseTooLarge,
+            Self::DigestMismatch { .. } => ReasonCode::ContentDigestMismatch,
+            Self::Timeout { .. } => ReasonCode::Timeout,
+            Self::Malformed { .. } => ReasonCode::MalformedSignature,
+        }
+    }
+    /// As a report reason.
+    pub fn reason(&self) -> Reason {
+        Reason::new(self.code(), self.to_string())
+    }
+}
+
+/// What the core needs from a registry. Implementations re-hash all content.
+pub trait Registry: Send + Sync {
+    /// Fetches a manifest by tag or digest (`sha256:…`). `Ok(None)` when it does not exist.
+    /// When `reference` is a digest, the returned bytes hash to it.
+    fn manifest(
+        &self,
+        repo: &Repository,
+        reference: &str,
+    ) -> impl Future<Output = Result<Option<Manifest>, RegistryError>> + Send;
+
+    /// Fetches a blob, at most `max_bytes`, re-hashed against `digest`.
+    fn blob(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<Bytes, RegistryError>> + Send;
+
+    /// How signatures found through this backend are reported.
+    fn source(&self) -> SignatureSource;
+}
+
+/// Checks fetched manifest bytes against the digest that was asked for (if a digest) or
+/// the one the server announced (if any), and returns the computed digest.
+pub(crate) fn check_manifest_digest(
+    what: &str,
+    bytes: &[u8],
+    requested: &str,
+    announced: Option<&str>,
+) -> Result<Digest, RegistryError> {
+    let computed = Digest::sha256_of(bytes);
+    let expected = if requested.contains(':') {
+        Some(requested)
+    } else {
+        announced
+    };
+    if let Some(exp) = expected {
+        let ok = match Digest::parse(exp) {
+            Ok(d) => d.matches(bytes),
+            Err(_) => false,
+        };
+        if !ok {
+            return Err(RegistryError::DigestMismatch {
+                what: what.to_string(),
+                expected: exp.to_string(),
+                actual: computed.to_string(),
+            });
+        }
+        if let Ok(d) = Digest::parse(exp) {
+            return Ok(d);
+        }
+    }
+    Ok(computed)
+}

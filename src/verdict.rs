@@ -1,0 +1,141 @@
+//! Verdicts are values: the stable reason codes of the contract, per-image verdicts and
+//! the revision's decision. Pure data; everything here serializes into the JSON report.
+
+use serde::Serialize;
+
+/// Stable reason codes (contract: "Reason codes"). Used in reports, conditions, events
+/// and metric labels, so never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum ReasonCode {
+    // verdict `fail`: the evidence says no
+    NoSignature,
+    NoMatchingSignature,
+    ThresholdNotMet,
+    SignatureInvalid,
+    PayloadDigestMismatch,
+    IdentityMismatch,
+    CertificateInvalid,
+    TlogInvalid,
+    AttestationMissing,
+    AttestationSubjectMismatch,
+    SbomDeniedPackage,
+    SbomDeniedLicense,
+    VulnerabilityTooSevere,
+    VulnerabilityDenied,
+    ScanTooOld,
+    RegistryNotAllowed,
+    NoPolicyMatch,
+    TagNotPinned,
+    // verdict `unverifiable`: could not check (blocks too)
+    RegistryUnavailable,
+    RegistryRateLimited,
+    RegistryAuthFailed,
+    ImageNotFound,
+    ResponseTooLarge,
+    ContentDigestMismatch,
+    MalformedSignature,
+    UnresolvableReference,
+    Timeout,
+}
+
+impl ReasonCode {
+    /// The code as written in reports (`"NoSignature"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoSignature => "NoSignature",
+            Self::NoMatchingSignature => "NoMatchingSignature",
+            Self::ThresholdNotMet => "ThresholdNotMet",
+            Self::SignatureInvalid => "SignatureInvalid",
+            Self::PayloadDigestMismatch => "PayloadDigestMismatch",
+            Self::IdentityMismatch => "IdentityMismatch",
+            Self::CertificateInvalid => "CertificateInvalid",
+            Self::TlogInvalid => "TlogInvalid",
+            Self::AttestationMissing => "AttestationMissing",
+            Self::AttestationSubjectMismatch => "AttestationSubjectMismatch",
+            Self::SbomDeniedPackage => "SbomDeniedPackage",
+            Self::SbomDeniedLicense => "SbomDeniedLicense",
+            Self::VulnerabilityTooSevere => "VulnerabilityTooSevere",
+            Self::VulnerabilityDenied => "VulnerabilityDenied",
+            Self::ScanTooOld => "ScanTooOld",
+            Self::RegistryNotAllowed => "RegistryNotAllowed",
+            Self::NoPolicyMatch => "NoPolicyMatch",
+            Self::TagNotPinned => "TagNotPinned",
+            Self::RegistryUnavailable => "RegistryUnavailable",
+            Self::RegistryRateLimited => "RegistryRateLimited",
+            Self::RegistryAuthFailed => "RegistryAuthFailed",
+            Self::ImageNotFound => "ImageNotFound",
+            Self::ResponseTooLarge => "ResponseTooLarge",
+            Self::ContentDigestMismatch => "ContentDigestMismatch",
+            Self::MalformedSignature => "MalformedSignature",
+            Self::UnresolvableReference => "UnresolvableReference",
+            Self::Timeout => "Timeout",
+        }
+    }
+}
+
+/// A reason with a human message that names what failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    pub code: ReasonCode,
+    pub message: String,
+}
+
+impl Reason {
+    pub fn new(code: ReasonCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The verdict for one image (or one policy rule on it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    /// `unmatched: allow` let it through unchecked.
+    Allowed,
+    Fail(Vec<Reason>),
+    Unverifiable(Reason),
+}
+
+impl Verdict {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Allowed => "allowed",
+            Self::Fail(_) => "fail",
+            Self::Unverifiable(_) => "unverifiable",
+        }
+    }
+    pub fn reasons(&self) -> Vec<Reason> {
+        match self {
+            Self::Pass | Self::Allowed => Vec::new(),
+            Self::Fail(r) => r.clone(),
+            Self::Unverifiable(r) => vec![r.clone()],
+        }
+    }
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Self::Pass | Self::Allowed)
+    }
+}
+
+/// The decision for the whole input (revision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Pass,
+    Blocked,
+    /// Only warn-mode policies failed: reported, not blocking.
+    Warn,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Blocked => "blocked",
+            Self::Warn => "warn",
+        }
+    }
+}
