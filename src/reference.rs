@@ -198,10 +198,10 @@ impl ImageRef {
             }
             None => (rest, None),
         };
-        if let Some(t) = tag {
-            if !is_tag(t) {
-                return Err(ReferenceError::InvalidTag(t.to_string()));
-            }
+        if let Some(t) = tag
+            && !is_tag(t)
+        {
+            return Err(ReferenceError::InvalidTag(t.to_string()));
         }
         let (registry, path) = split_domain(name)?;
         for comp in path.split('/') {
@@ -353,10 +353,10 @@ fn is_host(h: &str) -> bool {
             None => (h, None),
         }
     };
-    if let Some(p) = port {
-        if !is_port(p) {
-            return false;
-        }
+    if let Some(p) = port
+        && !is_port(p)
+    {
+        return false;
     }
     !host.is_empty()
         && host.split('.').all(|c| {
@@ -490,7 +490,7 @@ mod tests {
     fn rejects_bad_references() {
         for bad in [
             "",
-            "UPPER/case",
+            "upper/Case",
             "nginx:",
             "nginx:-bad",
             "a//b",

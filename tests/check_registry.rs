@@ -136,13 +136,31 @@ fn real_cosign_signatures_alice_and_k_of_n() {
         "{msg}"
     );
 
-    // the unsigned image fails NoSignature
-    write_deployment(dir.path(), "deploy/a.yaml", &[&img("co-unsigned")]);
+    // the unsigned image (`co-unsigned.json`, the bytes `{}`) fails NoSignature. The real
+    // registry refuses to serve a manifest that is not a known schema, so the proxy serves
+    // those exact fixture bytes and forwards the signature lookup to the registry.
+    let proxy = Proxy::start(&reg.addr);
+    let unsigned = std::fs::read(connaisseur_dump().join("manifests/co-unsigned.json")).unwrap();
+    proxy.rule(
+        Rule::new("/manifests/co-unsigned", usize::MAX, 200)
+            .header("Content-Type", OCI_MANIFEST)
+            .body(unsigned.clone()),
+    );
+    write_deployment(
+        dir.path(),
+        "deploy/a.yaml",
+        &[&format!("{}/{REPO}:co-unsigned", proxy.addr)],
+    );
     let p = write_policy(dir.path(), "**", &[("alice", &key("alice"))], None, "");
-    assert_blocked(
-        &check(&reg.addr, dir.path(), &p, &[]),
-        "fail",
-        "NoSignature",
+    let r = check(&proxy.addr, dir.path(), &p, &[]);
+    assert_blocked(&r, "fail", "NoSignature");
+    assert_eq!(only_image(&r)["digest"], sha256(&unsigned).as_str());
+    assert_eq!(
+        proxy.count(&format!(
+            "/manifests/{}.sig",
+            sha256(&unsigned).replace(':', "-")
+        )),
+        1
     );
 
     // a keyless-signed image does not verify with a key

@@ -139,10 +139,8 @@ fn matches_at(tokens: &[Token], text: &[u8]) -> bool {
                 }
             }
         };
-        if !ok {
-            if let Some(f) = failed.get_mut(i * w + j) {
-                *f = true;
-            }
+        if !ok && let Some(f) = failed.get_mut(i * w + j) {
+            *f = true;
         }
         ok
     }

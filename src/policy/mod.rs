@@ -498,9 +498,10 @@ fn compile_signatures(
 mod tests {
     use super::*;
 
+    // connaisseur's alice.key (a real cosign P-256 public key)
     const KEY: &str = "-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAETBHSJ0FE0bDmq5bzo3y8DNhVl4LK
-BA5mMUJmR0TY17oUS3qfTgRT6czKt4jcU9RhFLYnDS3y+fGFvbt2Y9CbBQ==
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEusIAt6EJ3YrTHdg2qkWVS0KuotWQ
+wHDtyaXlq7Nhj8279+1u/l5pZhXJPW8PnGRRLdO5NbsuM6aT7pOcP100uw==
 -----END PUBLIC KEY-----";
 
     fn compile_yaml(y: &str) -> Result<Policy, PolicyError> {
@@ -544,8 +545,8 @@ BA5mMUJmR0TY17oUS3qfTgRT6czKt4jcU9RhFLYnDS3y+fGFvbt2Y9CbBQ==
         let (path, msg) = err_path(compile_yaml(&policy(
             "  rules:\n  - name: a\n    images: ['*']\n    requireDigests: true\n",
         )));
-        assert_eq!(path, "spec.rules[0]");
-        assert!(msg.contains("requireDigests"), "{msg}");
+        assert_eq!(path, "spec.rules[0].requireDigests");
+        assert!(msg.contains("unknown field"), "{msg}");
     }
 
     #[test]

@@ -159,10 +159,10 @@ impl DockerConfig {
         }
         for (key, entry) in &self.auths {
             let host = normalize_server(key);
-            if keys.iter().any(|k| normalize_server(k) == host) {
-                if let Some(c) = decode_entry(entry) {
-                    return Ok(Some(c));
-                }
+            if keys.iter().any(|k| normalize_server(k) == host)
+                && let Some(c) = decode_entry(entry)
+            {
+                return Ok(Some(c));
             }
         }
         if let Some(store) = &self.creds_store {

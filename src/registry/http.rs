@@ -291,12 +291,11 @@ impl HttpRegistry {
             AuthScheme::Bearer { realm, service } => {
                 let scope = format!("repository:{}:pull", repo.path);
                 let mut tokens = host.tokens.lock().await;
-                if !refresh {
-                    if let Some((t, exp)) = tokens.get(&scope) {
-                        if Instant::now() < *exp {
-                            return Ok(Some(format!("Bearer {t}")));
-                        }
-                    }
+                if !refresh
+                    && let Some((t, exp)) = tokens.get(&scope)
+                    && Instant::now() < *exp
+                {
+                    return Ok(Some(format!("Bearer {t}")));
                 }
                 let creds = self.credentials(registry, host).await?;
                 let (token, ttl) = self
@@ -331,22 +330,19 @@ impl HttpRegistry {
         }
         let url_s = url.to_string();
         let creds_ref = creds.as_ref();
-        let build = || {
-            let req = match creds_ref {
-                Some(Credentials::IdentityToken(t)) => self.client.post(realm).form(&[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", t.as_str()),
-                    ("service", service.unwrap_or_default()),
-                    ("scope", scope),
-                    ("client_id", "sealgate"),
-                ]),
-                Some(Credentials::Basic { username, password }) => self
-                    .client
-                    .get(url.clone())
-                    .basic_auth(username, Some(password)),
-                None => self.client.get(url.clone()),
-            };
-            req
+        let build = || match creds_ref {
+            Some(Credentials::IdentityToken(t)) => self.client.post(realm).form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t.as_str()),
+                ("service", service.unwrap_or_default()),
+                ("scope", scope),
+                ("client_id", "sealgate"),
+            ]),
+            Some(Credentials::Basic { username, password }) => self
+                .client
+                .get(url.clone())
+                .basic_auth(username, Some(password)),
+            None => self.client.get(url.clone()),
         };
         let resp = self.send(registry, host, &build, &url_s).await?;
         let status = resp.status();
@@ -540,10 +536,9 @@ async fn read_limited(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
+        && len > limit
     {
-        if len > limit {
-            return Err(too_large());
-        }
+        return Err(too_large());
     }
     let mut out = BytesMut::new();
     let mut stream = resp.bytes_stream();

@@ -72,10 +72,10 @@ impl OciLayout {
                     continue;
                 };
                 if name.contains('/') {
-                    if let Ok(r) = ImageRef::parse(name) {
-                        if let Some(t) = r.tag() {
-                            full.insert(format!("{}:{t}", r.name()), digest.clone());
-                        }
+                    if let Ok(r) = ImageRef::parse(name)
+                        && let Some(t) = r.tag()
+                    {
+                        full.insert(format!("{}:{t}", r.name()), digest.clone());
                     }
                 } else {
                     bare.insert(name.clone(), digest.clone());

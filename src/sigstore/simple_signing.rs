@@ -33,7 +33,7 @@ fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     obj.iter()
         .filter(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v)
-        .last()
+        .next_back()
 }
 
 /// Parses a payload.

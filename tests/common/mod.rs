@@ -157,10 +157,11 @@ fn wait_ready(child: &mut Child, addr: &str) -> bool {
             let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
             let mut buf = [0u8; 64];
             use std::io::Read as _;
-            if let Ok(n) = s.read(&mut buf) {
-                if n > 0 && (buf.starts_with(b"HTTP/1.0 200") || buf.starts_with(b"HTTP/1.0 401")) {
-                    return true;
-                }
+            if let Ok(n) = s.read(&mut buf)
+                && n > 0
+                && (buf.starts_with(b"HTTP/1.0 200") || buf.starts_with(b"HTTP/1.0 401"))
+            {
+                return true;
             }
         }
         std::thread::sleep(Duration::from_millis(50));
