@@ -583,6 +583,21 @@ async fn negative_matrix_registry() {
         "RegistryUnavailable",
     );
 
+    // a registry that does not answer within --timeout
+    let proxy = Proxy::start(&reg.addr);
+    proxy
+        .rule(Rule::new("/manifests/v1", usize::MAX, 200).delay(std::time::Duration::from_secs(3)));
+    write_deployment(
+        dir.path(),
+        "deploy/a.yaml",
+        &[&format!("{}/neg/app:v1", proxy.addr)],
+    );
+    assert_blocked(
+        &check(&proxy.addr, dir.path(), &p, &["--timeout", "1"]),
+        "unverifiable",
+        "Timeout",
+    );
+
     // oversize manifest
     let proxy = Proxy::start(&reg.addr);
     let tag = format!("{}.sig", digest.replace(':', "-"));
@@ -754,6 +769,23 @@ async fn basic_auth_with_docker_config_and_credential_helper() {
             cfg.path().to_str().unwrap(),
         ]));
     assert_eq!(r.code, 0, "{r}");
+    // credsStore: the same protocol, for every registry
+    std::fs::write(cfg.path().join("config.json"), r#"{"credsStore":"sgtest"}"#).unwrap();
+    let r = run(sealgate()
+        .env("PATH", &path)
+        .arg("check")
+        .arg(dir.path().join("deploy"))
+        .arg("--policy")
+        .arg(&p)
+        .args([
+            "--insecure-registry",
+            &reg.addr,
+            "-o",
+            "json",
+            "--docker-config",
+            cfg.path().to_str().unwrap(),
+        ]));
+    assert_eq!(r.code, 0, "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -801,6 +833,44 @@ async fn bearer_token_challenge_fetches_one_token_per_repository() {
         log.len(),
         5,
         "ping + token + manifest + .sig + blob: {log:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn challenge_on_a_repository_after_an_anonymous_ping() {
+    let reg = TestRegistry::start();
+    let (s, _, _) = signed_image(&reg, "tok/app").await;
+    let proxy = Proxy::start(&reg.addr);
+    proxy.require_bearer_open_ping("bot", "pw");
+    let dir = tempfile::tempdir().unwrap();
+    write_deployment(
+        dir.path(),
+        "deploy/a.yaml",
+        &[&format!("{}/tok/app:v1", proxy.addr)],
+    );
+    let p = write_policy(dir.path(), "**", &[("ci", &s.public_pem)], None, "");
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cfg.path().join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"username":"bot","password":"pw"}}}}}}"#,
+            proxy.addr
+        ),
+    )
+    .unwrap();
+    let r = check(
+        &proxy.addr,
+        dir.path(),
+        &p,
+        &["--docker-config", cfg.path().to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(proxy.tokens_issued(), 1, "{:?}", proxy.log());
+    assert_eq!(
+        proxy.log().len(),
+        6,
+        "ping, 401, token, manifest, .sig, blob: {:?}",
+        proxy.log()
     );
 }
 

@@ -15,6 +15,7 @@
 pub mod images;
 pub mod load;
 pub mod pin;
+pub mod yaml;
 
 pub use images::{ImagePath, ImagePathError, parse_image_path};
 pub use load::{LoadOptions, load_paths, load_stream};

@@ -75,6 +75,9 @@ enum AuthScheme {
 struct Host {
     base: String,
     ping: OnceCell<AuthScheme>,
+    /// A challenge met on a request after the ping answered 200 (registries that allow
+    /// anonymous `/v2/` but protect repositories).
+    challenge: std::sync::Mutex<Option<AuthScheme>>,
     credentials: OnceCell<Option<Credentials>>,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
     budget: Semaphore,
@@ -141,6 +144,7 @@ impl HttpRegistry {
                 Arc::new(Host {
                     base: format!("{scheme}://{api_host}"),
                     ping: OnceCell::new(),
+                    challenge: std::sync::Mutex::new(None),
                     credentials: OnceCell::new(),
                     tokens: Mutex::new(HashMap::new()),
                     budget: Semaphore::new(self.opts.concurrency.max(1)),
@@ -278,7 +282,13 @@ impl HttpRegistry {
         refresh: bool,
     ) -> Result<Option<String>, RegistryError> {
         let registry = repo.registry.as_str();
-        match self.ping(registry, host).await? {
+        let mut scheme = self.ping(registry, host).await?;
+        if matches!(scheme, AuthScheme::Anonymous)
+            && let Some(c) = host.challenge.lock().ok().and_then(|c| c.clone())
+        {
+            scheme = c;
+        }
+        match scheme {
             AuthScheme::Anonymous => Ok(None),
             AuthScheme::Basic => Ok(match self.credentials(registry, host).await? {
                 Some(Credentials::Basic { username, password }) => Some(format!(
@@ -408,6 +418,16 @@ impl HttpRegistry {
             let resp = self.send(&repo.registry, &host, &build, url).await?;
             match resp.status() {
                 StatusCode::UNAUTHORIZED if !refreshed && auth.is_some() => refreshed = true,
+                StatusCode::UNAUTHORIZED if !refreshed => {
+                    // The ping said anonymous, but this repository wants auth: follow its challenge.
+                    let Some(c) = parse_challenge(resp.headers()) else {
+                        return Err(auth_failed(repo, resp.status(), true));
+                    };
+                    if let Ok(mut slot) = host.challenge.lock() {
+                        *slot = Some(c);
+                    }
+                    refreshed = true;
+                }
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                     return Err(auth_failed(repo, resp.status(), auth.is_none()));
                 }

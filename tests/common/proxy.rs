@@ -20,6 +20,8 @@ pub struct Rule {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Wait this long before answering.
+    pub delay: Duration,
 }
 
 impl Rule {
@@ -30,7 +32,12 @@ impl Rule {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            delay: Duration::ZERO,
         }
+    }
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
     }
     pub fn header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.into(), v.into()));
@@ -49,6 +56,8 @@ struct State {
     /// (username, password, token) when the proxy demands bearer tokens.
     bearer: Option<(String, String, String)>,
     tokens_issued: usize,
+    /// Answer `GET /v2/` with 200 even in bearer mode (registries that protect only repositories).
+    open_ping: bool,
 }
 
 pub struct Proxy {
@@ -92,6 +101,12 @@ impl Proxy {
     /// these basic credentials.
     pub fn require_bearer(&self, user: &str, password: &str) {
         self.state.lock().unwrap().bearer = Some((user.into(), password.into(), "tok-3f9a".into()));
+    }
+
+    /// Like [`Proxy::require_bearer`], but `/v2/` answers 200 anonymously.
+    pub fn require_bearer_open_ping(&self, user: &str, password: &str) {
+        self.require_bearer(user, password);
+        self.state.lock().unwrap().open_ping = true;
     }
 
     /// "METHOD /path" of every request received.
@@ -183,7 +198,9 @@ fn handle(
                 } else {
                     (401, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#.to_string())
                 };
-                Some((status, vec![], body.into_bytes()))
+                Some((status, vec![], body.into_bytes(), Duration::ZERO))
+            } else if st.open_ping && path == "/v2/" {
+                None
             } else if auth.as_deref() != Some(format!("Bearer {token}").as_str()) {
                 Some((
                     401,
@@ -192,6 +209,7 @@ fn handle(
                         format!(r#"Bearer realm="http://{me}/token",service="sealgate-test""#),
                     )],
                     br#"{"errors":[{"code":"UNAUTHORIZED"}]}"#.to_vec(),
+                    Duration::ZERO,
                 ))
             } else {
                 None
@@ -204,12 +222,13 @@ fn handle(
                 .iter_mut()
                 .find(|r| r.times > 0 && path.contains(&r.path_contains))
                 .map(|r| {
-                    r.times -= 1;
-                    (r.status, r.headers.clone(), r.body.clone())
+                    r.times = r.times.saturating_sub(1);
+                    (r.status, r.headers.clone(), r.body.clone(), r.delay)
                 })
         })
     };
-    if let Some((status, headers, body)) = canned {
+    if let Some((status, headers, body, delay)) = canned {
+        std::thread::sleep(delay);
         return respond(&mut conn, status, &headers, &body);
     }
     // forward
