@@ -398,7 +398,16 @@ impl<'o> Loader<'o> {
                 }));
             } else {
                 let mut visited = HashSet::from([canonical.clone()]);
-                self.walk_dir(path, &display, &boundary, &mut visited, &mut entries, 0);
+                let root = canonical.clone();
+                self.walk_dir(
+                    path,
+                    &root,
+                    &display,
+                    &boundary,
+                    &mut visited,
+                    &mut entries,
+                    0,
+                );
             }
         } else if meta.is_file() {
             let is_kustomization = path
@@ -436,9 +445,11 @@ impl<'o> Loader<'o> {
         self.process_entries(entries, &boundary);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn walk_dir(
         &mut self,
         dir: &Path,
+        dir_canonical: &Path,
         dir_display: &str,
         boundary: &Path,
         visited: &mut HashSet<PathBuf>,
@@ -457,10 +468,11 @@ impl<'o> Loader<'o> {
                 return;
             }
         };
-        let mut names: Vec<OsString> = Vec::new();
+        // (name, whether it is a symbolic link, from the directory entry; None: unknown)
+        let mut names: Vec<(OsString, Option<bool>)> = Vec::new();
         for entry in read {
             match entry {
-                Ok(e) => names.push(e.file_name()),
+                Ok(e) => names.push((e.file_name(), e.file_type().ok().map(|t| t.is_symlink()))),
                 Err(e) => self.problem(
                     dir_display,
                     None,
@@ -470,13 +482,63 @@ impl<'o> Loader<'o> {
             }
         }
         names.sort();
-        for name in names {
+        for (name, is_link) in names {
             let name_str = name.to_string_lossy().into_owned();
             if name_str.starts_with('.') {
                 continue;
             }
             let real = dir.join(&name);
             let display = join_display(dir_display, &name_str);
+            let manifest_name = has_manifest_extension(&name_str);
+            if is_link == Some(false) {
+                // Not a symbolic link: its canonical path is the directory's plus its name, and
+                // no extra system call is needed unless it may be a directory or a manifest.
+                let canonical = dir_canonical.join(&name);
+                let Ok(meta) = fs::symlink_metadata(&real) else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    if !visited.insert(canonical.clone()) {
+                        self.skip(format!(
+                            "{display}: directory already visited (symbolic link loop)"
+                        ));
+                        continue;
+                    }
+                    if depth >= MAX_DIR_DEPTH {
+                        self.problem(
+                            &display,
+                            None,
+                            ProblemCode::ManifestParseError,
+                            format!("directory nesting deeper than {MAX_DIR_DEPTH} levels"),
+                        );
+                        continue;
+                    }
+                    if kustomization_file_in(&real).is_some() {
+                        entries.push(Entry::Kustomization(KDir {
+                            real,
+                            display,
+                            canonical,
+                        }));
+                    } else {
+                        self.walk_dir(
+                            &real,
+                            &canonical,
+                            &display,
+                            boundary,
+                            visited,
+                            entries,
+                            depth + 1,
+                        );
+                    }
+                } else if meta.is_file() && manifest_name {
+                    entries.push(Entry::File {
+                        real,
+                        display,
+                        canonical,
+                    });
+                }
+                continue;
+            }
             let lmeta = match fs::symlink_metadata(&real) {
                 Ok(m) => m,
                 Err(e) => {
@@ -489,7 +551,6 @@ impl<'o> Loader<'o> {
                     continue;
                 }
             };
-            let manifest_name = has_manifest_extension(&name_str);
             let Ok(canonical) = fs::canonicalize(&real) else {
                 if lmeta.file_type().is_symlink() && manifest_name {
                     self.problem(
@@ -538,7 +599,15 @@ impl<'o> Loader<'o> {
                         canonical,
                     }));
                 } else {
-                    self.walk_dir(&real, &display, boundary, visited, entries, depth + 1);
+                    self.walk_dir(
+                        &real,
+                        &canonical,
+                        &display,
+                        boundary,
+                        visited,
+                        entries,
+                        depth + 1,
+                    );
                 }
             } else if meta.is_file() && manifest_name {
                 entries.push(Entry::File {
@@ -611,22 +680,22 @@ impl<'o> Loader<'o> {
                         self.skip(format!("{display}: read through a kustomization"));
                     } else if !self.read_raw.insert(canonical.clone()) {
                         self.skip(format!("{display}: same file as one already read"));
-                    } else if let Some(bytes) = {
-                        // keep the problems of reading in walk order with those of parsing
+                    } else if let Some(len) = {
+                        // keep the problems of admission in walk order with those of parsing
                         let before = self.snap.problems.len();
-                        let read = self.read_bounded(&canonical, &display);
+                        let admitted = self.admit(&canonical, &display);
                         if self.snap.problems.len() > before {
                             let problems = self.snap.problems.split_off(before);
                             slots.push(Slot::Problems(problems));
                         }
-                        read
+                        admitted
                     } {
-                        self.snap.files += 1;
+                        // counted at its stat size; a file that grew is cut at the per-file limit
+                        self.total_read = self.total_read.saturating_add(len);
                         slots.push(Slot::File {
                             json: is_json(&real),
                             display,
                             canonical,
-                            bytes,
                         });
                         queued += 1;
                         if queued >= PARSE_BATCH {
@@ -866,6 +935,25 @@ impl<'o> Loader<'o> {
 
     /// Reads a file within the size limits; `None` (with a problem) when it cannot or may not be read.
     fn read_bounded(&mut self, real: &Path, display: &str) -> Option<Vec<u8>> {
+        self.admit(real, display)?;
+        match read_file(real, self.opts.max_file_bytes) {
+            Ok(bytes) => {
+                self.total_read = self
+                    .total_read
+                    .saturating_add(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
+                Some(bytes)
+            }
+            Err(e) => {
+                let (code, message) = e.describe(self.opts.max_file_bytes);
+                self.problem(display, None, code, message);
+                None
+            }
+        }
+    }
+
+    /// Checks a file's size against the per-file and total limits (one `stat`); `None` (with a
+    /// problem) when it may not be read. Counts it against the total.
+    fn admit(&mut self, real: &Path, display: &str) -> Option<u64> {
         let max = self.opts.max_file_bytes;
         let len = match fs::metadata(real) {
             Ok(m) => m.len(),
@@ -901,30 +989,7 @@ impl<'o> Loader<'o> {
             );
             return None;
         }
-        let mut bytes = Vec::new();
-        let read = fs::File::open(real)
-            .and_then(|f| f.take(max.saturating_add(1)).read_to_end(&mut bytes));
-        if let Err(e) = read {
-            self.problem(
-                display,
-                None,
-                ProblemCode::ManifestParseError,
-                format!("cannot read: {e}"),
-            );
-            return None;
-        }
-        let read_len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-        if read_len > max {
-            self.problem(
-                display,
-                None,
-                ProblemCode::ManifestTooLarge,
-                format!("file is over the limit of {max} bytes"),
-            );
-            return None;
-        }
-        self.total_read = self.total_read.saturating_add(read_len);
-        Some(bytes)
+        Some(len)
     }
 
     fn utf8<'b>(&mut self, display: &str, bytes: &'b [u8]) -> Option<&'b str> {
@@ -966,7 +1031,14 @@ impl<'o> Loader<'o> {
         json: bool,
         found: &mut Vec<FoundImage>,
     ) {
-        let parsed = parse_bytes(bytes, json, &self.limits());
+        let keep = super::yaml::Keep::for_extraction(&self.opts.extra_image_paths);
+        let parsed = parse_bytes(
+            bytes,
+            json,
+            &self.limits(),
+            &self.opts.extra_image_paths,
+            keep.as_ref(),
+        );
         self.apply(display, origin, parsed, found);
     }
 
@@ -1000,6 +1072,11 @@ impl<'o> Loader<'o> {
                 return;
             }
             Parsed::Documents(docs, too_many) => (docs, too_many),
+            Parsed::Unreadable(e) => {
+                let (code, message) = e.describe(self.opts.max_file_bytes);
+                self.problem(display, None, code, message);
+                return;
+            }
             Parsed::Failed => {
                 self.problem(
                     display,
@@ -1010,30 +1087,28 @@ impl<'o> Loader<'o> {
                 return;
             }
         };
-        for doc in docs {
-            match doc.result {
-                Ok(Value::Null) => {}
-                Ok(value @ Value::Object(_)) => {
-                    self.document(display, origin, doc.index, value, found)
+        for (index, doc) in docs {
+            match doc {
+                DocOutcome::Null => {}
+                DocOutcome::Objects(objects) => {
+                    self.document(display, origin, index, objects, found)
                 }
-                Ok(other) => {
-                    let noun = if other.is_array() {
-                        "a sequence"
-                    } else {
-                        "a scalar"
-                    };
-                    self.problem(
-                        display,
-                        Some(doc.index),
-                        ProblemCode::ManifestParseError,
-                        format!("document is not an object (found {noun})"),
-                    );
+                DocOutcome::NotKubernetes => {
+                    self.skip(format!(
+                        "{display}#{index}: not a Kubernetes object (no apiVersion/kind)"
+                    ));
                 }
-                Err(e) => self.problem(
+                DocOutcome::NotObject(noun) => self.problem(
                     display,
-                    Some(doc.index),
+                    Some(index),
                     ProblemCode::ManifestParseError,
-                    format!("document {}, line {}: {}", doc.index, e.line, e.message),
+                    format!("document is not an object (found {noun})"),
+                ),
+                DocOutcome::Error(e) => self.problem(
+                    display,
+                    Some(index),
+                    ProblemCode::ManifestParseError,
+                    format!("document {index}, line {}: {}", e.line, e.message),
                 ),
             }
         }
@@ -1053,14 +1128,17 @@ impl<'o> Loader<'o> {
     /// Parses the queued files (in parallel) and records them in walk order.
     fn flush(&mut self, slots: &mut Vec<Slot>) {
         let limits = self.limits();
-        let jobs: Vec<(&[u8], bool)> = slots
+        let jobs: Vec<(&Path, bool)> = slots
             .iter()
             .filter_map(|s| match s {
-                Slot::File { bytes, json, .. } => Some((bytes.as_slice(), *json)),
+                Slot::File {
+                    canonical, json, ..
+                } => Some((canonical.as_path(), *json)),
                 Slot::Images(_) | Slot::Problems(_) => None,
             })
             .collect();
-        let mut parsed = parse_many(&jobs, &limits).into_iter();
+        let max = self.opts.max_file_bytes;
+        let mut parsed = parse_many(&jobs, &limits, &self.opts.extra_image_paths, max).into_iter();
         drop(jobs);
         for slot in std::mem::take(slots) {
             match slot {
@@ -1070,6 +1148,9 @@ impl<'o> Loader<'o> {
                     display, canonical, ..
                 } => {
                     let p = parsed.next().unwrap_or(Parsed::Failed);
+                    if !matches!(p, Parsed::Unreadable(..)) {
+                        self.snap.files += 1;
+                    }
                     let mut found = Vec::new();
                     self.apply(&display, Some(&canonical), p, &mut found);
                     self.snap.images.extend(found);
@@ -1084,45 +1165,21 @@ impl<'o> Loader<'o> {
         display: &str,
         origin: Option<&Path>,
         index: usize,
-        value: Value,
+        objects: Vec<Extracted>,
         found: &mut Vec<FoundImage>,
     ) {
-        let object = match &value {
-            Value::Null => return,
-            Value::Object(o) => o,
-            other => {
-                let noun = match other {
-                    Value::Array(_) => "a sequence",
-                    _ => "a scalar",
-                };
-                self.problem(
-                    display,
-                    Some(index),
-                    ProblemCode::ManifestParseError,
-                    format!("document is not an object (found {noun})"),
-                );
-                return;
-            }
-        };
-        if images::kubernetes_kind(object).is_none() {
-            self.skip(format!(
-                "{display}#{index}: not a Kubernetes object (no apiVersion/kind)"
-            ));
-            return;
-        }
-        let objects = images::objects(&value, &self.opts.extra_image_paths);
         self.snap.manifests += objects.len();
         for object in objects {
-            for (reference, pointer) in &object.images {
+            for (reference, pointer) in object.images {
                 found.push(FoundImage {
-                    reference: reference.clone(),
+                    reference,
                     location: Location {
                         file: display.to_owned(),
                         document: index,
-                        kind: object.kind().to_owned(),
-                        namespace: object.namespace().map(str::to_owned),
-                        name: object.name().to_owned(),
-                        pointer: pointer.clone(),
+                        kind: object.kind.clone(),
+                        namespace: object.namespace.clone(),
+                        name: object.name.clone(),
+                        pointer,
                     },
                     origin: Origin::Scalar {
                         path: origin.map(Path::to_path_buf),
@@ -1133,6 +1190,40 @@ impl<'o> Loader<'o> {
     }
 }
 
+/// Why a file could not be read.
+#[derive(Debug)]
+enum ReadError {
+    Io(std::io::Error),
+    TooLarge,
+}
+
+impl ReadError {
+    fn describe(&self, max: u64) -> (ProblemCode, String) {
+        match self {
+            Self::Io(e) => (ProblemCode::ManifestParseError, format!("cannot read: {e}")),
+            Self::TooLarge => (
+                ProblemCode::ManifestTooLarge,
+                format!("file is over the limit of {max} bytes"),
+            ),
+        }
+    }
+}
+
+/// Reads at most `max` bytes of a file (a larger one is an error, whatever `stat` said).
+fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    let mut f = fs::File::open(path).map_err(ReadError::Io)?;
+    let hint = f.metadata().map_or(0, |m| m.len()).min(max);
+    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0).saturating_add(1));
+    (&mut f)
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(bytes)
+}
+
 /// Files parsed together in one parallel batch (bounds the bytes and values held at once).
 const PARSE_BATCH: usize = 256;
 
@@ -1141,7 +1232,6 @@ enum Slot {
     File {
         display: String,
         canonical: PathBuf,
-        bytes: Vec<u8>,
         json: bool,
     },
     Images(Vec<FoundImage>),
@@ -1153,7 +1243,8 @@ enum Parsed {
     BadUtf8(usize),
     /// The parsing thread failed (a bug): reported as a problem, so the file still blocks.
     Failed,
-    Documents(Vec<super::yaml::Document>, bool),
+    Unreadable(ReadError),
+    Documents(Vec<(usize, DocOutcome)>, bool),
 }
 
 fn is_json(path: &Path) -> bool {
@@ -1163,7 +1254,13 @@ fn is_json(path: &Path) -> bool {
 }
 
 /// Parses one file's bytes (pure). JSON files are one document, read by serde_json.
-fn parse_bytes(bytes: &[u8], json: bool, limits: &super::yaml::Limits) -> Parsed {
+fn parse_bytes(
+    bytes: &[u8],
+    json: bool,
+    limits: &super::yaml::Limits,
+    extra: &[ImagePath],
+    keep: Option<&super::yaml::Keep>,
+) -> Parsed {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t.strip_prefix('\u{feff}').unwrap_or(t),
         Err(e) => return Parsed::BadUtf8(e.valid_up_to()),
@@ -1177,34 +1274,87 @@ fn parse_bytes(bytes: &[u8], json: bool, limits: &super::yaml::Limits) -> Parsed
             message: e.to_string(),
             limit: false,
         });
-        return Parsed::Documents(vec![super::yaml::Document { index: 0, result }], false);
+        return Parsed::Documents(vec![(0, outcome(result, extra))], false);
     }
-    let (docs, more) = super::yaml::parse_stream(text, limits);
-    Parsed::Documents(docs, more)
+    let (docs, more) = super::yaml::parse_stream(text, limits, keep);
+    Parsed::Documents(
+        docs.into_iter()
+            .map(|d| (d.index, outcome(d.result, extra)))
+            .collect(),
+        more,
+    )
+}
+
+/// What one document holds, extracted where it was parsed (the value is dropped there).
+enum DocOutcome {
+    Null,
+    NotObject(&'static str),
+    NotKubernetes,
+    Objects(Vec<Extracted>),
+    Error(super::yaml::DocError),
+}
+
+/// One Kubernetes object's identity and images.
+struct Extracted {
+    kind: String,
+    namespace: Option<String>,
+    name: String,
+    images: Vec<(String, String)>,
+}
+
+fn outcome(result: Result<Value, super::yaml::DocError>, extra: &[ImagePath]) -> DocOutcome {
+    let value = match result {
+        Err(e) => return DocOutcome::Error(e),
+        Ok(v) => v,
+    };
+    let object = match &value {
+        Value::Null => return DocOutcome::Null,
+        Value::Object(o) => o,
+        Value::Array(_) => return DocOutcome::NotObject("a sequence"),
+        _ => return DocOutcome::NotObject("a scalar"),
+    };
+    if images::kubernetes_kind(object).is_none() {
+        return DocOutcome::NotKubernetes;
+    }
+    DocOutcome::Objects(
+        images::objects(&value, extra)
+            .into_iter()
+            .map(|o| Extracted {
+                kind: o.kind().to_owned(),
+                namespace: o.namespace().map(str::to_owned),
+                name: o.name().to_owned(),
+                images: o.images,
+            })
+            .collect(),
+    )
 }
 
 /// Parses many files on up to `available_parallelism` threads; results in input order.
-fn parse_many(jobs: &[(&[u8], bool)], limits: &super::yaml::Limits) -> Vec<Parsed> {
+fn parse_many(
+    jobs: &[(&Path, bool)],
+    limits: &super::yaml::Limits,
+    extra: &[ImagePath],
+    max: u64,
+) -> Vec<Parsed> {
+    let keep = super::yaml::Keep::for_extraction(extra);
+    let keep = keep.as_ref();
+    let one = |path: &Path, json: bool| match read_file(path, max) {
+        Ok(bytes) => parse_bytes(&bytes, json, limits, extra, keep),
+        Err(e) => Parsed::Unreadable(e),
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .clamp(1, 8)
         .min(jobs.len().div_ceil(4).max(1));
     if threads <= 1 {
-        return jobs
-            .iter()
-            .map(|(b, j)| parse_bytes(b, *j, limits))
-            .collect();
+        return jobs.iter().map(|(b, j)| one(b, *j)).collect();
     }
     let chunk = jobs.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
             .chunks(chunk)
             .map(|part| {
-                let run = move || {
-                    part.iter()
-                        .map(|(b, j)| parse_bytes(b, *j, limits))
-                        .collect::<Vec<_>>()
-                };
+                let run = move || part.iter().map(|(b, j)| one(b, *j)).collect::<Vec<_>>();
                 let handle = std::thread::Builder::new()
                     .name("manifests-parse".to_owned())
                     .stack_size(LOADER_STACK_BYTES)
@@ -1221,7 +1371,7 @@ fn parse_many(jobs: &[(&[u8], bool)], limits: &super::yaml::Limits) -> Vec<Parse
                     Err(_) => out.extend(part.iter().map(|_| Parsed::Failed)),
                 },
                 // no thread could be made: parse this part here
-                Err(_) => out.extend(part.iter().map(|(b, j)| parse_bytes(b, *j, limits))),
+                Err(_) => out.extend(part.iter().map(|(b, j)| one(b, *j))),
             }
         }
         out

@@ -27,6 +27,51 @@ pub struct Limits {
     pub max_anchors: usize,
 }
 
+/// Which mapping keys are worth materializing. Subtrees under other keys are parsed (and
+/// checked for syntax) but not built, except anchored nodes, which are built in full so
+/// that an alias elsewhere still sees them. `None` builds everything.
+#[derive(Debug, Clone, Default)]
+pub struct Keep {
+    pub keys: std::collections::HashSet<String>,
+}
+
+impl Keep {
+    /// What image extraction reads, plus the literal segments of extra image paths; `None`
+    /// (build everything) when an extra path has a wildcard that may match object keys.
+    pub fn for_extraction(extra: &[super::ImagePath]) -> Option<Self> {
+        let mut keys: std::collections::HashSet<String> = [
+            "apiVersion",
+            "kind",
+            "metadata",
+            "name",
+            "namespace",
+            "items",
+            "spec",
+            "template",
+            "jobTemplate",
+            "containers",
+            "initContainers",
+            "ephemeralContainers",
+            "volumes",
+            "image",
+            "reference",
+            "<<",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+        for p in extra {
+            for seg in p.pointer.split('/').skip(1) {
+                if seg == "*" {
+                    return None;
+                }
+                keys.insert(seg.replace("~1", "/").replace("~0", "~"));
+            }
+        }
+        Some(Self { keys })
+    }
+}
+
 /// One document: its index, the line it starts on and its value or error.
 #[derive(Debug)]
 pub struct Document {
@@ -49,15 +94,24 @@ enum Frame {
         anchor: usize,
         /// Merge sources (`<<`), applied at the end (explicit keys win).
         merges: Vec<Map<String, Value>>,
+        /// Build every key (no pruning below).
+        full: bool,
+        /// Only built for its anchor: not attached to a parent.
+        discard: bool,
     },
     Seq {
         items: Vec<Value>,
         anchor: usize,
+        full: bool,
+        discard: bool,
     },
+    /// A pruned subtree being parsed but not built.
+    Skip,
 }
 
 struct Builder<'l> {
     limits: &'l Limits,
+    keep: Option<&'l Keep>,
     stack: Vec<Frame>,
     anchors: HashMap<usize, (Value, usize)>,
     nodes: usize,
@@ -67,9 +121,10 @@ struct Builder<'l> {
 }
 
 impl<'l> Builder<'l> {
-    fn new(limits: &'l Limits) -> Self {
+    fn new(limits: &'l Limits, keep: Option<&'l Keep>) -> Self {
         Self {
             limits,
+            keep,
             stack: Vec::new(),
             anchors: HashMap::new(),
             nodes: 0,
@@ -128,6 +183,7 @@ impl<'l> Builder<'l> {
                 items.push(value);
                 Ok(())
             }
+            Some(Frame::Skip) => Ok(()),
             Some(Frame::Map {
                 map, key, merges, ..
             }) => match key.take() {
@@ -191,6 +247,47 @@ impl<'l> Builder<'l> {
         }
     }
 
+    /// Where the next node goes: built (with `full` for its children), built only for its
+    /// anchor, or skipped. A pending mapping key whose value is not kept is consumed here.
+    fn placement(&mut self, anchor: usize) -> Place {
+        let keep = self.keep;
+        match self.stack.last_mut() {
+            None => Place::Build {
+                full: keep.is_none(),
+            },
+            Some(Frame::Seq { full, discard, .. }) => {
+                if *discard {
+                    Place::Build { full: true }
+                } else {
+                    Place::Build { full: *full }
+                }
+            }
+            Some(Frame::Skip) => {
+                if anchor != 0 {
+                    Place::Anchor
+                } else {
+                    Place::Skip
+                }
+            }
+            Some(Frame::Map { key, full, .. }) => match key {
+                None => Place::Build { full: true }, // a key
+                Some(k) => {
+                    let kept = *full || keep.is_none_or(|kp| kp.keys.contains(k.as_str()));
+                    if kept {
+                        Place::Build { full: *full }
+                    } else {
+                        *key = None;
+                        if anchor != 0 {
+                            Place::Anchor
+                        } else {
+                            Place::Skip
+                        }
+                    }
+                }
+            },
+        }
+    }
+
     fn event(&mut self, event: Event<'_>, line: usize) -> Result<(), DocError> {
         self.events += 1;
         if self.events > self.limits.max_events {
@@ -198,30 +295,49 @@ impl<'l> Builder<'l> {
         }
         match event {
             Event::Scalar(text, style, anchor, tag) => {
+                let place = self.placement(anchor);
+                if matches!(place, Place::Skip) {
+                    return Ok(());
+                }
                 self.count(1, line)?;
                 let value = resolve_scalar(&text, style, tag.as_deref());
                 self.remember(anchor, &value, 1, line)?;
-                self.push(value, line)
+                match place {
+                    Place::Build { .. } => self.push(value, line),
+                    _ => Ok(()),
+                }
             }
             Event::MappingStart(_, anchor, _) | Event::SequenceStart(_, anchor, _) => {
-                self.count(1, line)?;
                 if self.stack.len() >= self.limits.max_depth {
                     return Err(self.limit(
                         line,
                         format!("nesting deeper than {}", self.limits.max_depth),
                     ));
                 }
+                let (full, discard) = match self.placement(anchor) {
+                    Place::Skip => {
+                        self.stack.push(Frame::Skip);
+                        return Ok(());
+                    }
+                    Place::Anchor => (true, true),
+                    Place::Build { full } => (full, false),
+                };
+                self.count(1, line)?;
                 let frame = if matches!(event, Event::MappingStart(..)) {
                     Frame::Map {
                         map: Map::new(),
                         key: None,
                         anchor,
                         merges: Vec::new(),
+                        full,
+                        discard,
                     }
                 } else {
                     Frame::Seq {
                         items: Vec::new(),
                         anchor,
+                        full,
+                        discard,
                     }
                 };
                 self.stack.push(frame);
@@ -231,11 +347,13 @@ impl<'l> Builder<'l> {
                 let Some(frame) = self.stack.pop() else {
                     return Ok(());
                 };
-                let (value, anchor) = match frame {
+                let (value, anchor, discard) = match frame {
+                    Frame::Skip => return Ok(()),
                     Frame::Map {
                         mut map,
                         anchor,
                         merges,
+                        discard,
                         ..
                     } => {
                         for m in merges {
@@ -247,17 +365,29 @@ impl<'l> Builder<'l> {
                                 }
                             }
                         }
-                        (Value::Object(map), anchor)
+                        (Value::Object(map), anchor, discard)
                     }
-                    Frame::Seq { items, anchor } => (Value::Array(items), anchor),
+                    Frame::Seq {
+                        items,
+                        anchor,
+                        discard,
+                        ..
+                    } => (Value::Array(items), anchor, discard),
                 };
                 if anchor != 0 {
                     let size = node_count(&value);
                     self.remember(anchor, &value, size, line)?;
                 }
-                self.push(value, line)
+                if discard {
+                    Ok(())
+                } else {
+                    self.push(value, line)
+                }
             }
             Event::Alias(id) => {
+                if matches!(self.placement(0), Place::Skip) {
+                    return Ok(());
+                }
                 self.aliases += 1;
                 if self.aliases > self.limits.max_aliases {
                     return Err(self.limit(
@@ -279,6 +409,15 @@ impl<'l> Builder<'l> {
             _ => Ok(()),
         }
     }
+}
+
+enum Place {
+    Build {
+        full: bool,
+    },
+    /// Built for its anchor only.
+    Anchor,
+    Skip,
 }
 
 fn node_count(v: &Value) -> usize {
@@ -366,7 +505,7 @@ fn parse_int(text: &str) -> Option<Number> {
 
 /// Parses a stream into at most `limits.max_documents` documents; the flag says whether
 /// there were more.
-pub fn parse_stream(text: &str, limits: &Limits) -> (Vec<Document>, bool) {
+pub fn parse_stream(text: &str, limits: &Limits, keep: Option<&Keep>) -> (Vec<Document>, bool) {
     let mut options = granit_parser::Options::default();
     options.set_emit_comments(false);
     let mut parser = Parser::new_from_str_with_options(text, options);
@@ -384,7 +523,7 @@ pub fn parse_stream(text: &str, limits: &Limits) -> (Vec<Document>, bool) {
                         if next_index >= limits.max_documents {
                             return (out, true);
                         }
-                        current = Some((next_index, Ok(Builder::new(limits))));
+                        current = Some((next_index, Ok(Builder::new(limits, keep))));
                         next_index += 1;
                     }
                     Event::DocumentEnd => {
@@ -454,7 +593,7 @@ mod tests {
     };
 
     fn docs(y: &str) -> Vec<Result<Value, DocError>> {
-        parse_stream(y, &L)
+        parse_stream(y, &L, None)
             .0
             .into_iter()
             .map(|d| d.result)
@@ -525,9 +664,42 @@ mod tests {
     }
 
     #[test]
+    fn pruning_keeps_what_extraction_reads_and_anchors_from_pruned_parts() {
+        let keep = Keep::for_extraction(&[]).unwrap();
+        let y = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {a: b}, annotations: {x: y}}\nx-defaults:\n  sidecar: &side {name: s, image: envoy:1, env: [{name: A, value: b}]}\nspec:\n  containers:\n    - name: a\n      image: app:1\n      env: [{name: X, value: y}]\n    - *side\n";
+        let (d, _) = parse_stream(y, &L, Some(&keep));
+        let v = d[0].result.as_ref().unwrap();
+        assert_eq!(
+            v["metadata"],
+            json!({"name": "p"}),
+            "labels and annotations are not built"
+        );
+        assert!(v.get("x-defaults").is_none());
+        assert_eq!(
+            v["spec"]["containers"][0],
+            json!({"name": "a", "image": "app:1"})
+        );
+        assert_eq!(
+            v["spec"]["containers"][1]["image"], "envoy:1",
+            "an anchor in a pruned part still resolves"
+        );
+        // a duplicate key where images live is still an error
+        let (d, _) = parse_stream(
+            "kind: Pod\nspec:\n  containers:\n    - image: a\n      image: b\n",
+            &L,
+            Some(&keep),
+        );
+        assert!(d[0].result.is_err());
+        // a wildcard over object keys turns pruning off
+        let extra =
+            [crate::manifests::parse_image_path("HelmRelease=/spec/values/*/image").unwrap()];
+        assert!(Keep::for_extraction(&extra).is_none());
+    }
+
+    #[test]
     fn too_many_documents_is_flagged() {
         let y = "a: 1\n---\n".repeat(150);
-        let (d, more) = parse_stream(&y, &L);
+        let (d, more) = parse_stream(&y, &L, None);
         assert_eq!(d.len(), 100);
         assert!(more);
     }
