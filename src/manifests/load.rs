@@ -1225,7 +1225,7 @@ fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
 }
 
 /// Files parsed together in one parallel batch (bounds the bytes and values held at once).
-const PARSE_BATCH: usize = 256;
+const PARSE_BATCH: usize = 4096;
 
 /// A walk entry waiting for its parse: a file's bytes, or images already found (kustomizations).
 enum Slot {
@@ -1349,32 +1349,49 @@ fn parse_many(
     if threads <= 1 {
         return jobs.iter().map(|(b, j)| one(b, *j)).collect();
     }
-    let chunk = jobs.len().div_ceil(threads);
+    // Work stealing over one shared index: no barrier between files; this thread works too.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some((path, json)) = jobs.get(i) else {
+                break;
+            };
+            done.push((i, one(path, *json)));
+        }
+        done
+    };
     std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .chunks(chunk)
-            .map(|part| {
-                let run = move || part.iter().map(|(b, j)| one(b, *j)).collect::<Vec<_>>();
-                let handle = std::thread::Builder::new()
+        let helpers: Vec<_> = (1..threads)
+            .map(|_| {
+                std::thread::Builder::new()
                     .name("manifests-parse".to_owned())
                     .stack_size(LOADER_STACK_BYTES)
-                    .spawn_scoped(scope, run);
-                (part, handle)
+                    .spawn_scoped(scope, work)
             })
             .collect();
-        let mut out = Vec::with_capacity(jobs.len());
-        for (part, handle) in handles {
-            match handle {
-                Ok(h) => match h.join() {
-                    Ok(v) => out.extend(v),
-                    // never silently lose a file: each one of the part becomes a problem
-                    Err(_) => out.extend(part.iter().map(|_| Parsed::Failed)),
-                },
-                // no thread could be made: parse this part here
-                Err(_) => out.extend(part.iter().map(|(b, j)| one(b, *j))),
+        let mut results: Vec<Option<Parsed>> =
+            std::iter::repeat_with(|| None).take(jobs.len()).collect();
+        let mut store = |done: Vec<(usize, Parsed)>| {
+            for (i, p) in done {
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Some(p);
+                }
+            }
+        };
+        store(work());
+        for h in helpers.into_iter().flatten() {
+            // A helper that panicked leaves its files unset: they become problems below.
+            if let Ok(done) = h.join() {
+                store(done);
             }
         }
-        out
+        // never silently lose a file
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Parsed::Failed))
+            .collect()
     })
 }
 

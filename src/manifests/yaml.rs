@@ -32,43 +32,55 @@ pub struct Limits {
 /// that an alias elsewhere still sees them. `None` builds everything.
 #[derive(Debug, Clone, Default)]
 pub struct Keep {
-    pub keys: std::collections::HashSet<String>,
+    /// Literal segments of extra image paths (few; compared linearly).
+    extra: Vec<String>,
 }
 
 impl Keep {
     /// What image extraction reads, plus the literal segments of extra image paths; `None`
     /// (build everything) when an extra path has a wildcard that may match object keys.
     pub fn for_extraction(extra: &[super::ImagePath]) -> Option<Self> {
-        let mut keys: std::collections::HashSet<String> = [
-            "apiVersion",
-            "kind",
-            "metadata",
-            "name",
-            "namespace",
-            "items",
-            "spec",
-            "template",
-            "jobTemplate",
-            "containers",
-            "initContainers",
-            "ephemeralContainers",
-            "volumes",
-            "image",
-            "reference",
-            "<<",
-        ]
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+        let mut keys = Vec::new();
         for p in extra {
             for seg in p.pointer.split('/').skip(1) {
                 if seg == "*" {
                     return None;
                 }
-                keys.insert(seg.replace("~1", "/").replace("~0", "~"));
+                let seg = seg.replace("~1", "/").replace("~0", "~");
+                if !Self::base(&seg) && !keys.contains(&seg) {
+                    keys.push(seg);
+                }
             }
         }
-        Some(Self { keys })
+        Some(Self { extra: keys })
+    }
+
+    /// The keys image extraction reads (`images.rs`), and the merge key.
+    fn base(k: &str) -> bool {
+        matches!(
+            k,
+            "apiVersion"
+                | "kind"
+                | "metadata"
+                | "name"
+                | "namespace"
+                | "items"
+                | "spec"
+                | "template"
+                | "jobTemplate"
+                | "containers"
+                | "initContainers"
+                | "ephemeralContainers"
+                | "volumes"
+                | "image"
+                | "reference"
+                | "<<"
+        )
+    }
+
+    /// Whether the value under mapping key `k` is built.
+    pub fn keeps(&self, k: &str) -> bool {
+        Self::base(k) || self.extra.iter().any(|e| e == k)
     }
 }
 
@@ -91,6 +103,8 @@ enum Frame {
     Map {
         map: Map<String, Value>,
         key: Option<String>,
+        /// The key just read is not kept: its value is skipped (no key string is built).
+        skip_next: bool,
         anchor: usize,
         /// Merge sources (`<<`), applied at the end (explicit keys win).
         merges: Vec<Map<String, Value>>,
@@ -269,10 +283,18 @@ impl<'l> Builder<'l> {
                     Place::Skip
                 }
             }
+            Some(Frame::Map { skip_next, .. }) if *skip_next => {
+                *skip_next = false;
+                if anchor != 0 {
+                    Place::Anchor
+                } else {
+                    Place::Skip
+                }
+            }
             Some(Frame::Map { key, full, .. }) => match key {
                 None => Place::Build { full: true }, // a key
                 Some(k) => {
-                    let kept = *full || keep.is_none_or(|kp| kp.keys.contains(k.as_str()));
+                    let kept = *full || keep.is_none_or(|kp| kp.keeps(k));
                     if kept {
                         Place::Build { full: *full }
                     } else {
@@ -295,6 +317,22 @@ impl<'l> Builder<'l> {
         }
         match event {
             Event::Scalar(text, style, anchor, tag) => {
+                // A key whose value extraction never reads: remember to skip the value, build nothing.
+                if anchor == 0
+                    && tag.is_none()
+                    && let Some(kp) = self.keep
+                    && let Some(Frame::Map {
+                        key: None,
+                        skip_next,
+                        full: false,
+                        ..
+                    }) = self.stack.last_mut()
+                    && !*skip_next
+                    && !kp.keeps(&text)
+                {
+                    *skip_next = true;
+                    return Ok(());
+                }
                 let place = self.placement(anchor);
                 if matches!(place, Place::Skip) {
                     return Ok(());
@@ -327,6 +365,7 @@ impl<'l> Builder<'l> {
                     Frame::Map {
                         map: Map::new(),
                         key: None,
+                        skip_next: false,
                         anchor,
                         merges: Vec::new(),
                         full,
