@@ -277,6 +277,25 @@ fn main() {
         t_parse.push(t.elapsed());
         assert_eq!(snap.manifests, BIG * 2);
     }
+    // The parser's own ceiling: granit events only, one thread, same bytes, no values built.
+    let mut all = String::new();
+    for team in std::fs::read_dir(&big).unwrap() {
+        for f in std::fs::read_dir(team.unwrap().path()).unwrap() {
+            all.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap());
+            all.push_str("\n---\n");
+        }
+    }
+    let mut t_events = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let mut parser = serde_saphyr::granit_parser::Parser::new_from_str(&all);
+        let mut n = 0usize;
+        while let Some(Ok(_)) = parser.next_event() {
+            n += 1;
+        }
+        assert!(n > BIG);
+        t_events.push(t.elapsed());
+    }
     let exe = std::env::current_exe().unwrap();
     let rss = std::process::Command::new(exe)
         .args([
@@ -322,6 +341,14 @@ fn main() {
         ms(p),
         big_bytes as f64 / 1e6,
         big_bytes as f64 / 1e6 / p.as_secs_f64()
+    );
+    let ev = median(t_events);
+    println!(
+        "  parser alone (events)  {:8.1} ms, one thread: {:.1} MB/s  (load+extract on {} threads = {:.2}x of it)",
+        ms(ev),
+        all.len() as f64 / 1e6 / ev.as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        (big_bytes as f64 / p.as_secs_f64()) / (all.len() as f64 / ev.as_secs_f64())
     );
     println!(
         "  peak RSS, check of {BIG} manifests: {}",
