@@ -105,6 +105,19 @@ fn text(report: &Report) -> String {
         for r in i.verdict.reasons() {
             out.push_str(&format!("    {}: {}\n", r.code.as_str(), r.message));
         }
+        if !i.verdict.is_ok() && !i.signatures.is_empty() {
+            let not: Vec<&str> = i
+                .signatures
+                .iter()
+                .filter(|s| !s.verified)
+                .map(|s| s.attestor.as_str())
+                .collect();
+            out.push_str(&format!(
+                "    attestors verified: [{}]; not verified: [{}]\n",
+                verified.join(", "),
+                not.join(", ")
+            ));
+        }
         if !i.verdict.is_ok() {
             for l in &i.locations {
                 out.push_str(&format!(

@@ -366,7 +366,7 @@ impl HttpRegistry {
                 url: realm.to_string(),
             });
         }
-        let body = read_limited(resp, MAX_TOKEN_BYTES, realm).await?;
+        let body = read_limited(resp, MAX_TOKEN_BYTES, realm, self.opts.timeout).await?;
         #[derive(serde::Deserialize)]
         struct TokenResponse {
             #[serde(default)]
@@ -486,7 +486,7 @@ impl Registry for HttpRegistry {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.split(';').next().unwrap_or(s).trim().to_string());
-        let bytes = read_limited(resp, MAX_MANIFEST_BYTES, &url).await?;
+        let bytes = read_limited(resp, MAX_MANIFEST_BYTES, &url, self.opts.timeout).await?;
         let what = format!("manifest {repo}:{reference}");
         let digest = check_manifest_digest(&what, &bytes, reference, announced.as_deref())?;
         Ok(Some(Manifest {
@@ -525,7 +525,7 @@ impl Registry for HttpRegistry {
                 });
             }
         }
-        let bytes = read_limited(resp, max_bytes, &url).await?;
+        let bytes = read_limited(resp, max_bytes, &url, self.opts.timeout).await?;
         if !digest.matches(&bytes) {
             return Err(RegistryError::DigestMismatch {
                 what: format!("blob {repo}@{digest}"),
@@ -546,6 +546,7 @@ async fn read_limited(
     resp: reqwest::Response,
     limit: u64,
     url: &str,
+    timeout: Duration,
 ) -> Result<Bytes, RegistryError> {
     let too_large = || RegistryError::TooLarge {
         url: url.to_string(),
@@ -567,7 +568,7 @@ async fn read_limited(
             if e.is_timeout() {
                 RegistryError::Timeout {
                     url: url.to_string(),
-                    seconds: 0,
+                    seconds: timeout.as_secs(),
                 }
             } else {
                 RegistryError::Unavailable {
