@@ -754,37 +754,27 @@ async fn basic_auth_with_docker_config_and_credential_helper() {
         bin.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let r = run(sealgate()
-        .env("PATH", &path)
-        .arg("check")
-        .arg(dir.path().join("deploy"))
-        .arg("--policy")
-        .arg(&p)
-        .args([
-            "--insecure-registry",
-            &reg.addr,
-            "-o",
-            "json",
-            "--docker-config",
-            cfg.path().to_str().unwrap(),
-        ]));
+    let with_helper_on_path = || {
+        run(sealgate()
+            .env("PATH", &path)
+            .arg("check")
+            .arg(dir.path().join("deploy"))
+            .arg("--policy")
+            .arg(&p)
+            .args([
+                "--insecure-registry",
+                &reg.addr,
+                "-o",
+                "json",
+                "--docker-config",
+                cfg.path().to_str().unwrap(),
+            ]))
+    };
+    let r = with_helper_on_path();
     assert_eq!(r.code, 0, "{r}");
     // credsStore: the same protocol, for every registry
     std::fs::write(cfg.path().join("config.json"), r#"{"credsStore":"sgtest"}"#).unwrap();
-    let r = run(sealgate()
-        .env("PATH", &path)
-        .arg("check")
-        .arg(dir.path().join("deploy"))
-        .arg("--policy")
-        .arg(&p)
-        .args([
-            "--insecure-registry",
-            &reg.addr,
-            "-o",
-            "json",
-            "--docker-config",
-            cfg.path().to_str().unwrap(),
-        ]));
+    let r = with_helper_on_path();
     assert_eq!(r.code, 0, "{r}");
 }
 

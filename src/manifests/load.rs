@@ -490,92 +490,53 @@ impl<'o> Loader<'o> {
             let real = dir.join(&name);
             let display = join_display(dir_display, &name_str);
             let manifest_name = has_manifest_extension(&name_str);
-            if is_link == Some(false) {
-                // Not a symbolic link: its canonical path is the directory's plus its name, and
-                // no extra system call is needed unless it may be a directory or a manifest.
-                let canonical = dir_canonical.join(&name);
+            let (canonical, meta) = if is_link == Some(false) {
+                // Not a symbolic link: its canonical path is the (canonical) directory's plus
+                // its name, inside the boundary by construction; one `lstat` tells its type.
                 let Ok(meta) = fs::symlink_metadata(&real) else {
                     continue;
                 };
-                if meta.is_dir() {
-                    if !visited.insert(canonical.clone()) {
-                        self.skip(format!(
-                            "{display}: directory already visited (symbolic link loop)"
-                        ));
-                        continue;
-                    }
-                    if depth >= MAX_DIR_DEPTH {
+                (dir_canonical.join(&name), meta)
+            } else {
+                let lmeta = match fs::symlink_metadata(&real) {
+                    Ok(m) => m,
+                    Err(e) => {
                         self.problem(
                             &display,
                             None,
                             ProblemCode::ManifestParseError,
-                            format!("directory nesting deeper than {MAX_DIR_DEPTH} levels"),
+                            format!("cannot read: {e}"),
                         );
                         continue;
                     }
-                    if kustomization_file_in(&real).is_some() {
-                        entries.push(Entry::Kustomization(KDir {
-                            real,
-                            display,
-                            canonical,
-                        }));
-                    } else {
-                        self.walk_dir(
-                            &real,
-                            &canonical,
+                };
+                let Ok(canonical) = fs::canonicalize(&real) else {
+                    if lmeta.file_type().is_symlink() && manifest_name {
+                        self.problem(
                             &display,
-                            boundary,
-                            visited,
-                            entries,
-                            depth + 1,
+                            None,
+                            ProblemCode::ManifestParseError,
+                            "broken symbolic link".to_owned(),
                         );
                     }
-                } else if meta.is_file() && manifest_name {
-                    entries.push(Entry::File {
-                        real,
-                        display,
-                        canonical,
-                    });
-                }
-                continue;
-            }
-            let lmeta = match fs::symlink_metadata(&real) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.problem(
-                        &display,
-                        None,
-                        ProblemCode::ManifestParseError,
-                        format!("cannot read: {e}"),
-                    );
+                    continue;
+                };
+                let Ok(meta) = fs::metadata(&canonical) else {
+                    continue;
+                };
+                if !canonical.starts_with(boundary) {
+                    if meta.is_dir() || (meta.is_file() && manifest_name) {
+                        self.problem(
+                            &display,
+                            None,
+                            ProblemCode::UnsafePath,
+                            "symbolic link resolves outside the checked root".to_owned(),
+                        );
+                    }
                     continue;
                 }
+                (canonical, meta)
             };
-            let Ok(canonical) = fs::canonicalize(&real) else {
-                if lmeta.file_type().is_symlink() && manifest_name {
-                    self.problem(
-                        &display,
-                        None,
-                        ProblemCode::ManifestParseError,
-                        "broken symbolic link".to_owned(),
-                    );
-                }
-                continue;
-            };
-            let Ok(meta) = fs::metadata(&canonical) else {
-                continue;
-            };
-            if !canonical.starts_with(boundary) {
-                if meta.is_dir() || (meta.is_file() && manifest_name) {
-                    self.problem(
-                        &display,
-                        None,
-                        ProblemCode::UnsafePath,
-                        "symbolic link resolves outside the checked root".to_owned(),
-                    );
-                }
-                continue;
-            }
             if meta.is_dir() {
                 if !visited.insert(canonical.clone()) {
                     self.skip(format!(
