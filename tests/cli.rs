@@ -439,6 +439,33 @@ fn kustomize_overrides_crd_paths_warn_mode_and_several_policies() {
         "/spec/template/spec/containers/0/image"
     );
 
+    // the policy's spec.extraImagePaths does the same as --image-path
+    let with_paths = t.join("with-paths");
+    std::fs::create_dir_all(&with_paths).unwrap();
+    std::fs::copy(d.join("cosign.pub"), with_paths.join("cosign.pub")).unwrap();
+    let policy = std::fs::read_to_string(d.join("policy.yaml"))
+        .unwrap()
+        .replace(
+            "spec:\n",
+            "spec:\n  extraImagePaths: [\"Rollout=/spec/template/spec/containers/*/image\"]\n",
+        );
+    std::fs::write(with_paths.join("policy.yaml"), policy).unwrap();
+    let r = offline(
+        &[&t.join("deploy")],
+        &with_paths.join("policy.yaml"),
+        &d.join("oci-layout"),
+        &["-o", "json"],
+    );
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        r.json()["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["locations"][0]["kind"] == "Rollout"),
+        "{r}"
+    );
+
     // the same policy in warn mode reports but does not block
     let policies = t.join("policies");
     std::fs::create_dir_all(&policies).unwrap();
