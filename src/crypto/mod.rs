@@ -9,6 +9,7 @@
 //! No function in this module panics on any input.
 
 mod hash;
+pub mod keyfile;
 mod keys;
 mod pem;
 
@@ -23,6 +24,7 @@ mod pem;
 mod tests;
 
 pub use hash::{HashAlgorithm, digest_matches, digest_string, sha256, sha256_hex};
+pub use keyfile::{KeyFileError, PrivateKey};
 pub use keys::{
     KeyAlgorithm, KeyError, MAX_RSA_BITS, MIN_RSA_BITS, PublicKey, RsaPadding, SignatureError,
 };
