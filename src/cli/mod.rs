@@ -2,6 +2,7 @@
 //! Exit codes (contract): 0 pass/warn, 1 blocked, 2 usage or configuration error.
 
 mod check;
+mod keys;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,10 @@ pub struct Cli {
 enum Command {
     /// Verify every image in a tree of manifests against policy (the CI gate).
     Check(check::CheckArgs),
+    /// Generate a cosign-compatible ECDSA P-256 key pair (NAME.key, NAME.pub).
+    GenerateKeyPair(keys::GenerateArgs),
+    /// Print the public key of an encrypted private key file.
+    PublicKey(keys::PublicKeyArgs),
 }
 
 /// Logging to stderr; stdout carries only the report.
@@ -44,16 +49,25 @@ fn init_logging(verbose: u8, quiet: bool) {
 
 /// Runs the parsed command and maps the outcome to the contract's exit codes.
 pub fn run(cli: Cli) -> ExitCode {
-    match cli.command {
+    let result = match cli.command {
         Command::Check(args) => {
             init_logging(args.verbose, args.quiet);
-            match check::run(args) {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("sealgate: error: {e:#}");
-                    ExitCode::from(2)
-                }
-            }
+            check::run(args)
+        }
+        Command::GenerateKeyPair(args) => {
+            init_logging(0, false);
+            keys::generate(args)
+        }
+        Command::PublicKey(args) => {
+            init_logging(0, false);
+            keys::public_key(args)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sealgate: error: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

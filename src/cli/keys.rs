@@ -1,0 +1,135 @@
+//! `sealgate generate-key-pair` and `sealgate public-key`: cosign-compatible key files.
+//!
+//! Passwords come from `COSIGN_PASSWORD` (cosign's variable, so existing CI secrets work;
+//! empty is allowed), else from an interactive prompt on the terminal (never echoed, never
+//! logged). Without either, the command fails rather than guessing.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+
+use sealgate::crypto::PrivateKey;
+
+/// The environment variable cosign reads the key password from.
+pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Write NAME.key (encrypted private key) and NAME.pub (public key).
+    #[arg(long, value_name = "NAME", default_value = "cosign")]
+    output_key_prefix: PathBuf,
+    /// Overwrite existing key files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PublicKeyArgs {
+    /// The encrypted private key file (cosign or sealgate).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// Write the public key to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    outfile: Option<PathBuf>,
+}
+
+/// The password: `COSIGN_PASSWORD`, else a prompt (with confirmation when `confirm`).
+fn password(prompt: &str, confirm: bool) -> anyhow::Result<Vec<u8>> {
+    if let Some(p) = std::env::var_os(PASSWORD_ENV) {
+        return Ok(p.into_encoded_bytes());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no password: set {PASSWORD_ENV} (it may be empty) or run on a terminal");
+    }
+    let first = rpassword::prompt_password(prompt).context("reading the password")?;
+    if confirm {
+        let again = rpassword::prompt_password("Enter password for private key again: ")
+            .context("reading the password")?;
+        if again != first {
+            bail!("passwords do not match");
+        }
+    }
+    Ok(first.into_bytes())
+}
+
+fn with_ext(prefix: &Path, ext: &str) -> PathBuf {
+    let mut s = prefix.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+/// Writes `data` to a new file (mode `mode`); refuses an existing one unless `force`.
+fn write_new(path: &Path, data: &[u8], mode: u32, force: bool) -> anyhow::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).mode(mode);
+    if force {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(data)
+        .with_context(|| format!("writing {}", path.display()))?;
+    // An existing file keeps its mode on truncate: make sure a private key is not readable by others.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    Ok(())
+}
+
+pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let key_path = with_ext(&args.output_key_prefix, "key");
+    let pub_path = with_ext(&args.output_key_prefix, "pub");
+    if !args.force {
+        for p in [&key_path, &pub_path] {
+            if p.exists() {
+                bail!("{} already exists (use --force to overwrite)", p.display());
+            }
+        }
+    }
+    let pw = password("Enter password for private key: ", true)?;
+    let key = PrivateKey::generate_p256().map_err(anyhow::Error::new)?;
+    let pem = key.to_encrypted_pem(&pw).map_err(anyhow::Error::new)?;
+    write_new(&key_path, pem.as_bytes(), 0o600, args.force)?;
+    write_new(
+        &pub_path,
+        key.public_key().to_pem().as_bytes(),
+        0o644,
+        args.force,
+    )?;
+    eprintln!("Private key written to {}", key_path.display());
+    eprintln!("Public key written to {}", pub_path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads and decrypts a private key file (password from the environment or a prompt).
+pub fn load_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.len() > 1024 * 1024 {
+        bail!("{}: not a key file (larger than 1 MiB)", path.display());
+    }
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let pw = password("Enter password for private key: ", false)?;
+    PrivateKey::from_encrypted_pem(&pem, &pw)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), sealgate::error::chain(&e)))
+}
+
+pub fn public_key(args: PublicKeyArgs) -> anyhow::Result<ExitCode> {
+    let key = load_private_key(&args.key)?;
+    let pem = key.public_key().to_pem();
+    match &args.outfile {
+        Some(f) => std::fs::write(f, &pem).with_context(|| format!("writing {}", f.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(pem.as_bytes());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

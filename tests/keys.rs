@@ -1,0 +1,148 @@
+//! Black-box tests of `generate-key-pair` and `public-key`: cosign key files both ways
+//! (keys made by cosign load; keys we make load in the independent `sigstore` crate).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use common::*;
+
+#[test]
+fn generate_key_pair_writes_cosign_files_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("release");
+    let gen_ = |extra: &[&str]| {
+        run(sealgate()
+            .env("COSIGN_PASSWORD", "s3cret-pw")
+            .arg("generate-key-pair")
+            .arg("--output-key-prefix")
+            .arg(&prefix)
+            .args(extra))
+    };
+    let r = gen_(&[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(
+        !r.stdout.contains("s3cret") && !r.stderr.contains("s3cret"),
+        "{r}"
+    );
+    let key = std::fs::read_to_string(dir.path().join("release.key")).unwrap();
+    let public = std::fs::read_to_string(dir.path().join("release.pub")).unwrap();
+    assert!(
+        key.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"),
+        "{key}"
+    );
+    assert!(
+        public.starts_with("-----BEGIN PUBLIC KEY-----\n"),
+        "{public}"
+    );
+    let mode = std::fs::metadata(dir.path().join("release.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // the independent sigstore crate decrypts it and finds the same public key
+    let pair = sigstore::crypto::signing_key::SigStoreKeyPair::from_encrypted_pem(
+        key.as_bytes(),
+        b"s3cret-pw",
+    )
+    .unwrap();
+    // (the sigstore crate writes CRLF line endings)
+    assert_eq!(
+        pair.public_key_to_pem()
+            .unwrap()
+            .replace("\r\n", "\n")
+            .trim(),
+        public.trim()
+    );
+
+    // public-key prints it back
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "s3cret-pw")
+        .args(["public-key", "--key"])
+        .arg(dir.path().join("release.key")));
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(r.stdout.trim(), public.trim());
+
+    // no overwrite without --force; with it, a new key
+    let r = gen_(&[]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("already exists"), "{r}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("release.key")).unwrap(),
+        key
+    );
+    let r = gen_(&["--force"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_ne!(
+        std::fs::read_to_string(dir.path().join("release.pub")).unwrap(),
+        public
+    );
+
+    // wrong password: exit 2, clear message
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "nope")
+        .args(["public-key", "--key"])
+        .arg(dir.path().join("release.key")));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.to_lowercase().contains("password"), "{r}");
+
+    // no password source at all (no terminal, no COSIGN_PASSWORD): refused, nothing written
+    let other = dir.path().join("other");
+    let r = run(sealgate()
+        .env_remove("COSIGN_PASSWORD")
+        .arg("generate-key-pair")
+        .arg("--output-key-prefix")
+        .arg(&other));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(!dir.path().join("other.key").exists());
+}
+
+#[test]
+fn keys_made_by_cosign_load() {
+    // policy-controller's cosign.key (made by cosign, empty password) matches its cosign.pub
+    let keys = fixtures().join("policy-controller/keys");
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "")
+        .args(["public-key", "--key"])
+        .arg(keys.join("cosign.key")));
+    assert_eq!(r.code, 0, "{r}");
+    let want = sealgate::crypto::PublicKey::from_pem(
+        &std::fs::read_to_string(keys.join("cosign.pub")).unwrap(),
+    )
+    .unwrap();
+    let got = sealgate::crypto::PublicKey::from_pem(&r.stdout).unwrap();
+    assert_eq!(got.spki_der(), want.spki_der());
+
+    // the older ENCRYPTED COSIGN PRIVATE KEY label, and RSA / Ed25519 keys from sigstore-rs
+    let data = fixtures().join("sigstore-rs/data/keys");
+    for (file, algorithm) in [
+        (
+            "ecdsa_encrypted_private.key",
+            sealgate::crypto::KeyAlgorithm::EcdsaP256,
+        ),
+        (
+            "rsa_encrypted_private.key",
+            sealgate::crypto::KeyAlgorithm::Rsa,
+        ),
+        (
+            "ed25519_encrypted_private.key",
+            sealgate::crypto::KeyAlgorithm::Ed25519,
+        ),
+    ] {
+        let r = run(sealgate()
+            .env("COSIGN_PASSWORD", "123")
+            .args(["public-key", "--key"])
+            .arg(data.join(file)));
+        assert_eq!(r.code, 0, "{file}: {r}");
+        assert_eq!(
+            sealgate::crypto::PublicKey::from_pem(&r.stdout)
+                .unwrap()
+                .algorithm(),
+            algorithm,
+            "{file}"
+        );
+    }
+}
