@@ -3,6 +3,7 @@
 
 mod check;
 mod keys;
+mod sign;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ enum Command {
     GenerateKeyPair(keys::GenerateArgs),
     /// Print the public key of an encrypted private key file.
     PublicKey(keys::PublicKeyArgs),
+    /// Sign images with a key (cosign `.sig` format; tags are resolved to digests).
+    Sign(sign::SignArgs),
 }
 
 /// Logging to stderr; stdout carries only the report.
@@ -61,6 +64,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::PublicKey(args) => {
             init_logging(0, false);
             keys::public_key(args)
+        }
+        Command::Sign(args) => {
+            init_logging(0, false);
+            sign::run(args)
         }
     };
     match result {

@@ -1,0 +1,202 @@
+//! `sealgate sign` against a real registry: what it writes verifies with `sealgate check`
+//! and with the independent `sigstore` crate's cosign client; layers of other signers
+//! (real cosign output) are kept; signing twice adds nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// Generates a key pair under `dir/name` with password `pw`; returns (key file, public PEM).
+fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("generate-key-pair")
+        .arg("--output-key-prefix")
+        .arg(dir.join(name)));
+    assert_eq!(r.code, 0, "{r}");
+    (
+        dir.join(format!("{name}.key")),
+        std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap(),
+    )
+}
+
+fn sign(reg: &TestRegistry, key: &Path, extra: &[&str], images: &[&str]) -> Run {
+    run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("sign")
+        .arg("--key")
+        .arg(key)
+        .args(["--insecure-registry", &reg.addr])
+        .args(extra)
+        .args(images))
+}
+
+fn check(reg: &TestRegistry, dir: &Path, policy: &Path) -> Run {
+    run(sealgate()
+        .arg("check")
+        .arg(dir.join("deploy"))
+        .arg("--policy")
+        .arg(policy)
+        .args(["--insecure-registry", &reg.addr, "-o", "json"]))
+}
+
+fn sig_layers(reg: &TestRegistry, repo: &str, digest: &str) -> Vec<serde_json::Value> {
+    let url = format!(
+        "http://{}/v2/{repo}/manifests/{}.sig",
+        reg.addr,
+        digest.replace(':', "-")
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys,urllib.request;r=urllib.request.Request(sys.argv[1],headers={'Accept':'application/vnd.oci.image.manifest.v1+json'});print(urllib.request.urlopen(r).read().decode())", &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["layers"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_verify_here_and_in_the_sigstore_crate_and_are_idempotent() {
+    let reg = TestRegistry::start();
+    let digest = push_image(&oci(), &reg, "signed/app", "v1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ci_key, ci_pub) = keypair(dir.path(), "ci");
+    let (rel_key, rel_pub) = keypair(dir.path(), "release");
+    let image = reg.reference("signed/app", "v1");
+
+    let r = sign(&reg, &ci_key, &["-a", "env=prod"], &[&image]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("is a tag"), "a tag is warned about: {r}");
+    assert_eq!(sig_layers(&reg, "signed/app", &digest).len(), 1);
+
+    // again: nothing new
+    let r = sign(
+        &reg,
+        &ci_key,
+        &["-a", "env=prod"],
+        &[&format!("{}/signed/app@{digest}", reg.addr)],
+    );
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("already signed"), "{r}");
+    assert_eq!(sig_layers(&reg, "signed/app", &digest).len(), 1);
+
+    // a second signer appends
+    assert_eq!(sign(&reg, &rel_key, &[], &[&image]).code, 0);
+    let layers = sig_layers(&reg, "signed/app", &digest);
+    assert_eq!(layers.len(), 2);
+
+    // sealgate check: both attestors, 2 of 2
+    write_deployment(dir.path(), "deploy/a.yaml", &[&image]);
+    let p = write_policy(
+        dir.path(),
+        "**",
+        &[("ci", &ci_pub), ("release", &rel_pub)],
+        Some(2),
+        "",
+    );
+    let r = check(&reg, dir.path(), &p);
+    assert_eq!(r.code, 0, "{r}");
+
+    // the sigstore crate's cosign client verifies our signature and our annotation
+    use sigstore::cosign::verification_constraint::{
+        AnnotationVerifier, PublicKeyVerifier, VerificationConstraintVec,
+    };
+    use sigstore::cosign::{ClientBuilder, CosignCapabilities as _};
+    use sigstore::registry::{Auth, OciReference};
+    let mut client = ClientBuilder::default()
+        .with_oci_client_config(sigstore::registry::ClientConfig {
+            protocol: sigstore::registry::ClientProtocol::Http,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let reference: OciReference = image.parse().unwrap();
+    let found = client
+        .trusted_signature_layers(&Auth::Anonymous, &reference)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    let annotations = [("env".to_string(), "prod".to_string())]
+        .into_iter()
+        .collect();
+    let constraints: VerificationConstraintVec = vec![
+        Box::new(
+            PublicKeyVerifier::new(
+                ci_pub.as_bytes(),
+                &sigstore::crypto::SigningScheme::ECDSA_P256_SHA256_ASN1,
+            )
+            .unwrap(),
+        ),
+        Box::new(AnnotationVerifier { annotations }),
+    ];
+    sigstore::cosign::verify_constraints(&found, constraints.iter()).unwrap();
+}
+
+#[test]
+fn signing_keeps_other_signers_layers_written_by_cosign() {
+    const REPO: &str = "securesystemsengineering/testimage";
+    let reg = TestRegistry::start_with(|storage| load_dump(storage, REPO, &connaisseur_dump()));
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(dir.path(), "ours");
+    let image = reg.reference(REPO, "multi-cosigned-alice");
+    let r = sign(&reg, &key, &[], &[&image]);
+    assert_eq!(r.code, 0, "{r}");
+    let layers = sig_layers(
+        &reg,
+        REPO,
+        "sha256:071bf7a986f1ca9cb2a1f0bc8392822a7777f90d58f2d2c6f271913e08de7c81",
+    );
+    assert_eq!(layers.len(), 2, "alice's layer and ours");
+    let alice = std::fs::read_to_string(fixtures().join("connaisseur/cosign/alice.key")).unwrap();
+    write_deployment(dir.path(), "deploy/a.yaml", &[&image]);
+    let p = write_policy(
+        dir.path(),
+        "**",
+        &[("alice", &alice), ("ours", &public)],
+        Some(2),
+        "",
+    );
+    let r = check(&reg, dir.path(), &p);
+    assert_eq!(
+        r.code, 0,
+        "alice's signature survived and ours verifies: {r}"
+    );
+}
+
+#[test]
+fn sign_failures_exit_non_zero() {
+    let reg = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keypair(dir.path(), "k");
+    // unknown image: 1, nothing written
+    let r = sign(&reg, &key, &[], &[&reg.reference("nope/app", "v1")]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("not found"), "{r}");
+    // wrong password: configuration error, 2
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "wrong")
+        .arg("sign")
+        .arg("--key")
+        .arg(&key)
+        .args([
+            "--insecure-registry",
+            &reg.addr,
+            &reg.reference("nope/app", "v1"),
+        ]));
+    assert_eq!(r.code, 2, "{r}");
+    // a bad annotation: 2
+    let r = sign(
+        &reg,
+        &key,
+        &["-a", "novalue"],
+        &[&reg.reference("nope/app", "v1")],
+    );
+    assert_eq!(r.code, 2, "{r}");
+}
