@@ -33,6 +33,7 @@ pub mod crypto;
 pub mod error;
 pub mod evidence;
 pub mod gate;
+pub mod keysource;
 pub mod manifests;
 pub mod policy;
 pub mod reference;

@@ -146,3 +146,61 @@ fn keys_made_by_cosign_load() {
         );
     }
 }
+
+#[test]
+fn keys_from_environment_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("generate-key-pair")
+        .arg("--output-key-prefix")
+        .arg(dir.path().join("ci")));
+    assert_eq!(r.code, 0, "{r}");
+    let key = std::fs::read_to_string(dir.path().join("ci.key")).unwrap();
+    let public = std::fs::read_to_string(dir.path().join("ci.pub")).unwrap();
+    // --key env://NAME, as CI secrets are exposed
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .env("SG_SIGNING_KEY", &key)
+        .args(["public-key", "--key", "env://SG_SIGNING_KEY"]));
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(r.stdout.trim(), public.trim());
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .env_remove("SG_SIGNING_KEY")
+        .args(["public-key", "--key", "env://SG_SIGNING_KEY"]));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("SG_SIGNING_KEY"), "{r}");
+    // a policy's key.path: env://NAME
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let policy = std::fs::read_to_string(demo.join("policy.yaml"))
+        .unwrap()
+        .replace("{path: cosign.pub}", "{path: \"env://SG_DEMO_PUB\"}");
+    std::fs::write(dir.path().join("policy.yaml"), policy).unwrap();
+    let check = |env: Option<&str>| {
+        let mut c = sealgate();
+        match env {
+            Some(v) => c.env("SG_DEMO_PUB", v),
+            None => c.env_remove("SG_DEMO_PUB"),
+        };
+        run(c
+            .arg("check")
+            .arg(demo.join("manifests"))
+            .arg("--policy")
+            .arg(dir.path().join("policy.yaml"))
+            .args(["--offline", "--oci-layout"])
+            .arg(demo.join("oci-layout")))
+    };
+    let r = check(Some(
+        &std::fs::read_to_string(demo.join("cosign.pub")).unwrap(),
+    ));
+    assert_eq!(r.code, 0, "{r}");
+    let r = check(None);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr
+            .contains("spec.rules[0].signatures.attestors[0].key.path")
+            && r.stderr.contains("SG_DEMO_PUB"),
+        "{r}"
+    );
+}

@@ -200,3 +200,104 @@ fn sign_failures_exit_non_zero() {
     );
     assert_eq!(r.code, 2, "{r}");
 }
+
+#[test]
+fn signs_into_an_oci_layout_that_check_reads_offline() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/oci-layout");
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    for f in ["oci-layout", "index.json"] {
+        std::fs::copy(demo.join(f), layout.join(f)).unwrap();
+    }
+    for e in std::fs::read_dir(demo.join("blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), layout.join("blobs/sha256").join(e.file_name())).unwrap();
+    }
+    let (key, public) = keypair(dir.path(), "k");
+    let image = "ghcr.io/sealgate-demo/debug-tools:latest";
+    write_deployment(dir.path(), "deploy/a.yaml", &[image]);
+    let p = write_policy(
+        dir.path(),
+        "ghcr.io/sealgate-demo/**",
+        &[("k", &public)],
+        None,
+        "",
+    );
+    let offline = || {
+        run(sealgate()
+            .arg("check")
+            .arg(dir.path().join("deploy"))
+            .arg("--policy")
+            .arg(&p)
+            .args(["--offline", "--oci-layout"])
+            .arg(&layout)
+            .args(["-o", "json"]))
+    };
+    assert_eq!(offline().code, 1, "unsigned before");
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("sign")
+        .arg("--key")
+        .arg(&key)
+        .arg("--oci-layout")
+        .arg(&layout)
+        .arg(image));
+    assert_eq!(r.code, 0, "{r}");
+    let r = offline();
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(
+        r.json()["images"][0]["signatures"][0]["source"],
+        "oci-layout"
+    );
+    // the demo's own signatures are untouched
+    let index = std::fs::read_to_string(layout.join("index.json")).unwrap();
+    assert_eq!(index.matches(".sig\"").count(), 4, "{index}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_push_writes_nothing() {
+    let htpasswd_dir = tempfile::tempdir().unwrap();
+    let hash = std::process::Command::new("python3")
+        .args([
+            "-W",
+            "ignore",
+            "-c",
+            "import crypt; print(crypt.crypt('pw2', crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+        ])
+        .output()
+        .unwrap();
+    let htpasswd = htpasswd_dir.path().join("htpasswd");
+    std::fs::write(
+        &htpasswd,
+        format!("bot:{}", String::from_utf8_lossy(&hash.stdout).trim()),
+    )
+    .unwrap();
+    let reg = TestRegistry::start_config(
+        |_| {},
+        &format!(
+            "auth: {{htpasswd: {{realm: sealgate-test, path: {}}}}}\n",
+            htpasswd.display()
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keypair(dir.path(), "k");
+    let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let before = reg.log_lines().len();
+    let r = sign(
+        &reg,
+        &key,
+        &["--docker-config", dir.path().to_str().unwrap()],
+        &[&format!("{}/private/app@{digest}", reg.addr)],
+    );
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        r.stderr.contains("401") || r.stderr.to_lowercase().contains("auth"),
+        "{r}"
+    );
+    let writes = reg.log_lines()[before..]
+        .iter()
+        .filter(|l| l.contains("\"PUT ") && l.contains(" 201 "))
+        .count();
+    assert_eq!(writes, 0, "{:#?}", reg.log_lines());
+}

@@ -13,6 +13,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use sealgate::crypto::PrivateKey;
+use sealgate::keysource::KeySource;
 
 /// The environment variable cosign reads the key password from.
 pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
@@ -29,8 +30,8 @@ pub struct GenerateArgs {
 
 #[derive(Debug, Args)]
 pub struct PublicKeyArgs {
-    /// The encrypted private key file (cosign or sealgate).
-    #[arg(long, value_name = "FILE")]
+    /// The encrypted private key: a file, or env://NAME (cosign or sealgate format).
+    #[arg(long, value_name = "FILE|env://NAME")]
     key: PathBuf,
     /// Write the public key to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
@@ -110,12 +111,11 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
 
 /// Reads and decrypts a private key file (password from the environment or a prompt).
 pub fn load_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    if meta.len() > 1024 * 1024 {
-        bail!("{}: not a key file (larger than 1 MiB)", path.display());
-    }
-    let pem =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let source = KeySource::parse(&path.to_string_lossy(), Path::new("."))
+        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
+    let pem = source
+        .read()
+        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
     let pw = password("Enter password for private key: ", false)?;
     PrivateKey::from_encrypted_pem(&pem, &pw)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), sealgate::error::chain(&e)))

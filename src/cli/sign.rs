@@ -25,6 +25,7 @@ use sealgate::registry::Registry as _;
 use sealgate::registry::credentials::{Credentials, DockerConfig};
 use sealgate::registry::discovery::SIGNATURE_ANNOTATION;
 use sealgate::registry::http::{HttpOptions, HttpRegistry};
+use sealgate::registry::layout::OciLayout;
 
 const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -35,8 +36,9 @@ const WRITE_ATTEMPTS: usize = 3;
 
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// The encrypted private key (cosign or sealgate format); password from COSIGN_PASSWORD or a prompt.
-    #[arg(long, value_name = "FILE")]
+    /// The encrypted private key: a file, or env://NAME (cosign or sealgate format);
+    /// password from COSIGN_PASSWORD or a prompt.
+    #[arg(long, value_name = "FILE|env://NAME")]
     key: PathBuf,
     /// Annotation KEY=VALUE written into the payload's `optional` section; repeatable.
     #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE")]
@@ -50,6 +52,10 @@ pub struct SignArgs {
     /// Timeout of one registry request, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
+    /// Sign into this OCI image layout directory instead of a registry (what
+    /// `check --offline --oci-layout` reads).
+    #[arg(long, value_name = "DIR")]
+    oci_layout: Option<PathBuf>,
     /// Images to sign (`name:tag` is resolved to its digest; `name@sha256:…` is signed as is).
     #[arg(value_name = "IMAGE", required = true)]
     images: Vec<String>,
@@ -100,6 +106,143 @@ async fn auth_for(docker: &DockerConfig, registry: &str) -> anyhow::Result<Regis
     )
 }
 
+/// Where signatures are read from and written to.
+enum Store {
+    Registry {
+        reader: HttpRegistry,
+        writer: oci_client::Client,
+        docker: DockerConfig,
+    },
+    Layout(PathBuf),
+}
+
+impl Store {
+    /// The manifest at `reference` (tag or digest): (digest, bytes).
+    async fn manifest(
+        &self,
+        image: &ImageRef,
+        reference: &str,
+    ) -> anyhow::Result<Option<(Digest, Vec<u8>)>> {
+        let repo = image.repository();
+        let found = match self {
+            Store::Registry { reader, .. } => reader.manifest(&repo, reference).await,
+            Store::Layout(dir) => {
+                OciLayout::open(dir)
+                    .map_err(anyhow::Error::new)?
+                    .manifest(&repo, reference)
+                    .await
+            }
+        };
+        Ok(found
+            .map_err(anyhow::Error::new)?
+            .map(|m| (m.digest, m.bytes.to_vec())))
+    }
+
+    async fn prepare(&self, image: &ImageRef, sig_tag: &str) -> anyhow::Result<()> {
+        if let Store::Registry { writer, docker, .. } = self {
+            let auth = auth_for(docker, image.registry()).await?;
+            let target = oci_client::Reference::with_tag(
+                image.registry().to_string(),
+                image.path().to_string(),
+                sig_tag.to_string(),
+            );
+            writer
+                .auth(&target, &auth, oci_client::RegistryOperation::Push)
+                .await
+                .context("authenticating for push")?;
+        }
+        Ok(())
+    }
+
+    async fn put_blob(&self, image: &ImageRef, data: &[u8]) -> anyhow::Result<String> {
+        let digest = Digest::sha256_of(data).to_string();
+        match self {
+            Store::Registry { writer, .. } => {
+                let r = oci_client::Reference::with_digest(
+                    image.registry().to_string(),
+                    image.path().to_string(),
+                    digest.clone(),
+                );
+                writer
+                    .push_blob(&r, data.to_vec(), &digest)
+                    .await
+                    .context("pushing a blob")?;
+            }
+            Store::Layout(dir) => {
+                let path = dir.join("blobs/sha256").join(&digest[7..]);
+                if !path.is_file() {
+                    write_atomic(&path, data)?;
+                }
+            }
+        }
+        Ok(digest)
+    }
+
+    /// Writes the signature manifest under `image`'s repository at `sig_tag`.
+    async fn put_manifest(
+        &self,
+        image: &ImageRef,
+        sig_tag: &str,
+        body: &[u8],
+    ) -> anyhow::Result<()> {
+        match self {
+            Store::Registry { writer, .. } => {
+                let target = oci_client::Reference::with_tag(
+                    image.registry().to_string(),
+                    image.path().to_string(),
+                    sig_tag.to_string(),
+                );
+                writer
+                    .push_manifest_raw(
+                        &target,
+                        body.to_vec(),
+                        OCI_MANIFEST.parse().context("media type")?,
+                    )
+                    .await
+                    .context("pushing the signature manifest")?;
+            }
+            Store::Layout(dir) => {
+                let digest = self.put_blob(image, body).await?;
+                let name = format!("{}:{sig_tag}", image.name());
+                let index_path = dir.join("index.json");
+                let mut index: serde_json::Value = serde_json::from_slice(
+                    &std::fs::read(&index_path)
+                        .with_context(|| format!("reading {}", index_path.display()))?,
+                )
+                .with_context(|| format!("{} is not JSON", index_path.display()))?;
+                let entries = index
+                    .get_mut("manifests")
+                    .and_then(|m| m.as_array_mut())
+                    .with_context(|| format!("{} has no manifests list", index_path.display()))?;
+                entries.retain(|e| {
+                    e.pointer("/annotations/org.opencontainers.image.ref.name")
+                        .and_then(|n| n.as_str())
+                        != Some(name.as_str())
+                });
+                entries.push(serde_json::json!({
+                    "mediaType": OCI_MANIFEST, "digest": digest, "size": body.len(),
+                    "annotations": {"org.opencontainers.image.ref.name": name},
+                }));
+                write_atomic(&index_path, &serde_json::to_vec_pretty(&index)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_atomic(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.sealgate-tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
 pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     let key = super::keys::load_private_key(&args.key)?;
     let annotations = parse_annotations(&args.annotations)?;
@@ -108,36 +251,38 @@ pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|i| ImageRef::parse(i).map_err(|e| anyhow::anyhow!("{i}: {e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let docker = DockerConfig::load(args.docker_config.as_deref()).map_err(anyhow::Error::new)?;
+    let store = match &args.oci_layout {
+        Some(dir) => {
+            OciLayout::open(dir).map_err(anyhow::Error::new)?;
+            Store::Layout(dir.clone())
+        }
+        None => Store::Registry {
+            reader: HttpRegistry::new(
+                HttpOptions {
+                    insecure: args.insecure_registry.clone(),
+                    timeout: Duration::from_secs(args.timeout.max(1)),
+                    ..HttpOptions::default()
+                },
+                DockerConfig::load(args.docker_config.as_deref()).map_err(anyhow::Error::new)?,
+            )
+            .map_err(anyhow::Error::new)?,
+            writer: oci_client::Client::new(ClientConfig {
+                protocol: ClientProtocol::HttpsExcept(args.insecure_registry.clone()),
+                read_timeout: Some(Duration::from_secs(args.timeout.max(1))),
+                connect_timeout: Some(Duration::from_secs(args.timeout.clamp(1, 10))),
+                ..ClientConfig::default()
+            }),
+            docker: DockerConfig::load(args.docker_config.as_deref())
+                .map_err(anyhow::Error::new)?,
+        },
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let reader = HttpRegistry::new(
-        HttpOptions {
-            insecure: args.insecure_registry.clone(),
-            timeout: Duration::from_secs(args.timeout.max(1)),
-            ..HttpOptions::default()
-        },
-        DockerConfig::load(args.docker_config.as_deref()).map_err(anyhow::Error::new)?,
-    )
-    .map_err(anyhow::Error::new)?;
-    let writer = oci_client::Client::new(ClientConfig {
-        protocol: ClientProtocol::HttpsExcept(args.insecure_registry.clone()),
-        read_timeout: Some(Duration::from_secs(args.timeout.max(1))),
-        connect_timeout: Some(Duration::from_secs(args.timeout.clamp(1, 10))),
-        ..ClientConfig::default()
-    });
     let mut failed = 0;
     for image in &images {
-        match rt.block_on(sign_one(
-            &reader,
-            &writer,
-            &docker,
-            &key,
-            image,
-            &annotations,
-        )) {
+        match rt.block_on(sign_one(&store, &key, image, &annotations)) {
             Ok(msg) => eprintln!("{msg}"),
             Err(e) => {
                 failed += 1;
@@ -153,9 +298,7 @@ pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn sign_one(
-    reader: &HttpRegistry,
-    writer: &oci_client::Client,
-    docker: &DockerConfig,
+    store: &Store,
     key: &PrivateKey,
     image: &ImageRef,
     annotations: &BTreeMap<String, String>,
@@ -165,42 +308,27 @@ async fn sign_one(
         Some(d) => d.clone(),
         None => {
             let tag = image.tag().unwrap_or("latest");
-            let m = reader
-                .manifest(&repo, tag)
-                .await
-                .map_err(anyhow::Error::new)?
+            let (digest, _) = store
+                .manifest(image, tag)
+                .await?
                 .with_context(|| format!("{repo}:{tag} not found"))?;
             eprintln!(
-                "sealgate: warning: {image} is a tag; signing the digest it points to now, {}. Sign by digest to be sure what you sign.",
-                m.digest
+                "sealgate: warning: {image} is a tag; signing the digest it points to now, {digest}. Sign by digest to be sure what you sign."
             );
-            m.digest
+            digest
         }
     };
     let payload = payload(image, &digest, annotations);
     let public = key.public_key();
     let sig_tag = digest.signature_tag();
-    let auth = auth_for(docker, image.registry()).await?;
-    let target = oci_client::Reference::with_tag(
-        image.registry().to_string(),
-        image.path().to_string(),
-        sig_tag.clone(),
-    );
-    writer
-        .auth(&target, &auth, oci_client::RegistryOperation::Push)
-        .await
-        .context("authenticating for push")?;
+    store.prepare(image, &sig_tag).await?;
 
     for _attempt in 0..WRITE_ATTEMPTS {
         // the current signature manifest, if any, with its layers exactly as stored
-        let existing = reader
-            .manifest(&repo, &sig_tag)
-            .await
-            .map_err(anyhow::Error::new)?;
-        let mut layers: Vec<serde_json::Value> = match &existing {
+        let layers: Vec<serde_json::Value> = match store.manifest(image, &sig_tag).await? {
             None => Vec::new(),
-            Some(m) => {
-                let v: serde_json::Value = serde_json::from_slice(&m.bytes)
+            Some((_, bytes)) => {
+                let v: serde_json::Value = serde_json::from_slice(&bytes)
                     .context("existing signature manifest is not JSON")?;
                 v.get("layers")
                     .and_then(|l| l.as_array())
@@ -210,40 +338,27 @@ async fn sign_one(
         };
         // idempotence: the same payload already signed by this key
         let payload_digest = Digest::sha256_of(&payload).to_string();
-        for l in &layers {
-            if l.get("digest").and_then(|d| d.as_str()) != Some(payload_digest.as_str()) {
-                continue;
-            }
-            let sig = l
-                .pointer(&format!(
+        let already = layers.iter().any(|l| {
+            l.get("digest").and_then(|d| d.as_str()) == Some(payload_digest.as_str())
+                && l.pointer(&format!(
                     "/annotations/{}",
                     SIGNATURE_ANNOTATION.replace('/', "~1")
                 ))
                 .and_then(|s| s.as_str())
-                .and_then(|s| sealgate::crypto::decode_base64_lenient(s).ok());
-            if sig.is_some_and(|s| public.verify(&payload, &s).is_ok()) {
-                return Ok(format!(
-                    "{image}: {digest} is already signed with this key; nothing written"
-                ));
-            }
+                .and_then(|s| sealgate::crypto::decode_base64_lenient(s).ok())
+                .is_some_and(|s| public.verify(&payload, &s).is_ok())
+        });
+        if already {
+            return Ok(format!(
+                "{image}: {digest} is already signed with this key; nothing written"
+            ));
         }
         let signature = base64::engine::general_purpose::STANDARD
             .encode(key.sign(&payload).map_err(anyhow::Error::new)?);
         // blobs first: a failure here leaves the old manifest untouched
-        let blob_ref = oci_client::Reference::with_digest(
-            image.registry().to_string(),
-            image.path().to_string(),
-            payload_digest.clone(),
-        );
-        writer
-            .push_blob(&blob_ref, payload.clone(), &payload_digest)
-            .await
-            .context("pushing the payload")?;
-        let config_digest = Digest::sha256_of(SIG_CONFIG).to_string();
-        writer
-            .push_blob(&blob_ref, SIG_CONFIG.to_vec(), &config_digest)
-            .await
-            .context("pushing the config")?;
+        store.put_blob(image, &payload).await?;
+        let config_digest = store.put_blob(image, SIG_CONFIG).await?;
+        let mut layers = layers;
         layers.push(serde_json::json!({
             "mediaType": SIMPLE_SIGNING,
             "size": payload.len(),
@@ -256,21 +371,10 @@ async fn sign_one(
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": SIG_CONFIG.len(), "digest": config_digest},
             "layers": layers,
         }))?;
-        writer
-            .push_manifest_raw(
-                &target,
-                manifest.clone(),
-                OCI_MANIFEST.parse().context("media type")?,
-            )
-            .await
-            .context("pushing the signature manifest")?;
+        store.put_manifest(image, &sig_tag, &manifest).await?;
         // another signer may have written in between: our manifest must be the current one
-        match reader
-            .manifest(&repo, &sig_tag)
-            .await
-            .map_err(anyhow::Error::new)?
-        {
-            Some(now) if now.bytes.as_ref() == manifest.as_slice() => {
+        match store.manifest(image, &sig_tag).await? {
+            Some((_, now)) if now == manifest => {
                 return Ok(format!(
                     "{image}: signed {digest}; signature at {repo}:{sig_tag} ({} layer(s))",
                     layers.len()

@@ -450,15 +450,9 @@ fn compile_signatures(
             return Err(invalid(&here, "needs `key` ({path: …} or {pem: …})".into()));
         };
         let pem = match (&key.path, &key.pem) {
-            (Some(p), None) => {
-                let full = base.join(p);
-                std::fs::read_to_string(&full).map_err(|e| {
-                    invalid(
-                        &format!("{here}.key.path"),
-                        format!("cannot read {}: {e}", full.display()),
-                    )
-                })?
-            }
+            (Some(p), None) => crate::keysource::KeySource::parse(p, base)
+                .and_then(|src| src.read())
+                .map_err(|e| invalid(&format!("{here}.key.path"), crate::error::chain(&e)))?,
             (None, Some(pem)) => pem.clone(),
             _ => {
                 return Err(invalid(
