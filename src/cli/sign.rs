@@ -106,7 +106,8 @@ async fn auth_for(docker: &DockerConfig, registry: &str) -> anyhow::Result<Regis
     )
 }
 
-/// Where signatures are read from and written to.
+/// Where signatures are read from and written to. (One value per run: its size does not matter.)
+#[allow(clippy::large_enum_variant)]
 enum Store {
     Registry {
         reader: HttpRegistry,
