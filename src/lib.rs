@@ -24,11 +24,14 @@
 //! - [`verify`]: orchestration — deduplicated, concurrent evidence gathering.
 //! - [`evidence`]: the gathered bytes as plain values.
 //! - [`crypto`], [`sigstore`]: public keys and cosign payload/signature checks (pure).
+//! - [`attest`]: in-toto statements and DSSE envelopes (pure).
+//! - [`keysource`]: where keys come from (files, `env://`, `k8s://`).
 //! - [`policy`]: `ImagePolicy` schema, validation, pure evaluation.
 //! - [`gate`]: snapshot + evidence → per-image verdicts → [`verdict::Decision`] (pure).
 //! - [`report`]: text, JSON, SARIF and JUnit renderings (pure).
 #![forbid(unsafe_code)]
 
+pub mod attest;
 pub mod crypto;
 pub mod error;
 pub mod evidence;

@@ -1,6 +1,7 @@
 //! Command-line front ends: parse arguments → validated config → engine → render.
 //! Exit codes (contract): 0 pass/warn, 1 blocked, 2 usage or configuration error.
 
+mod attest;
 mod check;
 mod keys;
 mod sign;
@@ -27,6 +28,8 @@ enum Command {
     PublicKey(keys::PublicKeyArgs),
     /// Sign images with a key (cosign `.sig` format; tags are resolved to digests).
     Sign(sign::SignArgs),
+    /// Attest an image: an in-toto statement in a DSSE envelope (cosign `.att` format).
+    Attest(attest::AttestArgs),
 }
 
 /// Logging to stderr; stdout carries only the report.
@@ -68,6 +71,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sign(args) => {
             init_logging(0, false);
             sign::run(args)
+        }
+        Command::Attest(args) => {
+            init_logging(0, false);
+            attest::run(args)
         }
     };
     match result {

@@ -108,7 +108,7 @@ async fn auth_for(docker: &DockerConfig, registry: &str) -> anyhow::Result<Regis
 
 /// Where signatures are read from and written to. (One value per run: its size does not matter.)
 #[allow(clippy::large_enum_variant)]
-enum Store {
+pub(crate) enum Store {
     Registry {
         reader: HttpRegistry,
         writer: oci_client::Client,
@@ -118,8 +118,59 @@ enum Store {
 }
 
 impl Store {
+    /// A layout directory, or the registries (with docker credentials).
+    pub(crate) fn open(
+        layout: Option<&std::path::Path>,
+        insecure: &[String],
+        docker_config: Option<&std::path::Path>,
+        timeout: u64,
+    ) -> anyhow::Result<Self> {
+        if let Some(dir) = layout {
+            OciLayout::open(dir).map_err(anyhow::Error::new)?;
+            return Ok(Store::Layout(dir.to_path_buf()));
+        }
+        Ok(Store::Registry {
+            reader: HttpRegistry::new(
+                HttpOptions {
+                    insecure: insecure.to_vec(),
+                    timeout: Duration::from_secs(timeout.max(1)),
+                    ..HttpOptions::default()
+                },
+                DockerConfig::load(docker_config).map_err(anyhow::Error::new)?,
+            )
+            .map_err(anyhow::Error::new)?,
+            writer: oci_client::Client::new(ClientConfig {
+                protocol: ClientProtocol::HttpsExcept(insecure.to_vec()),
+                read_timeout: Some(Duration::from_secs(timeout.max(1))),
+                connect_timeout: Some(Duration::from_secs(timeout.clamp(1, 10))),
+                ..ClientConfig::default()
+            }),
+            docker: DockerConfig::load(docker_config).map_err(anyhow::Error::new)?,
+        })
+    }
+
+    /// A blob of `image`'s repository, re-hashed, at most `max` bytes.
+    pub(crate) async fn blob(
+        &self,
+        image: &ImageRef,
+        digest: &Digest,
+        max: u64,
+    ) -> anyhow::Result<Vec<u8>> {
+        let repo = image.repository();
+        let b = match self {
+            Store::Registry { reader, .. } => reader.blob(&repo, digest, max).await,
+            Store::Layout(dir) => {
+                OciLayout::open(dir)
+                    .map_err(anyhow::Error::new)?
+                    .blob(&repo, digest, max)
+                    .await
+            }
+        };
+        Ok(b.map_err(anyhow::Error::new)?.to_vec())
+    }
+
     /// The manifest at `reference` (tag or digest): (digest, bytes).
-    async fn manifest(
+    pub(crate) async fn manifest(
         &self,
         image: &ImageRef,
         reference: &str,
@@ -252,31 +303,12 @@ pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|i| ImageRef::parse(i).map_err(|e| anyhow::anyhow!("{i}: {e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let store = match &args.oci_layout {
-        Some(dir) => {
-            OciLayout::open(dir).map_err(anyhow::Error::new)?;
-            Store::Layout(dir.clone())
-        }
-        None => Store::Registry {
-            reader: HttpRegistry::new(
-                HttpOptions {
-                    insecure: args.insecure_registry.clone(),
-                    timeout: Duration::from_secs(args.timeout.max(1)),
-                    ..HttpOptions::default()
-                },
-                DockerConfig::load(args.docker_config.as_deref()).map_err(anyhow::Error::new)?,
-            )
-            .map_err(anyhow::Error::new)?,
-            writer: oci_client::Client::new(ClientConfig {
-                protocol: ClientProtocol::HttpsExcept(args.insecure_registry.clone()),
-                read_timeout: Some(Duration::from_secs(args.timeout.max(1))),
-                connect_timeout: Some(Duration::from_secs(args.timeout.clamp(1, 10))),
-                ..ClientConfig::default()
-            }),
-            docker: DockerConfig::load(args.docker_config.as_deref())
-                .map_err(anyhow::Error::new)?,
-        },
-    };
+    let store = Store::open(
+        args.oci_layout.as_deref(),
+        &args.insecure_registry,
+        args.docker_config.as_deref(),
+        args.timeout,
+    )?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -298,48 +330,99 @@ pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn sign_one(
-    store: &Store,
-    key: &PrivateKey,
-    image: &ImageRef,
-    annotations: &BTreeMap<String, String>,
-) -> anyhow::Result<String> {
-    let repo = image.repository();
-    let digest = match image.digest() {
-        Some(d) => d.clone(),
-        None => {
-            let tag = image.tag().unwrap_or("latest");
-            let (digest, _) = store
-                .manifest(image, tag)
-                .await?
-                .with_context(|| format!("{repo}:{tag} not found"))?;
-            eprintln!(
-                "sealgate: warning: {image} is a tag; signing the digest it points to now, {digest}. Sign by digest to be sure what you sign."
-            );
-            digest
-        }
-    };
-    let payload = payload(image, &digest, annotations);
-    let public = key.public_key();
-    let sig_tag = digest.signature_tag();
-    store.prepare(image, &sig_tag).await?;
+/// Resolves the digest to sign: the reference's own, or its tag's (with a warning).
+pub(crate) async fn digest_to_sign(store: &Store, image: &ImageRef) -> anyhow::Result<Digest> {
+    if let Some(d) = image.digest() {
+        return Ok(d.clone());
+    }
+    let tag = image.tag().unwrap_or("latest");
+    let (digest, _) = store
+        .manifest(image, tag)
+        .await?
+        .with_context(|| format!("{}:{tag} not found", image.repository()))?;
+    eprintln!(
+        "sealgate: warning: {image} is a tag; signing the digest it points to now, {digest}. Sign by digest to be sure what you sign."
+    );
+    Ok(digest)
+}
 
+/// One layer to add to a signature or attestation manifest.
+pub(crate) struct NewLayer {
+    pub media_type: &'static str,
+    pub blob: Vec<u8>,
+    pub annotations: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What [`append_layer`] did.
+pub(crate) enum Appended {
+    Written(usize),
+    AlreadyThere,
+}
+
+/// Read-modify-write of the manifest at `tag`: keeps every existing layer as stored, skips
+/// the write when `already` finds an equivalent layer, pushes blobs before the manifest,
+/// and re-reads to detect a concurrent writer (then tries again).
+pub(crate) async fn append_layer(
+    store: &Store,
+    image: &ImageRef,
+    tag: &str,
+    layer: &NewLayer,
+    already: &(dyn Fn(&[serde_json::Value]) -> bool + Sync),
+) -> anyhow::Result<Appended> {
+    store.prepare(image, tag).await?;
     for _attempt in 0..WRITE_ATTEMPTS {
-        // the current signature manifest, if any, with its layers exactly as stored
-        let layers: Vec<serde_json::Value> = match store.manifest(image, &sig_tag).await? {
+        let mut layers: Vec<serde_json::Value> = match store.manifest(image, tag).await? {
             None => Vec::new(),
             Some((_, bytes)) => {
-                let v: serde_json::Value = serde_json::from_slice(&bytes)
-                    .context("existing signature manifest is not JSON")?;
+                let v: serde_json::Value =
+                    serde_json::from_slice(&bytes).context("existing manifest is not JSON")?;
                 v.get("layers")
                     .and_then(|l| l.as_array())
                     .cloned()
                     .unwrap_or_default()
             }
         };
-        // idempotence: the same payload already signed by this key
-        let payload_digest = Digest::sha256_of(&payload).to_string();
-        let already = layers.iter().any(|l| {
+        if already(&layers) {
+            return Ok(Appended::AlreadyThere);
+        }
+        let blob_digest = store.put_blob(image, &layer.blob).await?;
+        let config_digest = store.put_blob(image, SIG_CONFIG).await?;
+        layers.push(serde_json::json!({
+            "mediaType": layer.media_type,
+            "size": layer.blob.len(),
+            "digest": blob_digest,
+            "annotations": layer.annotations,
+        }));
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": SIG_CONFIG.len(), "digest": config_digest},
+            "layers": layers,
+        }))?;
+        store.put_manifest(image, tag, &manifest).await?;
+        if let Some((_, now)) = store.manifest(image, tag).await?
+            && now == manifest
+        {
+            return Ok(Appended::Written(layers.len()));
+        }
+    }
+    bail!("the manifest at {tag} kept changing under concurrent writers; try again")
+}
+
+async fn sign_one(
+    store: &Store,
+    key: &PrivateKey,
+    image: &ImageRef,
+    annotations: &BTreeMap<String, String>,
+) -> anyhow::Result<String> {
+    let digest = digest_to_sign(store, image).await?;
+    let payload = payload(image, &digest, annotations);
+    let public = key.public_key();
+    let sig_tag = digest.signature_tag();
+    let payload_digest = Digest::sha256_of(&payload).to_string();
+    // idempotence: the same payload already signed by this key
+    let already = |layers: &[serde_json::Value]| {
+        layers.iter().any(|l| {
             l.get("digest").and_then(|d| d.as_str()) == Some(payload_digest.as_str())
                 && l.pointer(&format!(
                     "/annotations/{}",
@@ -348,41 +431,26 @@ async fn sign_one(
                 .and_then(|s| s.as_str())
                 .and_then(|s| sealgate::crypto::decode_base64_lenient(s).ok())
                 .is_some_and(|s| public.verify(&payload, &s).is_ok())
-        });
-        if already {
-            return Ok(format!(
-                "{image}: {digest} is already signed with this key; nothing written"
-            ));
-        }
-        let signature = base64::engine::general_purpose::STANDARD
-            .encode(key.sign(&payload).map_err(anyhow::Error::new)?);
-        // blobs first: a failure here leaves the old manifest untouched
-        store.put_blob(image, &payload).await?;
-        let config_digest = store.put_blob(image, SIG_CONFIG).await?;
-        let mut layers = layers;
-        layers.push(serde_json::json!({
-            "mediaType": SIMPLE_SIGNING,
-            "size": payload.len(),
-            "digest": payload_digest,
-            "annotations": {SIGNATURE_ANNOTATION: signature},
-        }));
-        let manifest = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": SIG_CONFIG.len(), "digest": config_digest},
-            "layers": layers,
-        }))?;
-        store.put_manifest(image, &sig_tag, &manifest).await?;
-        // another signer may have written in between: our manifest must be the current one
-        match store.manifest(image, &sig_tag).await? {
-            Some((_, now)) if now == manifest => {
-                return Ok(format!(
-                    "{image}: signed {digest}; signature at {repo}:{sig_tag} ({} layer(s))",
-                    layers.len()
-                ));
+        })
+    };
+    let signature = base64::engine::general_purpose::STANDARD
+        .encode(key.sign(&payload).map_err(anyhow::Error::new)?);
+    let mut ann = serde_json::Map::new();
+    ann.insert(SIGNATURE_ANNOTATION.to_string(), signature.into());
+    let layer = NewLayer {
+        media_type: SIMPLE_SIGNING,
+        blob: payload.clone(),
+        annotations: ann,
+    };
+    Ok(
+        match append_layer(store, image, &sig_tag, &layer, &already).await? {
+            Appended::AlreadyThere => {
+                format!("{image}: {digest} is already signed with this key; nothing written")
             }
-            _ => continue,
-        }
-    }
-    bail!("the signature manifest kept changing under concurrent writers; try again")
+            Appended::Written(n) => format!(
+                "{image}: signed {digest}; signature at {}:{sig_tag} ({n} layer(s))",
+                image.repository()
+            ),
+        },
+    )
 }

@@ -1,0 +1,199 @@
+//! `sealgate attest --key FILE --predicate FILE --type TYPE IMAGE`: an in-toto Statement v1
+//! about the image digest, in a DSSE envelope signed with the key, stored as cosign does at
+//! the `sha256-<hex>.att` tag (one layer per attestation, `predicateType` annotation).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use sealgate::attest;
+use sealgate::reference::{Digest, ImageRef};
+use sealgate::registry::discovery::SIGNATURE_ANNOTATION;
+
+use super::sign::{Appended, NewLayer, Store, append_layer, digest_to_sign};
+
+/// Largest predicate file read (SBOMs can be large).
+const MAX_PREDICATE_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// The encrypted private key: a file, or env://NAME; password from COSIGN_PASSWORD or a prompt.
+    #[arg(long, value_name = "FILE|env://NAME")]
+    key: PathBuf,
+    /// The predicate file (JSON; raw text for `custom` and `spdx`).
+    #[arg(long, value_name = "FILE")]
+    predicate: PathBuf,
+    /// Predicate type: slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson,
+    /// cyclonedx, link, vuln, openvex, custom, or a URI.
+    #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
+    kind: String,
+    /// Directory holding config.json (auths, credHelpers, credsStore).
+    #[arg(long, value_name = "DIR")]
+    docker_config: Option<PathBuf>,
+    /// Allow plain HTTP for this registry (host[:port]); repeatable.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    insecure_registry: Vec<String>,
+    /// Timeout of one registry request, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    timeout: u64,
+    /// Write into this OCI image layout directory instead of a registry.
+    #[arg(long, value_name = "DIR")]
+    oci_layout: Option<PathBuf>,
+    /// The image (`name:tag` is resolved to its digest).
+    #[arg(value_name = "IMAGE")]
+    image: String,
+}
+
+/// Now as RFC 3339 UTC (`2026-11-25T15:04:05Z`).
+fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // civil from days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
+    let key = super::keys::load_private_key(&args.key)?;
+    let image = ImageRef::parse(&args.image).map_err(|e| anyhow::anyhow!("{}: {e}", args.image))?;
+    let meta = std::fs::metadata(&args.predicate)
+        .with_context(|| format!("reading {}", args.predicate.display()))?;
+    if meta.len() > MAX_PREDICATE_BYTES {
+        anyhow::bail!(
+            "{}: larger than {MAX_PREDICATE_BYTES} bytes",
+            args.predicate.display()
+        );
+    }
+    let predicate = std::fs::read(&args.predicate)
+        .with_context(|| format!("reading {}", args.predicate.display()))?;
+    // validate the type and predicate before any network access
+    attest::statement(
+        &image.name(),
+        &Digest::sha256_of(b""),
+        &args.kind,
+        &predicate,
+        "",
+    )
+    .map_err(anyhow::Error::new)?;
+    let store = Store::open(
+        args.oci_layout.as_deref(),
+        &args.insecure_registry,
+        args.docker_config.as_deref(),
+        args.timeout,
+    )?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = rt.block_on(async {
+        let digest = digest_to_sign(&store, &image).await?;
+        let (predicate_type, body) = attest::statement(
+            &image.name(),
+            &digest,
+            &args.kind,
+            &predicate,
+            &now_rfc3339(),
+        )
+        .map_err(anyhow::Error::new)?;
+        let envelope = attest::envelope(&key, &body).map_err(anyhow::Error::new)?;
+        let tag = digest.signature_tag().replace(".sig", ".att");
+        let public = key.public_key();
+        // the same statement already attested with this key: nothing to write
+        let mut seen = Vec::new();
+        if let Some((_, bytes)) = store.manifest(&image, &tag).await? {
+            let v: serde_json::Value =
+                serde_json::from_slice(&bytes).context("existing .att manifest is not JSON")?;
+            for l in v
+                .get("layers")
+                .and_then(|l| l.as_array())
+                .cloned()
+                .unwrap_or_default()
+            {
+                let same_type = l
+                    .pointer("/annotations/predicateType")
+                    .and_then(|t| t.as_str())
+                    == Some(predicate_type.as_str());
+                let Some(d) = l
+                    .get("digest")
+                    .and_then(|d| d.as_str())
+                    .and_then(|d| Digest::parse(d).ok())
+                else {
+                    continue;
+                };
+                if same_type {
+                    let env = store.blob(&image, &d, MAX_PREDICATE_BYTES).await?;
+                    if attest::verify_envelope(&env, &public).is_some_and(|p| p == body) {
+                        seen.push(d.to_string());
+                    }
+                }
+            }
+        }
+        let already = |layers: &[serde_json::Value]| {
+            layers.iter().any(|l| {
+                l.get("digest")
+                    .and_then(|d| d.as_str())
+                    .is_some_and(|d| seen.iter().any(|s| s == d))
+            })
+        };
+        let mut ann = serde_json::Map::new();
+        ann.insert(SIGNATURE_ANNOTATION.to_string(), "".into());
+        ann.insert("predicateType".into(), predicate_type.clone().into());
+        let layer = NewLayer {
+            media_type: attest::DSSE_MEDIA_TYPE,
+            blob: envelope,
+            annotations: ann,
+        };
+        Ok::<_, anyhow::Error>(
+            match append_layer(&store, &image, &tag, &layer, &already).await? {
+                Appended::AlreadyThere => format!(
+                    "{image}: {digest} already has this {predicate_type} attestation by this key"
+                ),
+                Appended::Written(n) => format!(
+                    "{image}: attested {digest} ({predicate_type}); at {}:{tag} ({n} layer(s))",
+                    image.repository()
+                ),
+            },
+        )
+    });
+    match result {
+        Ok(msg) => {
+            eprintln!("{msg}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("sealgate: error: attesting {image}: {e:#}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_now_is_well_formed() {
+        let s = super::now_rfc3339();
+        assert_eq!(s.len(), 20, "{s}");
+        assert!(
+            s.starts_with("20") && s.ends_with('Z') && s.as_bytes()[10] == b'T',
+            "{s}"
+        );
+    }
+}

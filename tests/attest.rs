@@ -1,0 +1,143 @@
+//! `sealgate attest` against a real registry: the `.att` manifest cosign's way, a DSSE
+//! envelope whose signature verifies with the independent `sigstore` crate over the PAE
+//! computed here from the DSSE spec, the statement naming the image digest.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use base64::Engine as _;
+use common::*;
+
+fn get(reg: &TestRegistry, path: &str) -> Vec<u8> {
+    let url = format!("http://{}{path}", reg.addr);
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys,urllib.request;r=urllib.request.Request(sys.argv[1],headers={'Accept':'application/vnd.oci.image.manifest.v1+json'});sys.stdout.buffer.write(urllib.request.urlopen(r).read())", &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attestations_are_cosign_att_layers_with_verifiable_dsse() {
+    let reg = TestRegistry::start();
+    let digest = push_image(&oci(), &reg, "att/app", "v1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("generate-key-pair")
+        .arg("--output-key-prefix")
+        .arg(dir.path().join("k")));
+    assert_eq!(r.code, 0, "{r}");
+    let public = std::fs::read_to_string(dir.path().join("k.pub")).unwrap();
+    let sbom = dir.path().join("bom.json");
+    std::fs::write(&sbom, r#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"name":"log4j-core","version":"2.14.1"}]}"#).unwrap();
+    let attest = || {
+        run(sealgate()
+            .env("COSIGN_PASSWORD", "pw")
+            .arg("attest")
+            .arg("--key")
+            .arg(dir.path().join("k.key"))
+            .arg("--predicate")
+            .arg(&sbom)
+            .args([
+                "--type",
+                "cyclonedx",
+                "--insecure-registry",
+                &reg.addr,
+                &reg.reference("att/app", "v1"),
+            ]))
+    };
+    let r = attest();
+    assert_eq!(r.code, 0, "{r}");
+
+    let tag = format!("{}.att", digest.replace(':', "-"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&get(&reg, &format!("/v2/att/app/manifests/{tag}"))).unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1);
+    assert_eq!(
+        layers[0]["mediaType"],
+        "application/vnd.dsse.envelope.v1+json"
+    );
+    assert_eq!(
+        layers[0]["annotations"]["predicateType"],
+        "https://cyclonedx.org/bom"
+    );
+    assert_eq!(
+        layers[0]["annotations"]["dev.cosignproject.cosign/signature"],
+        ""
+    );
+
+    let envelope = get(
+        &reg,
+        &format!(
+            "/v2/att/app/blobs/{}",
+            layers[0]["digest"].as_str().unwrap()
+        ),
+    );
+    let env: serde_json::Value = serde_json::from_slice(&envelope).unwrap();
+    assert_eq!(env["payloadType"], "application/vnd.in-toto+json");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = b64.decode(env["payload"].as_str().unwrap()).unwrap();
+    let statement: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(statement["subject"][0]["digest"]["sha256"], &digest[7..]);
+    assert_eq!(
+        statement["subject"][0]["name"],
+        format!("{}/att/app", reg.addr)
+    );
+    assert_eq!(
+        statement["predicate"]["components"][0]["name"],
+        "log4j-core"
+    );
+
+    // the signature verifies in the sigstore crate over PAE(type, body) built from the spec
+    let mut pae = format!(
+        "DSSEv1 {} {} {} ",
+        "application/vnd.in-toto+json".len(),
+        "application/vnd.in-toto+json",
+        body.len()
+    )
+    .into_bytes();
+    pae.extend_from_slice(&body);
+    let sig = b64
+        .decode(env["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    let vk = sigstore::crypto::CosignVerificationKey::from_pem(
+        public.as_bytes(),
+        &sigstore::crypto::SigningScheme::ECDSA_P256_SHA256_ASN1,
+    )
+    .unwrap();
+    vk.verify_signature(sigstore::crypto::Signature::Raw(&sig), &pae)
+        .unwrap();
+    // ...and not over anything else
+    assert!(
+        vk.verify_signature(sigstore::crypto::Signature::Raw(&sig), &body)
+            .is_err()
+    );
+
+    // attesting the same statement again adds nothing
+    let r = attest();
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("already has"), "{r}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&get(&reg, &format!("/v2/att/app/manifests/{tag}"))).unwrap();
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 1);
+
+    // bad input: unknown type and a non-JSON predicate exit 2 before any request
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("attest")
+        .arg("--key")
+        .arg(dir.path().join("k.key"))
+        .arg("--predicate")
+        .arg(&sbom)
+        .args(["--type", "sbom", &reg.reference("att/app", "v1")]));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("unknown attestation type"), "{r}");
+}
