@@ -301,3 +301,131 @@ async fn a_refused_push_writes_nothing() {
         .count();
     assert_eq!(writes, 0, "{:#?}", reg.log_lines());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bundles_are_attached_through_the_referrers_fallback_tag() {
+    use base64::Engine as _;
+    let reg = TestRegistry::start();
+    let digest = push_image(&oci(), &reg, "bundle/app", "v1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(dir.path(), "k");
+    let image = reg.reference("bundle/app", "v1");
+    let r = sign(&reg, &key, &["--bundle", "-a", "team=web"], &[&image]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(
+        r.stderr.contains("fallback")
+            || r.stderr.contains(&format!("{}", digest.replace(':', "-"))),
+        "{r}"
+    );
+
+    // docker-registry has no referrers API: the sha256-<hex> index lists the referrer
+    let get = |path: &str, accept: &str| {
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import sys,urllib.request;r=urllib.request.Request(sys.argv[1],headers={'Accept':sys.argv[2]});sys.stdout.buffer.write(urllib.request.urlopen(r).read())", &format!("http://{}{path}", reg.addr), accept])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let index = get(
+        &format!("/v2/bundle/app/manifests/{}", digest.replace(':', "-")),
+        "application/vnd.oci.image.index.v1+json",
+    );
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{index}");
+    assert_eq!(
+        entries[0]["artifactType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+    assert_eq!(
+        entries[0]["annotations"]["dev.sigstore.bundle.predicateType"],
+        "https://sigstore.dev/cosign/sign/v1"
+    );
+    let referrer = get(
+        &format!(
+            "/v2/bundle/app/manifests/{}",
+            entries[0]["digest"].as_str().unwrap()
+        ),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    assert_eq!(referrer["subject"]["digest"], digest.as_str());
+    assert_eq!(
+        referrer["layers"][0]["mediaType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+    let bundle = get(
+        &format!(
+            "/v2/bundle/app/blobs/{}",
+            referrer["layers"][0]["digest"].as_str().unwrap()
+        ),
+        "*/*",
+    );
+    assert_eq!(
+        bundle["mediaType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+
+    // same shape as the real cosign v3 bundle in the sigstore-rs fixtures
+    let real: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixtures().join("sigstore-rs/data/bundle_v03.json")).unwrap(),
+    )
+    .unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let real_stmt: serde_json::Value = serde_json::from_slice(
+        &b64.decode(real["dsseEnvelope"]["payload"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let body = b64
+        .decode(bundle["dsseEnvelope"]["payload"].as_str().unwrap())
+        .unwrap();
+    let stmt: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&stmt), keys(&real_stmt));
+    assert_eq!(stmt["_type"], real_stmt["_type"]);
+    assert_eq!(stmt["predicateType"], real_stmt["predicateType"]);
+    assert_eq!(stmt["subject"][0]["digest"]["sha256"], &digest[7..]);
+    assert_eq!(stmt["subject"][0]["annotations"]["team"], "web");
+    assert_eq!(
+        bundle["dsseEnvelope"]["payloadType"],
+        real["dsseEnvelope"]["payloadType"]
+    );
+
+    // the key hint and the DSSE signature, checked with the sigstore crate
+    let pk = sealgate::crypto::PublicKey::from_pem(&public).unwrap();
+    assert_eq!(
+        bundle["verificationMaterial"]["publicKey"]["hint"],
+        b64.encode(sealgate::crypto::sha256(pk.spki_der()))
+    );
+    let mut pae = format!("DSSEv1 28 application/vnd.in-toto+json {} ", body.len()).into_bytes();
+    pae.extend_from_slice(&body);
+    let sig = b64
+        .decode(
+            bundle["dsseEnvelope"]["signatures"][0]["sig"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    let vk = sigstore::crypto::CosignVerificationKey::from_pem(
+        public.as_bytes(),
+        &sigstore::crypto::SigningScheme::ECDSA_P256_SHA256_ASN1,
+    )
+    .unwrap();
+    vk.verify_signature(sigstore::crypto::Signature::Raw(&sig), &pae)
+        .unwrap();
+
+    // again: nothing new; a second key: a second referrer, the first kept
+    let r = sign(&reg, &key, &["--bundle", "-a", "team=web"], &[&image]);
+    assert!(r.stderr.contains("already has a bundle"), "{r}");
+    let (key2, _) = keypair(dir.path(), "k2");
+    assert_eq!(sign(&reg, &key2, &["--bundle"], &[&image]).code, 0);
+    let index = get(
+        &format!("/v2/bundle/app/manifests/{}", digest.replace(':', "-")),
+        "application/vnd.oci.image.index.v1+json",
+    );
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2, "{index}");
+}

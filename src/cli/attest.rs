@@ -46,31 +46,6 @@ pub struct AttestArgs {
     image: String,
 }
 
-/// Now as RFC 3339 UTC (`2026-11-25T15:04:05Z`).
-fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // civil from days (Howard Hinnant)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
     let key = super::keys::load_private_key(&args.key)?;
     let image = ImageRef::parse(&args.image).map_err(|e| anyhow::anyhow!("{}: {e}", args.image))?;
@@ -110,7 +85,7 @@ pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
             &digest,
             &args.kind,
             &predicate,
-            &now_rfc3339(),
+            &super::now_rfc3339(),
         )
         .map_err(anyhow::Error::new)?;
         let envelope = attest::envelope(&key, &body).map_err(anyhow::Error::new)?;
@@ -189,7 +164,7 @@ pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
 mod tests {
     #[test]
     fn rfc3339_now_is_well_formed() {
-        let s = super::now_rfc3339();
+        let s = super::super::now_rfc3339();
         assert_eq!(s.len(), 20, "{s}");
         assert!(
             s.starts_with("20") && s.ends_with('Z') && s.as_bytes()[10] == b'T',

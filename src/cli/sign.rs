@@ -52,6 +52,11 @@ pub struct SignArgs {
     /// Timeout of one registry request, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
+    /// Write a Sigstore bundle (cosign v3 style: DSSE over an in-toto statement with predicate
+    /// `https://sigstore.dev/cosign/sign/v1`) attached as an OCI referrer (referrers API, or
+    /// the `sha256-<hex>` fallback tag index), instead of the legacy `.sig` layer.
+    #[arg(long)]
+    bundle: bool,
     /// Sign into this OCI image layout directory instead of a registry (what
     /// `check --offline --oci-layout` reads).
     #[arg(long, value_name = "DIR")]
@@ -149,6 +154,22 @@ impl Store {
         })
     }
 
+    /// Whether the registry serves the OCI referrers API for `digest` (else the fallback tag
+    /// is maintained by clients). A layout has no API.
+    pub(crate) async fn referrers_api(
+        &self,
+        image: &ImageRef,
+        digest: &Digest,
+    ) -> anyhow::Result<bool> {
+        match self {
+            Store::Registry { reader, .. } => reader
+                .referrers_supported(&image.repository(), digest)
+                .await
+                .map_err(anyhow::Error::new),
+            Store::Layout(_) => Ok(false),
+        }
+    }
+
     /// A blob of `image`'s repository, re-hashed, at most `max` bytes.
     pub(crate) async fn blob(
         &self,
@@ -190,7 +211,7 @@ impl Store {
             .map(|m| (m.digest, m.bytes.to_vec())))
     }
 
-    async fn prepare(&self, image: &ImageRef, sig_tag: &str) -> anyhow::Result<()> {
+    pub(crate) async fn prepare(&self, image: &ImageRef, sig_tag: &str) -> anyhow::Result<()> {
         if let Store::Registry { writer, docker, .. } = self {
             let auth = auth_for(docker, image.registry()).await?;
             let target = oci_client::Reference::with_tag(
@@ -206,7 +227,7 @@ impl Store {
         Ok(())
     }
 
-    async fn put_blob(&self, image: &ImageRef, data: &[u8]) -> anyhow::Result<String> {
+    pub(crate) async fn put_blob(&self, image: &ImageRef, data: &[u8]) -> anyhow::Result<String> {
         let digest = Digest::sha256_of(data).to_string();
         match self {
             Store::Registry { writer, .. } => {
@@ -237,21 +258,45 @@ impl Store {
         sig_tag: &str,
         body: &[u8],
     ) -> anyhow::Result<()> {
+        self.put_typed(image, sig_tag, body, OCI_MANIFEST).await
+    }
+
+    /// Writes a manifest (or index) of `media_type` at a tag, or by digest when `reference`
+    /// is one (in a layout: a blob only).
+    pub(crate) async fn put_typed(
+        &self,
+        image: &ImageRef,
+        reference: &str,
+        body: &[u8],
+        media_type: &str,
+    ) -> anyhow::Result<()> {
+        let sig_tag = reference;
         match self {
             Store::Registry { writer, .. } => {
-                let target = oci_client::Reference::with_tag(
-                    image.registry().to_string(),
-                    image.path().to_string(),
-                    sig_tag.to_string(),
-                );
+                let target = if reference.contains(':') {
+                    oci_client::Reference::with_digest(
+                        image.registry().to_string(),
+                        image.path().to_string(),
+                        reference.to_string(),
+                    )
+                } else {
+                    oci_client::Reference::with_tag(
+                        image.registry().to_string(),
+                        image.path().to_string(),
+                        reference.to_string(),
+                    )
+                };
                 writer
                     .push_manifest_raw(
                         &target,
                         body.to_vec(),
-                        OCI_MANIFEST.parse().context("media type")?,
+                        media_type.parse().context("media type")?,
                     )
                     .await
-                    .context("pushing the signature manifest")?;
+                    .with_context(|| format!("pushing the manifest {reference}"))?;
+            }
+            Store::Layout(_) if reference.contains(':') => {
+                self.put_blob(image, body).await?;
             }
             Store::Layout(dir) => {
                 let digest = self.put_blob(image, body).await?;
@@ -272,7 +317,7 @@ impl Store {
                         != Some(name.as_str())
                 });
                 entries.push(serde_json::json!({
-                    "mediaType": OCI_MANIFEST, "digest": digest, "size": body.len(),
+                    "mediaType": media_type, "digest": digest, "size": body.len(),
                     "annotations": {"org.opencontainers.image.ref.name": name},
                 }));
                 write_atomic(&index_path, &serde_json::to_vec_pretty(&index)?)?;
@@ -315,7 +360,14 @@ pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     let mut failed = 0;
     for image in &images {
-        match rt.block_on(sign_one(&store, &key, image, &annotations)) {
+        let job = async {
+            if args.bundle {
+                super::bundle::sign_bundle(&store, &key, image, &annotations).await
+            } else {
+                sign_one(&store, &key, image, &annotations).await
+            }
+        };
+        match rt.block_on(job) {
             Ok(msg) => eprintln!("{msg}"),
             Err(e) => {
                 failed += 1;

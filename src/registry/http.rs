@@ -450,6 +450,36 @@ fn auth_failed(repo: &Repository, status: StatusCode, anonymous: bool) -> Regist
     }
 }
 
+impl HttpRegistry {
+    /// Whether `GET /v2/<name>/referrers/<digest>` is served (OCI distribution 1.1). 404, 405
+    /// and 400 mean "no API" (clients then maintain the `sha256-<hex>` fallback tag).
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the registry cannot be asked.
+    pub async fn referrers_supported(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let url = format!(
+            "{}/v2/{}/referrers/{}",
+            self.host(&repo.registry).base,
+            repo.path,
+            digest
+        );
+        let resp = self
+            .get(repo, &url, Some("application/vnd.oci.image.index.v1+json"))
+            .await?;
+        let ok = resp.status().is_success()
+            && resp
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("application/vnd.oci.image.index.v1+json"));
+        Ok(ok)
+    }
+}
+
 impl Registry for HttpRegistry {
     async fn manifest(
         &self,
