@@ -312,11 +312,7 @@ async fn bundles_are_attached_through_the_referrers_fallback_tag() {
     let image = reg.reference("bundle/app", "v1");
     let r = sign(&reg, &key, &["--bundle", "-a", "team=web"], &[&image]);
     assert_eq!(r.code, 0, "{r}");
-    assert!(
-        r.stderr.contains("fallback")
-            || r.stderr.contains(&format!("{}", digest.replace(':', "-"))),
-        "{r}"
-    );
+    assert!(r.stderr.contains("listed at"), "{r}");
 
     // docker-registry has no referrers API: the sha256-<hex> index lists the referrer
     let get = |path: &str, accept: &str| {
