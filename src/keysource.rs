@@ -1,9 +1,14 @@
 //! Where a key comes from, as cosign names it: a file path, `env://NAME` (the PEM in an
 //! environment variable, as CI secrets are usually exposed), or `k8s://namespace/name` (a
-//! Kubernetes Secret with `cosign.pub` / `cosign.key` / `cosign.password`). Used by policy
-//! `key.path` and by `--key` flags. Reads happen once, at start-up.
+//! Kubernetes Secret with `cosign.pub` / `cosign.key` / `cosign.password`, as `cosign
+//! generate-key-pair k8s://…` writes it). Used by policy `key.path` and by `--key` flags.
+//! Reads happen once, at start-up: Secrets are fetched first ([`fetch_secrets`], the only
+//! async edge here), then every reference resolves from memory ([`Resolved`]).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::Secret;
 
 /// Largest key file or variable accepted.
 const MAX_KEY_BYTES: u64 = 1024 * 1024;
@@ -29,10 +34,112 @@ pub enum KeySourceError {
     TooLarge(PathBuf),
     #[error("environment variable {0} is not set or not UTF-8")]
     EnvUnset(String),
-    #[error(
-        "k8s://{namespace}/{name}: Kubernetes Secret key sources are not supported yet by this version of sealgate"
-    )]
-    KubernetesUnsupported { namespace: String, name: String },
+    #[error("k8s://{namespace}/{name}: the Secret was not fetched")]
+    KubernetesNotFetched { namespace: String, name: String },
+    #[error("k8s://{namespace}/{name}: cannot read the Secret")]
+    SecretFetchFailed {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("k8s://{namespace}/{name}: the Secret has no {key:?} entry")]
+    SecretKeyMissing {
+        namespace: String,
+        name: String,
+        key: &'static str,
+    },
+    #[error("cannot connect to Kubernetes (KUBECONFIG or in-cluster config)")]
+    KubernetesUnavailable(#[source] kube::Error),
+}
+
+/// The cosign entries of a Kubernetes Secret.
+#[derive(Clone, Default)]
+pub struct SecretKeys {
+    pub public: Option<String>,
+    pub private: Option<String>,
+    pub password: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SecretKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SecretKeys {{ public: {}, private: {}, password: {} }}",
+            self.public.is_some(),
+            if self.private.is_some() {
+                "<redacted>"
+            } else {
+                "none"
+            },
+            if self.password.is_some() {
+                "<redacted>"
+            } else {
+                "none"
+            }
+        )
+    }
+}
+
+/// Secrets fetched at start-up, by (namespace, name).
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    secrets: HashMap<(String, String), SecretKeys>,
+}
+
+impl Resolved {
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&SecretKeys> {
+        self.secrets.get(&(namespace.to_string(), name.to_string()))
+    }
+}
+
+/// Fetches every `(namespace, name)` Secret once through the Kubernetes API.
+///
+/// # Errors
+/// [`KeySourceError::SecretFetchFailed`] naming the Secret (RBAC, not found, API down).
+pub async fn fetch_secrets(
+    client: &kube::Client,
+    refs: &[(String, String)],
+) -> Result<Resolved, KeySourceError> {
+    let mut out = Resolved::default();
+    for (ns, name) in refs {
+        if out.secrets.contains_key(&(ns.clone(), name.clone())) {
+            continue;
+        }
+        let api: kube::Api<Secret> = kube::Api::namespaced(client.clone(), ns);
+        let secret = api
+            .get(name)
+            .await
+            .map_err(|source| KeySourceError::SecretFetchFailed {
+                namespace: ns.clone(),
+                name: name.clone(),
+                source,
+            })?;
+        let data = secret.data.unwrap_or_default();
+        let text = |k: &str| {
+            data.get(k)
+                .and_then(|b| String::from_utf8(b.0.clone()).ok())
+        };
+        out.secrets.insert(
+            (ns.clone(), name.clone()),
+            SecretKeys {
+                public: text("cosign.pub"),
+                private: text("cosign.key"),
+                password: data.get("cosign.password").map(|b| b.0.clone()),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// A client from `KUBECONFIG` / `~/.kube/config` / the in-cluster service account.
+///
+/// # Errors
+/// [`KeySourceError::KubernetesUnavailable`].
+pub async fn default_client() -> Result<kube::Client, KeySourceError> {
+    kube::Client::try_default()
+        .await
+        .map_err(KeySourceError::KubernetesUnavailable)
 }
 
 impl KeySource {
@@ -65,7 +172,66 @@ impl KeySource {
         Ok(Self::File(base.join(s)))
     }
 
-    /// Reads the PEM text (public or private key, as stored).
+    /// The Secret this reference names, if it is one.
+    pub fn kubernetes(&self) -> Option<(String, String)> {
+        match self {
+            Self::Kubernetes { namespace, name } => Some((namespace.clone(), name.clone())),
+            _ => None,
+        }
+    }
+
+    /// A public key: the file or variable, or the Secret's `cosign.pub`.
+    ///
+    /// # Errors
+    /// [`KeySourceError`] when it cannot be read.
+    pub fn read_public(&self, resolved: &Resolved) -> Result<String, KeySourceError> {
+        self.read_entry(resolved, "cosign.pub", |s| s.public.clone())
+    }
+
+    /// A private key: the file or variable, or the Secret's `cosign.key` (with its
+    /// `cosign.password`, when present).
+    ///
+    /// # Errors
+    /// [`KeySourceError`] when it cannot be read.
+    pub fn read_private(
+        &self,
+        resolved: &Resolved,
+    ) -> Result<(String, Option<Vec<u8>>), KeySourceError> {
+        let pem = self.read_entry(resolved, "cosign.key", |s| s.private.clone())?;
+        let password = match self {
+            Self::Kubernetes { namespace, name } => resolved
+                .get(namespace, name)
+                .and_then(|s| s.password.clone()),
+            _ => None,
+        };
+        Ok((pem, password))
+    }
+
+    fn read_entry(
+        &self,
+        resolved: &Resolved,
+        key: &'static str,
+        pick: impl Fn(&SecretKeys) -> Option<String>,
+    ) -> Result<String, KeySourceError> {
+        match self {
+            Self::Kubernetes { namespace, name } => {
+                let s = resolved.get(namespace, name).ok_or_else(|| {
+                    KeySourceError::KubernetesNotFetched {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                    }
+                })?;
+                pick(s).ok_or_else(|| KeySourceError::SecretKeyMissing {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    key,
+                })
+            }
+            _ => self.read(),
+        }
+    }
+
+    /// Reads the PEM text of a file or environment variable.
     ///
     /// # Errors
     /// [`KeySourceError`] when it cannot be read.
@@ -88,7 +254,7 @@ impl KeySource {
             Self::Env(name) => {
                 std::env::var(name).map_err(|_| KeySourceError::EnvUnset(name.clone()))
             }
-            Self::Kubernetes { namespace, name } => Err(KeySourceError::KubernetesUnsupported {
+            Self::Kubernetes { namespace, name } => Err(KeySourceError::KubernetesNotFetched {
                 namespace: namespace.clone(),
                 name: name.clone(),
             }),
@@ -153,8 +319,73 @@ mod tests {
             Err(KeySourceError::EnvUnset(_))
         ));
         assert!(matches!(
-            KeySource::parse("k8s://a/b", d.path()).unwrap().read(),
-            Err(KeySourceError::KubernetesUnsupported { .. })
+            KeySource::parse("k8s://a/b", d.path())
+                .unwrap()
+                .read_public(&Resolved::default()),
+            Err(KeySourceError::KubernetesNotFetched { .. })
         ));
+    }
+
+    /// kube-rs's mocked API server pattern: exact request checks over `tower_test::mock::pair`.
+    #[tokio::test]
+    async fn secrets_are_read_through_the_kubernetes_api() {
+        use http::{Request, Response};
+        use kube::client::Body;
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = kube::Client::new(service, "default");
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.unwrap();
+            assert_eq!(request.method(), http::Method::GET);
+            assert_eq!(
+                request.uri().to_string(),
+                "/api/v1/namespaces/signing/secrets/ci-key"
+            );
+            let body = serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "ci-key", "namespace": "signing"},
+                "data": {"cosign.pub": "UFVCTElD", "cosign.key": "UFJJVkFURQ==", "cosign.password": "cHc="},
+            });
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                    .unwrap(),
+            );
+            // a second reference to the same Secret makes no request; the next one is a 404
+            let (request, send) = handle.next_request().await.unwrap();
+            assert_eq!(
+                request.uri().to_string(),
+                "/api/v1/namespaces/signing/secrets/absent"
+            );
+            let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": "secrets absent not found", "reason": "NotFound", "code": 404});
+            send.send_response(
+                Response::builder()
+                    .status(404)
+                    .body(Body::from(serde_json::to_vec(&status).unwrap()))
+                    .unwrap(),
+            );
+        });
+        let refs = vec![
+            ("signing".to_string(), "ci-key".to_string()),
+            ("signing".to_string(), "ci-key".to_string()),
+        ];
+        let resolved = fetch_secrets(&client, &refs).await.unwrap();
+        let src = KeySource::parse("k8s://signing/ci-key", Path::new(".")).unwrap();
+        assert_eq!(src.read_public(&resolved).unwrap(), "PUBLIC");
+        let (private, password) = src.read_private(&resolved).unwrap();
+        assert_eq!(private, "PRIVATE");
+        assert_eq!(password.as_deref(), Some(&b"pw"[..]));
+        assert!(!format!("{:?}", resolved).contains("PRIVATE"));
+        let err = fetch_secrets(&client, &[("signing".to_string(), "absent".to_string())])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, KeySourceError::SecretFetchFailed { .. }),
+            "{err:?}"
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap();
     }
 }

@@ -204,3 +204,107 @@ fn keys_from_environment_variables() {
         "{r}"
     );
 }
+
+/// `k8s://namespace/name` through a KUBECONFIG pointing at a canned API endpoint on
+/// loopback (the Secret read itself is also checked against kube-rs's mocked service in
+/// the library tests).
+#[test]
+fn keys_from_kubernetes_secrets() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("generate-key-pair")
+        .arg("--output-key-prefix")
+        .arg(dir.path().join("ci")));
+    assert_eq!(r.code, 0, "{r}");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = std::fs::read(dir.path().join("ci.key")).unwrap();
+    let public = std::fs::read(dir.path().join("ci.pub")).unwrap();
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ci-key", "namespace": "signing"},
+        "data": {"cosign.key": b64.encode(&key), "cosign.pub": b64.encode(&public), "cosign.password": b64.encode("pw")},
+    });
+    let api = common::proxy::Proxy::start(&format!("127.0.0.1:{}", free_port()));
+    api.rule(
+        common::proxy::Rule::new("/api/v1/namespaces/signing/secrets/ci-key", usize::MAX, 200)
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(&secret).unwrap()),
+    );
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: t, cluster: {{server: \"http://{}\"}}}}]\nusers: [{{name: u, user: {{token: test-token}}}}]\ncontexts: [{{name: c, context: {{cluster: t, user: u, namespace: default}}}}]\ncurrent-context: c\n",
+            api.addr
+        ),
+    )
+    .unwrap();
+    // the password comes from the Secret's cosign.password
+    let r = run(sealgate()
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("COSIGN_PASSWORD")
+        .args(["public-key", "--key", "k8s://signing/ci-key"]));
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(r.stdout.trim(), String::from_utf8_lossy(&public).trim());
+    assert_eq!(
+        api.count("GET /api/v1/namespaces/signing/secrets/ci-key"),
+        1,
+        "{:?}",
+        api.log()
+    );
+
+    // sign into a layout with the Secret's key, check with a policy naming the Secret's cosign.pub
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let layout = dir.path().join("layout");
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    for f in ["oci-layout", "index.json"] {
+        std::fs::copy(demo.join("oci-layout").join(f), layout.join(f)).unwrap();
+    }
+    for e in std::fs::read_dir(demo.join("oci-layout/blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), layout.join("blobs/sha256").join(e.file_name())).unwrap();
+    }
+    let image = "ghcr.io/sealgate-demo/debug-tools:latest";
+    let r = run(sealgate()
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("COSIGN_PASSWORD")
+        .args(["sign", "--key", "k8s://signing/ci-key", "--oci-layout"])
+        .arg(&layout)
+        .arg(image));
+    assert_eq!(r.code, 0, "{r}");
+    write_deployment(dir.path(), "deploy/a.yaml", &[image]);
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: k8s}\nspec:\n  rules:\n    - name: all\n      images: ['**']\n      signatures:\n        attestors:\n          - name: ci\n            key: {path: \"k8s://signing/ci-key\"}\n",
+    )
+    .unwrap();
+    let r = run(sealgate()
+        .env("KUBECONFIG", &kubeconfig)
+        .arg("check")
+        .arg(dir.path().join("deploy"))
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--offline", "--oci-layout"])
+        .arg(&layout));
+    assert_eq!(r.code, 0, "{r}");
+    // a Secret that cannot be read: exit 2 naming it
+    std::fs::write(
+        &policy,
+        std::fs::read_to_string(&policy)
+            .unwrap()
+            .replace("ci-key", "other"),
+    )
+    .unwrap();
+    let r = run(sealgate()
+        .env("KUBECONFIG", &kubeconfig)
+        .arg("check")
+        .arg(dir.path().join("deploy"))
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--offline", "--oci-layout"])
+        .arg(&layout));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("k8s://signing/other"), "{r}");
+}

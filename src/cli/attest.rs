@@ -20,7 +20,7 @@ const MAX_PREDICATE_BYTES: u64 = 64 * 1024 * 1024;
 #[derive(Debug, Args)]
 pub struct AttestArgs {
     /// The encrypted private key: a file, or env://NAME; password from COSIGN_PASSWORD or a prompt.
-    #[arg(long, value_name = "FILE|env://NAME")]
+    #[arg(long, value_name = "FILE|env://NAME|k8s://NS/NAME")]
     key: PathBuf,
     /// The predicate file (JSON; raw text for `custom` and `spdx`).
     #[arg(long, value_name = "FILE")]

@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use sealgate::gate::{self, Report};
+use sealgate::keysource::{self, Resolved};
 use sealgate::manifests::{self, LoadOptions, Origin, PinEdit};
 use sealgate::policy::{self, Policy};
 use sealgate::registry::credentials::DockerConfig;
@@ -96,7 +97,22 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
-    let policies = policy::load(&args.policy).map_err(anyhow::Error::new)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    // keys in Kubernetes Secrets are fetched once, before the policies are compiled
+    let refs = policy::kubernetes_key_refs(&args.policy).map_err(anyhow::Error::new)?;
+    let resolved = if refs.is_empty() {
+        Resolved::default()
+    } else {
+        rt.block_on(async {
+            let client = keysource::default_client().await?;
+            keysource::fetch_secrets(&client, &refs).await
+        })
+        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?
+    };
+    let policies = policy::load_with(&args.policy, &resolved).map_err(anyhow::Error::new)?;
     let mut extra = Vec::new();
     for p in &policies {
         extra.extend(p.extra_image_paths.iter().cloned());
@@ -148,10 +164,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // --- gather evidence at the edge
     let wanted = gate::plan(&snapshot, &policies);
     let progress = !args.quiet && std::io::stderr().is_terminal();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     let evidence = if let Some(dir) = &args.oci_layout {
         let layout = OciLayout::open(dir).map_err(anyhow::Error::new)?;
         rt.block_on(verify::gather(&layout, &wanted, args.concurrency))

@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use sealgate::crypto::PrivateKey;
-use sealgate::keysource::KeySource;
+use sealgate::keysource::{KeySource, Resolved};
 
 /// The environment variable cosign reads the key password from.
 pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
@@ -30,8 +30,9 @@ pub struct GenerateArgs {
 
 #[derive(Debug, Args)]
 pub struct PublicKeyArgs {
-    /// The encrypted private key: a file, or env://NAME (cosign or sealgate format).
-    #[arg(long, value_name = "FILE|env://NAME")]
+    /// The encrypted private key: a file, env://NAME or k8s://NAMESPACE/NAME (a Secret with
+    /// cosign.key and cosign.password).
+    #[arg(long, value_name = "FILE|env://NAME|k8s://NS/NAME")]
     key: PathBuf,
     /// Write the public key to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
@@ -113,10 +114,26 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
 pub fn load_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
     let source = KeySource::parse(&path.to_string_lossy(), Path::new("."))
         .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
-    let pem = source
-        .read()
+    let resolved = match source.kubernetes() {
+        None => Resolved::default(),
+        Some(r) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?
+            .block_on(async {
+                let client = sealgate::keysource::default_client().await?;
+                sealgate::keysource::fetch_secrets(&client, &[r]).await
+            })
+            .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?,
+    };
+    let (pem, secret_password) = source
+        .read_private(&resolved)
         .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
-    let pw = password("Enter password for private key: ", false)?;
+    // a Secret's cosign.password wins, as cosign does for k8s:// keys
+    let pw = match secret_password {
+        Some(p) => p,
+        None => password("Enter password for private key: ", false)?,
+    };
     PrivateKey::from_encrypted_pem(&pem, &pw)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), sealgate::error::chain(&e)))
 }

@@ -38,7 +38,7 @@ const WRITE_ATTEMPTS: usize = 3;
 pub struct SignArgs {
     /// The encrypted private key: a file, or env://NAME (cosign or sealgate format);
     /// password from COSIGN_PASSWORD or a prompt.
-    #[arg(long, value_name = "FILE|env://NAME")]
+    #[arg(long, value_name = "FILE|env://NAME|k8s://NS/NAME")]
     key: PathBuf,
     /// Annotation KEY=VALUE written into the payload's `optional` section; repeatable.
     #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE")]

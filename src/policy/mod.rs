@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::crypto::PublicKey;
+use crate::keysource::Resolved;
 use crate::manifests::{ImagePath, parse_image_path};
 use crate::reference::normalize_name;
 use glob::Glob;
@@ -207,6 +208,56 @@ impl Policy {
 /// # Errors
 /// [`PolicyError`] naming the file, field path and problem; nothing is partially loaded.
 pub fn load(path: &Path) -> Result<Vec<Policy>, PolicyError> {
+    load_with(path, &Resolved::default())
+}
+
+/// The `k8s://namespace/name` key references of the policies at `path` (so the caller can
+/// fetch those Secrets once, before [`load_with`]).
+///
+/// # Errors
+/// [`PolicyError`] when the files cannot be read or parsed.
+pub fn kubernetes_key_refs(path: &Path) -> Result<Vec<(String, String)>, PolicyError> {
+    let mut files = Vec::new();
+    collect_files(path, &mut files).map_err(|source| PolicyError::ReadFailed {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let mut refs = Vec::new();
+    for f in files {
+        for doc in read_docs(&f)? {
+            let rules = doc
+                .pointer("/spec/rules")
+                .and_then(|r| r.as_array())
+                .cloned()
+                .unwrap_or_default();
+            for rule in rules {
+                let attestors = rule
+                    .pointer("/signatures/attestors")
+                    .and_then(|a| a.as_array())
+                    .cloned()
+                    .unwrap_or_default();
+                for a in attestors {
+                    let Some(p) = a.pointer("/key/path").and_then(|p| p.as_str()) else {
+                        continue;
+                    };
+                    if let Ok(src) = crate::keysource::KeySource::parse(p, Path::new("."))
+                        && let Some(r) = src.kubernetes()
+                        && !refs.contains(&r)
+                    {
+                        refs.push(r);
+                    }
+                }
+            }
+        }
+    }
+    Ok(refs)
+}
+
+/// [`load`] with Kubernetes Secrets already fetched.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_with(path: &Path, resolved: &Resolved) -> Result<Vec<Policy>, PolicyError> {
     let mut files = Vec::new();
     collect_files(path, &mut files).map_err(|source| PolicyError::ReadFailed {
         file: path.to_path_buf(),
@@ -219,7 +270,7 @@ pub fn load(path: &Path) -> Result<Vec<Policy>, PolicyError> {
     }
     let mut out: Vec<Policy> = Vec::new();
     for f in files {
-        for p in load_file(&f)? {
+        for p in load_file(&f, resolved)? {
             if out.iter().any(|q| q.name == p.name) {
                 return Err(PolicyError::Invalid {
                     file: f.clone(),
@@ -257,7 +308,7 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn load_file(file: &Path) -> Result<Vec<Policy>, PolicyError> {
+fn read_docs(file: &Path) -> Result<Vec<serde_json::Value>, PolicyError> {
     let read_err = |source| PolicyError::ReadFailed {
         file: file.to_path_buf(),
         source,
@@ -279,10 +330,14 @@ fn load_file(file: &Path) -> Result<Vec<Policy>, PolicyError> {
             file: file.to_path_buf(),
             message: e.to_string(),
         })?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+fn load_file(file: &Path, resolved: &Resolved) -> Result<Vec<Policy>, PolicyError> {
     let base = file.parent().unwrap_or(Path::new("."));
-    docs.into_iter()
-        .filter(|d| !d.is_null())
-        .map(|d| compile(d, file, base))
+    read_docs(file)?
+        .into_iter()
+        .map(|d| compile_with(d, file, base, resolved))
         .collect()
 }
 
@@ -291,6 +346,19 @@ fn load_file(file: &Path) -> Result<Vec<Policy>, PolicyError> {
 /// # Errors
 /// [`PolicyError::Invalid`] with the field path.
 pub fn compile(doc: serde_json::Value, file: &Path, base: &Path) -> Result<Policy, PolicyError> {
+    compile_with(doc, file, base, &Resolved::default())
+}
+
+/// [`compile`] with Kubernetes Secrets already fetched.
+///
+/// # Errors
+/// As [`compile`].
+pub fn compile_with(
+    doc: serde_json::Value,
+    file: &Path,
+    base: &Path,
+    resolved: &Resolved,
+) -> Result<Policy, PolicyError> {
     let invalid = |path: &str, message: String| PolicyError::Invalid {
         file: file.to_path_buf(),
         path: path.to_string(),
@@ -389,7 +457,13 @@ pub fn compile(doc: serde_json::Value, file: &Path, base: &Path) -> Result<Polic
         }
         let signatures = match &r.signatures {
             None => None,
-            Some(s) => Some(compile_signatures(s, &at(".signatures"), base, &invalid)?),
+            Some(s) => Some(compile_signatures(
+                s,
+                &at(".signatures"),
+                base,
+                resolved,
+                &invalid,
+            )?),
         };
         rules.push(Rule {
             name: r.name.clone(),
@@ -414,6 +488,7 @@ fn compile_signatures(
     s: &SignaturesSpec,
     at: &str,
     base: &Path,
+    resolved: &Resolved,
     invalid: &dyn Fn(&str, String) -> PolicyError,
 ) -> Result<SignatureRule, PolicyError> {
     if s.attestors.is_empty() {
@@ -451,7 +526,7 @@ fn compile_signatures(
         };
         let pem = match (&key.path, &key.pem) {
             (Some(p), None) => crate::keysource::KeySource::parse(p, base)
-                .and_then(|src| src.read())
+                .and_then(|src| src.read_public(resolved))
                 .map_err(|e| invalid(&format!("{here}.key.path"), crate::error::chain(&e)))?,
             (None, Some(pem)) => pem.clone(),
             _ => {
