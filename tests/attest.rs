@@ -141,3 +141,87 @@ async fn attestations_are_cosign_att_layers_with_verifiable_dsse() {
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("unknown attestation type"), "{r}");
 }
+
+#[test]
+fn attestation_bundles_go_into_an_oci_layout_fallback_index() {
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/oci-layout");
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    for f in ["oci-layout", "index.json"] {
+        std::fs::copy(demo.join(f), layout.join(f)).unwrap();
+    }
+    for e in std::fs::read_dir(demo.join("blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), layout.join("blobs/sha256").join(e.file_name())).unwrap();
+    }
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("generate-key-pair")
+        .arg("--output-key-prefix")
+        .arg(dir.path().join("k")));
+    assert_eq!(r.code, 0, "{r}");
+    let predicate = dir.path().join("prov.json");
+    std::fs::write(
+        &predicate,
+        r#"{"buildDefinition":{"buildType":"https://example.com/build/v1"}}"#,
+    )
+    .unwrap();
+    let attest = || {
+        run(sealgate()
+            .env("COSIGN_PASSWORD", "pw")
+            .arg("attest")
+            .arg("--key")
+            .arg(dir.path().join("k.key"))
+            .arg("--predicate")
+            .arg(&predicate)
+            .args(["--type", "slsaprovenance1", "--bundle", "--oci-layout"])
+            .arg(&layout)
+            .arg("ghcr.io/sealgate-demo/web:1.4.2"))
+    };
+    let r = attest();
+    assert_eq!(r.code, 0, "{r}");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let fallback = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            let n = m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap_or_default();
+            n.starts_with("ghcr.io/sealgate-demo/web:sha256-") && !n.ends_with(".sig")
+        })
+        .unwrap()
+        .clone();
+    assert_eq!(
+        fallback["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let referrers: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(&fallback["digest"].as_str().unwrap()[7..]),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        referrers["manifests"][0]["annotations"]["dev.sigstore.bundle.predicateType"],
+        "https://slsa.dev/provenance/v1"
+    );
+    // idempotent; and the image's legacy signature still verifies offline
+    let r = attest();
+    assert!(r.stderr.contains("already has this bundle"), "{r}");
+    let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let r = run(sealgate()
+        .arg("check")
+        .arg(d.join("manifests/web"))
+        .arg("--policy")
+        .arg(d.join("policy.yaml"))
+        .args(["--offline", "--oci-layout"])
+        .arg(&layout));
+    assert_eq!(r.code, 0, "{r}");
+}

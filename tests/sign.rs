@@ -416,7 +416,7 @@ async fn bundles_are_attached_through_the_referrers_fallback_tag() {
 
     // again: nothing new; a second key: a second referrer, the first kept
     let r = sign(&reg, &key, &["--bundle", "-a", "team=web"], &[&image]);
-    assert!(r.stderr.contains("already has a bundle"), "{r}");
+    assert!(r.stderr.contains("already has this bundle"), "{r}");
     let (key2, _) = keypair(dir.path(), "k2");
     assert_eq!(sign(&reg, &key2, &["--bundle"], &[&image]).code, 0);
     let index = get(

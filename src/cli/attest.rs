@@ -38,6 +38,9 @@ pub struct AttestArgs {
     /// Timeout of one registry request, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
+    /// Write a Sigstore bundle (DSSE) attached as an OCI referrer instead of a `.att` layer.
+    #[arg(long)]
+    bundle: bool,
     /// Write into this OCI image layout directory instead of a registry.
     #[arg(long, value_name = "DIR")]
     oci_layout: Option<PathBuf>,
@@ -88,6 +91,17 @@ pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
             &super::now_rfc3339(),
         )
         .map_err(anyhow::Error::new)?;
+        if args.bundle {
+            return super::bundle::attach_bundle(
+                &store,
+                &key,
+                &image,
+                &digest,
+                &body,
+                &predicate_type,
+            )
+            .await;
+        }
         let envelope = attest::envelope(&key, &body).map_err(anyhow::Error::new)?;
         let tag = digest.signature_tag().replace(".sig", ".att");
         let public = key.public_key();

@@ -117,6 +117,21 @@ pub async fn sign_bundle(
     annotations: &BTreeMap<String, String>,
 ) -> anyhow::Result<String> {
     let digest = digest_to_sign(store, image).await?;
+    let body = statement(&digest, annotations);
+    attach_bundle(store, key, image, &digest, &body, COSIGN_SIGN_PREDICATE).await
+}
+
+/// Wraps `body` (an in-toto statement about `digest`) in a signed bundle and attaches it as
+/// a referrer of the image; `predicate_type` goes into the referrer's annotations.
+pub async fn attach_bundle(
+    store: &Store,
+    key: &PrivateKey,
+    image: &ImageRef,
+    digest: &Digest,
+    body: &[u8],
+    predicate_type: &str,
+) -> anyhow::Result<String> {
+    let digest = digest.clone();
     let (_, subject_bytes) = store
         .manifest(image, &digest.to_string())
         .await?
@@ -129,21 +144,20 @@ pub async fn sign_bundle(
                 .map(str::to_string)
         })
         .unwrap_or_else(|| OCI_MANIFEST.to_string());
-    let body = statement(&digest, annotations);
     let fallback_tag = digest.signature_tag().trim_end_matches(".sig").to_string();
     store.prepare(image, &fallback_tag).await?;
-    if already_signed(store, image, &fallback_tag, key, &body).await? {
+    if already_signed(store, image, &fallback_tag, key, body).await? {
         return Ok(format!(
-            "{image}: {digest} already has a bundle signed with this key; nothing written"
+            "{image}: {digest} already has this bundle ({predicate_type}) signed with this key; nothing written"
         ));
     }
-    let bundle = bundle(key, &body)?;
+    let bundle = bundle(key, body)?;
 
     let bundle_digest = store.put_blob(image, &bundle).await?;
     let config_digest = store.put_blob(image, EMPTY_CONFIG).await?;
     let annotations_json = json!({
         "dev.sigstore.bundle.content": "dsse-envelope",
-        "dev.sigstore.bundle.predicateType": COSIGN_SIGN_PREDICATE,
+        "dev.sigstore.bundle.predicateType": predicate_type,
         "org.opencontainers.image.created": super::now_rfc3339(),
     });
     let referrer = serde_json::to_vec(&json!({
@@ -162,7 +176,7 @@ pub async fn sign_bundle(
         .await?;
     if store.referrers_api(image, &digest).await? {
         return Ok(format!(
-            "{image}: signed {digest} with a bundle; referrer {referrer_digest} (registry referrers API)"
+            "{image}: attached a {predicate_type} bundle for {digest}; referrer {referrer_digest} (registry referrers API)"
         ));
     }
     // fallback tag: an index of referrers, maintained by clients
@@ -193,7 +207,7 @@ pub async fn sign_bundle(
         )
         .await?;
     Ok(format!(
-        "{image}: signed {digest} with a bundle; referrer {referrer_digest} listed at {}:{fallback_tag}",
+        "{image}: attached a {predicate_type} bundle for {digest}; referrer {referrer_digest} listed at {}:{fallback_tag}",
         image.repository()
     ))
 }
