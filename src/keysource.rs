@@ -1,4 +1,4 @@
-//! Where a key comes from, as cosign names it: a file path, `env://NAME` (the PEM in an
+//! Where a key comes from, as cosign names it: inline PEM, a file path, `env://NAME` (the PEM in an
 //! environment variable, as CI secrets are usually exposed), or `k8s://namespace/name` (a
 //! Kubernetes Secret with `cosign.pub` / `cosign.key` / `cosign.password`, as `cosign
 //! generate-key-pair k8s://…` writes it). Used by policy `key.path` and by `--key` flags.
@@ -15,9 +15,14 @@ const MAX_KEY_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
+    /// The PEM text itself (`-----BEGIN …`).
+    Inline(String),
     File(PathBuf),
     Env(String),
-    Kubernetes { namespace: String, name: String },
+    Kubernetes {
+        namespace: String,
+        name: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +153,10 @@ impl KeySource {
     /// # Errors
     /// [`KeySourceError::Invalid`] for an empty or malformed reference.
     pub fn parse(s: &str, base: &Path) -> Result<Self, KeySourceError> {
-        let invalid = || KeySourceError::Invalid(s.to_string());
+        let invalid = || KeySourceError::Invalid(s.chars().take(40).collect());
+        if s.trim_start().starts_with("-----BEGIN ") {
+            return Ok(Self::Inline(s.to_string()));
+        }
         if let Some(name) = s.strip_prefix("env://") {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(invalid());
@@ -237,6 +245,7 @@ impl KeySource {
     /// [`KeySourceError`] when it cannot be read.
     pub fn read(&self) -> Result<String, KeySourceError> {
         match self {
+            Self::Inline(pem) => Ok(pem.clone()),
             Self::File(path) => {
                 let meta =
                     std::fs::metadata(path).map_err(|source| KeySourceError::ReadFailed {

@@ -425,3 +425,50 @@ async fn bundles_are_attached_through_the_referrers_fallback_tag() {
     );
     assert_eq!(index["manifests"].as_array().unwrap().len(), 2, "{index}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_referrers_api_the_fallback_tag_is_left_alone() {
+    let reg = TestRegistry::start();
+    let digest = push_image(&oci(), &reg, "api/app", "v1").await;
+    // docker-registry has no referrers API: a proxy answers it as an OCI 1.1 registry would
+    let proxy = common::proxy::Proxy::start(&reg.addr);
+    proxy.rule(
+        common::proxy::Rule::new("/referrers/", usize::MAX, 200)
+            .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+            .body(br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#.to_vec()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keypair(dir.path(), "k");
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("sign")
+        .arg("--key")
+        .arg(&key)
+        .args([
+            "--bundle",
+            "--insecure-registry",
+            &proxy.addr,
+            &format!("{}/api/app@{digest}", proxy.addr),
+        ]));
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("referrers API"), "{r}");
+    let fallback = format!("/v2/api/app/manifests/{}", digest.replace(':', "-"));
+    assert!(
+        !proxy
+            .log()
+            .iter()
+            .any(|l| l.starts_with("PUT ") && l.ends_with(&fallback)),
+        "{:?}",
+        proxy.log()
+    );
+    assert_eq!(
+        proxy
+            .log()
+            .iter()
+            .filter(|l| l.starts_with("PUT ") && l.contains("/manifests/sha256:"))
+            .count(),
+        1,
+        "{:?}",
+        proxy.log()
+    );
+}

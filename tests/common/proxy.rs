@@ -231,7 +231,24 @@ fn handle(
         std::thread::sleep(delay);
         return respond(&mut conn, status, &headers, &body);
     }
-    // forward
+    // forward, with the request body (Content-Length bodies only)
+    let head_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(buf.len(), |p| p + 4);
+    let mut body = buf.get(head_end..).unwrap_or_default().to_vec();
+    let length = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    while body.len() < length {
+        let n = conn.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
     let mut up = TcpStream::connect(backend)?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {backend}\r\nConnection: close\r\n");
     for (k, v) in &headers {
@@ -241,6 +258,7 @@ fn handle(
     }
     req.push_str("\r\n");
     up.write_all(req.as_bytes())?;
+    up.write_all(&body)?;
     let mut resp = Vec::new();
     up.read_to_end(&mut resp)?;
     conn.write_all(&resp)?;
