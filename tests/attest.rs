@@ -27,12 +27,7 @@ async fn attestations_are_cosign_att_layers_with_verifiable_dsse() {
     let reg = TestRegistry::start();
     let digest = push_image(&oci(), &reg, "att/app", "v1").await;
     let dir = tempfile::tempdir().unwrap();
-    let r = run(sealgate()
-        .env("COSIGN_PASSWORD", "pw")
-        .arg("generate-key-pair")
-        .arg("--output-key-prefix")
-        .arg(dir.path().join("k")));
-    assert_eq!(r.code, 0, "{r}");
+    keypair(dir.path(), "k");
     let public = std::fs::read_to_string(dir.path().join("k.pub")).unwrap();
     let sbom = dir.path().join("bom.json");
     std::fs::write(&sbom, r#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"name":"log4j-core","version":"2.14.1"}]}"#).unwrap();
@@ -144,23 +139,9 @@ async fn attestations_are_cosign_att_layers_with_verifiable_dsse() {
 
 #[test]
 fn attestation_bundles_go_into_an_oci_layout_fallback_index() {
-    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/oci-layout");
     let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
-    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    for f in ["oci-layout", "index.json"] {
-        std::fs::copy(demo.join(f), layout.join(f)).unwrap();
-    }
-    for e in std::fs::read_dir(demo.join("blobs/sha256")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), layout.join("blobs/sha256").join(e.file_name())).unwrap();
-    }
-    let r = run(sealgate()
-        .env("COSIGN_PASSWORD", "pw")
-        .arg("generate-key-pair")
-        .arg("--output-key-prefix")
-        .arg(dir.path().join("k")));
-    assert_eq!(r.code, 0, "{r}");
+    let layout = demo_layout_copy(&dir.path().join("layout"));
+    keypair(dir.path(), "k");
     let predicate = dir.path().join("prov.json");
     std::fs::write(
         &predicate,

@@ -5,14 +5,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 use serde_json::Value;
-
-fn demo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo")
-}
 
 fn offline(paths: &[&Path], policy: &Path, layout: &Path, extra: &[&str]) -> Run {
     run(sealgate()
@@ -130,19 +126,6 @@ fn layout_blob_that_does_not_match_its_digest_is_unverifiable() {
         .unwrap()
         .clone();
     assert_eq!(migrate["verdict"], "pass", "other images are unaffected");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let t = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &t);
-        } else {
-            std::fs::copy(e.path(), t).unwrap();
-        }
-    }
 }
 
 /// A tree with manifests of the demo images plus one bad file; returns the report.

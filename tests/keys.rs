@@ -150,12 +150,7 @@ fn keys_made_by_cosign_load() {
 #[test]
 fn keys_from_environment_variables() {
     let dir = tempfile::tempdir().unwrap();
-    let r = run(sealgate()
-        .env("COSIGN_PASSWORD", "pw")
-        .arg("generate-key-pair")
-        .arg("--output-key-prefix")
-        .arg(dir.path().join("ci")));
-    assert_eq!(r.code, 0, "{r}");
+    keypair(dir.path(), "ci");
     let key = std::fs::read_to_string(dir.path().join("ci.key")).unwrap();
     let public = std::fs::read_to_string(dir.path().join("ci.pub")).unwrap();
     // --key env://NAME, as CI secrets are exposed
@@ -212,12 +207,7 @@ fn keys_from_environment_variables() {
 fn keys_from_kubernetes_secrets() {
     use base64::Engine as _;
     let dir = tempfile::tempdir().unwrap();
-    let r = run(sealgate()
-        .env("COSIGN_PASSWORD", "pw")
-        .arg("generate-key-pair")
-        .arg("--output-key-prefix")
-        .arg(dir.path().join("ci")));
-    assert_eq!(r.code, 0, "{r}");
+    keypair(dir.path(), "ci");
     let b64 = base64::engine::general_purpose::STANDARD;
     let key = std::fs::read(dir.path().join("ci.key")).unwrap();
     let public = std::fs::read(dir.path().join("ci.pub")).unwrap();
@@ -255,16 +245,7 @@ fn keys_from_kubernetes_secrets() {
     );
 
     // sign into a layout with the Secret's key, check with a policy naming the Secret's cosign.pub
-    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
-    let layout = dir.path().join("layout");
-    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    for f in ["oci-layout", "index.json"] {
-        std::fs::copy(demo.join("oci-layout").join(f), layout.join(f)).unwrap();
-    }
-    for e in std::fs::read_dir(demo.join("oci-layout/blobs/sha256")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), layout.join("blobs/sha256").join(e.file_name())).unwrap();
-    }
+    let layout = demo_layout_copy(&dir.path().join("layout"));
     let image = "ghcr.io/sealgate-demo/debug-tools:latest";
     let r = run(sealgate()
         .env("KUBECONFIG", &kubeconfig)

@@ -5,23 +5,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
-
-/// Generates a key pair under `dir/name` with password `pw`; returns (key file, public PEM).
-fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
-    let r = run(sealgate()
-        .env("COSIGN_PASSWORD", "pw")
-        .arg("generate-key-pair")
-        .arg("--output-key-prefix")
-        .arg(dir.join(name)));
-    assert_eq!(r.code, 0, "{r}");
-    (
-        dir.join(format!("{name}.key")),
-        std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap(),
-    )
-}
 
 fn sign(reg: &TestRegistry, key: &Path, extra: &[&str], images: &[&str]) -> Run {
     run(sealgate()
@@ -203,17 +189,8 @@ fn sign_failures_exit_non_zero() {
 
 #[test]
 fn signs_into_an_oci_layout_that_check_reads_offline() {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/oci-layout");
     let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
-    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    for f in ["oci-layout", "index.json"] {
-        std::fs::copy(demo.join(f), layout.join(f)).unwrap();
-    }
-    for e in std::fs::read_dir(demo.join("blobs/sha256")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), layout.join("blobs/sha256").join(e.file_name())).unwrap();
-    }
+    let layout = demo_layout_copy(&dir.path().join("layout"));
     let (key, public) = keypair(dir.path(), "k");
     let image = "ghcr.io/sealgate-demo/debug-tools:latest";
     write_deployment(dir.path(), "deploy/a.yaml", &[image]);

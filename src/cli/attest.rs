@@ -12,7 +12,7 @@ use sealgate::attest;
 use sealgate::reference::{Digest, ImageRef};
 use sealgate::registry::discovery::SIGNATURE_ANNOTATION;
 
-use super::sign::{Appended, NewLayer, Store, append_layer, digest_to_sign};
+use super::sign::{Appended, NewLayer, append_layer, digest_to_sign};
 
 /// Largest predicate file read (SBOMs can be large).
 const MAX_PREDICATE_BYTES: u64 = 64 * 1024 * 1024;
@@ -29,21 +29,11 @@ pub struct AttestArgs {
     /// cyclonedx, link, vuln, openvex, custom, or a URI.
     #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
     kind: String,
-    /// Directory holding config.json (auths, credHelpers, credsStore).
-    #[arg(long, value_name = "DIR")]
-    docker_config: Option<PathBuf>,
-    /// Allow plain HTTP for this registry (host[:port]); repeatable.
-    #[arg(long, value_name = "HOST[:PORT]")]
-    insecure_registry: Vec<String>,
-    /// Timeout of one registry request, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    timeout: u64,
+    #[command(flatten)]
+    target: super::sign::TargetArgs,
     /// Write a Sigstore bundle (DSSE) attached as an OCI referrer instead of a `.att` layer.
     #[arg(long)]
     bundle: bool,
-    /// Write into this OCI image layout directory instead of a registry.
-    #[arg(long, value_name = "DIR")]
-    oci_layout: Option<PathBuf>,
     /// The image (`name:tag` is resolved to its digest).
     #[arg(value_name = "IMAGE")]
     image: String,
@@ -71,12 +61,7 @@ pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
         "",
     )
     .map_err(anyhow::Error::new)?;
-    let store = Store::open(
-        args.oci_layout.as_deref(),
-        &args.insecure_registry,
-        args.docker_config.as_deref(),
-        args.timeout,
-    )?;
+    let store = args.target.open()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

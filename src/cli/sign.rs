@@ -34,15 +34,9 @@ const SIG_CONFIG: &[u8] = br#"{"architecture":"","created":"0001-01-01T00:00:00Z
 /// Attempts of the read-modify-write when another signer writes concurrently.
 const WRITE_ATTEMPTS: usize = 3;
 
+/// Where signatures and attestations are written: registry options, or an OCI layout.
 #[derive(Debug, Args)]
-pub struct SignArgs {
-    /// The encrypted private key: a file, or env://NAME (cosign or sealgate format);
-    /// password from COSIGN_PASSWORD or a prompt.
-    #[arg(long, value_name = "FILE|env://NAME|k8s://NS/NAME")]
-    key: PathBuf,
-    /// Annotation KEY=VALUE written into the payload's `optional` section; repeatable.
-    #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE")]
-    annotations: Vec<String>,
+pub struct TargetArgs {
     /// Directory holding config.json (auths, credHelpers, credsStore).
     #[arg(long, value_name = "DIR")]
     docker_config: Option<PathBuf>,
@@ -52,15 +46,39 @@ pub struct SignArgs {
     /// Timeout of one registry request, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
+    /// Write into this OCI image layout directory instead of a registry (what
+    /// `check --offline --oci-layout` reads).
+    #[arg(long, value_name = "DIR")]
+    oci_layout: Option<PathBuf>,
+}
+
+impl TargetArgs {
+    pub(crate) fn open(&self) -> anyhow::Result<Store> {
+        Store::open(
+            self.oci_layout.as_deref(),
+            &self.insecure_registry,
+            self.docker_config.as_deref(),
+            self.timeout,
+        )
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The encrypted private key: a file, or env://NAME (cosign or sealgate format);
+    /// password from COSIGN_PASSWORD or a prompt.
+    #[arg(long, value_name = "FILE|env://NAME|k8s://NS/NAME")]
+    key: PathBuf,
+    /// Annotation KEY=VALUE written into the payload's `optional` section; repeatable.
+    #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE")]
+    annotations: Vec<String>,
+    #[command(flatten)]
+    target: TargetArgs,
     /// Write a Sigstore bundle (cosign v3 style: DSSE over an in-toto statement with predicate
     /// `https://sigstore.dev/cosign/sign/v1`) attached as an OCI referrer (referrers API, or
     /// the `sha256-<hex>` fallback tag index), instead of the legacy `.sig` layer.
     #[arg(long)]
     bundle: bool,
-    /// Sign into this OCI image layout directory instead of a registry (what
-    /// `check --offline --oci-layout` reads).
-    #[arg(long, value_name = "DIR")]
-    oci_layout: Option<PathBuf>,
     /// Images to sign (`name:tag` is resolved to its digest; `name@sha256:…` is signed as is).
     #[arg(value_name = "IMAGE", required = true)]
     images: Vec<String>,
@@ -348,12 +366,7 @@ pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|i| ImageRef::parse(i).map_err(|e| anyhow::anyhow!("{i}: {e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let store = Store::open(
-        args.oci_layout.as_deref(),
-        &args.insecure_registry,
-        args.docker_config.as_deref(),
-        args.timeout,
-    )?;
+    let store = args.target.open()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -463,3 +463,44 @@ pub fn write_deployment(dir: &Path, name: &str, images: &[&str]) -> PathBuf {
     std::fs::write(&p, y).unwrap();
     p
 }
+
+// ---------------------------------------------------------------------------------------
+// Shared set-ups
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), t).unwrap();
+        }
+    }
+}
+
+/// The repository's demo (manifests, policy, key, OCI layout).
+pub fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo")
+}
+
+/// A writable copy of the demo OCI layout at `dst`.
+pub fn demo_layout_copy(dst: &Path) -> PathBuf {
+    copy_dir(&demo().join("oci-layout"), dst);
+    dst.to_path_buf()
+}
+
+/// `sealgate generate-key-pair` under `dir/name` with password `pw`: (key file, public PEM).
+pub fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("generate-key-pair")
+        .arg("--output-key-prefix")
+        .arg(dir.join(name)));
+    assert_eq!(r.code, 0, "{r}");
+    (
+        dir.join(format!("{name}.key")),
+        std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap(),
+    )
+}
