@@ -9,17 +9,7 @@ use base64::Engine as _;
 use common::*;
 
 fn get(reg: &TestRegistry, path: &str) -> Vec<u8> {
-    let url = format!("http://{}{path}", reg.addr);
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys,urllib.request;r=urllib.request.Request(sys.argv[1],headers={'Accept':'application/vnd.oci.image.manifest.v1+json'});sys.stdout.buffer.write(urllib.request.urlopen(r).read())", &url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    reg.get(path, OCI_MANIFEST)
 }
 
 #[tokio::test(flavor = "multi_thread")]

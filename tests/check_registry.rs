@@ -651,30 +651,7 @@ async fn negative_matrix_registry() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn basic_auth_with_docker_config_and_credential_helper() {
-    let htpasswd_dir = tempfile::tempdir().unwrap();
-    let hash = std::process::Command::new("python3")
-        .args([
-            "-W",
-            "ignore",
-            "-c",
-            "import crypt; print(crypt.crypt('s3cret-pw', crypt.mksalt(crypt.METHOD_BLOWFISH)))",
-        ])
-        .output()
-        .unwrap();
-    assert!(hash.status.success());
-    let htpasswd = htpasswd_dir.path().join("htpasswd");
-    std::fs::write(
-        &htpasswd,
-        format!("bot:{}", String::from_utf8_lossy(&hash.stdout).trim()),
-    )
-    .unwrap();
-    let reg = TestRegistry::start_config(
-        |_| {},
-        &format!(
-            "auth: {{htpasswd: {{realm: sealgate-test, path: {}}}}}\n",
-            htpasswd.display()
-        ),
-    );
+    let reg = TestRegistry::start_htpasswd("bot", "s3cret-pw");
     let client = oci_client::Client::new(oci_client::client::ClientConfig {
         protocol: oci_client::client::ClientProtocol::Http,
         ..Default::default()

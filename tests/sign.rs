@@ -30,21 +30,11 @@ fn check(reg: &TestRegistry, dir: &Path, policy: &Path) -> Run {
 }
 
 fn sig_layers(reg: &TestRegistry, repo: &str, digest: &str) -> Vec<serde_json::Value> {
-    let url = format!(
-        "http://{}/v2/{repo}/manifests/{}.sig",
-        reg.addr,
-        digest.replace(':', "-")
+    let body = reg.get(
+        &format!("/v2/{repo}/manifests/{}.sig", digest.replace(':', "-")),
+        OCI_MANIFEST,
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys,urllib.request;r=urllib.request.Request(sys.argv[1],headers={'Accept':'application/vnd.oci.image.manifest.v1+json'});print(urllib.request.urlopen(r).read().decode())", &url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     v["layers"].as_array().unwrap().clone()
 }
 
@@ -234,29 +224,7 @@ fn signs_into_an_oci_layout_that_check_reads_offline() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_push_writes_nothing() {
-    let htpasswd_dir = tempfile::tempdir().unwrap();
-    let hash = std::process::Command::new("python3")
-        .args([
-            "-W",
-            "ignore",
-            "-c",
-            "import crypt; print(crypt.crypt('pw2', crypt.mksalt(crypt.METHOD_BLOWFISH)))",
-        ])
-        .output()
-        .unwrap();
-    let htpasswd = htpasswd_dir.path().join("htpasswd");
-    std::fs::write(
-        &htpasswd,
-        format!("bot:{}", String::from_utf8_lossy(&hash.stdout).trim()),
-    )
-    .unwrap();
-    let reg = TestRegistry::start_config(
-        |_| {},
-        &format!(
-            "auth: {{htpasswd: {{realm: sealgate-test, path: {}}}}}\n",
-            htpasswd.display()
-        ),
-    );
+    let reg = TestRegistry::start_htpasswd("bot", "pw2");
     let dir = tempfile::tempdir().unwrap();
     let (key, _) = keypair(dir.path(), "k");
     let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -293,16 +261,7 @@ async fn bundles_are_attached_through_the_referrers_fallback_tag() {
 
     // docker-registry has no referrers API: the sha256-<hex> index lists the referrer
     let get = |path: &str, accept: &str| {
-        let out = std::process::Command::new("python3")
-            .args(["-c", "import sys,urllib.request;r=urllib.request.Request(sys.argv[1],headers={'Accept':sys.argv[2]});sys.stdout.buffer.write(urllib.request.urlopen(r).read())", &format!("http://{}{path}", reg.addr), accept])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{path}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        serde_json::from_slice::<serde_json::Value>(&reg.get(path, accept)).unwrap()
     };
     let index = get(
         &format!("/v2/bundle/app/manifests/{}", digest.replace(':', "-")),

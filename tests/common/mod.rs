@@ -76,8 +76,9 @@ impl TestRegistry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {addr}}}\n{extra}",
-                    storage.display()
+                    "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {addr}}}\n{}",
+                    storage.display(),
+                    extra.replace("HTPASSWD", &storage.join("htpasswd").display().to_string())
                 ),
             )
             .unwrap();
@@ -133,6 +134,40 @@ impl TestRegistry {
             .iter()
             .filter(|l| needles.iter().all(|n| l.contains(n)))
             .count()
+    }
+
+    /// A registry that demands HTTP Basic auth for `user`/`password` (htpasswd, bcrypt).
+    pub fn start_htpasswd(user: &str, password: &str) -> Self {
+        let hash = Command::new("python3")
+            .args(["-W", "ignore", "-c", "import sys, crypt; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", password])
+            .output()
+            .unwrap();
+        assert!(
+            hash.status.success(),
+            "python3 crypt: {}",
+            String::from_utf8_lossy(&hash.stderr)
+        );
+        let line = format!("{user}:{}", String::from_utf8_lossy(&hash.stdout).trim());
+        // the htpasswd file lives beside the registry's data (HTPASSWD is replaced by its path)
+        Self::start_config(
+            |storage| std::fs::write(storage.join("htpasswd"), &line).unwrap(),
+            "auth: {htpasswd: {realm: sealgate-test, path: HTPASSWD}}\n",
+        )
+    }
+
+    /// GET `path` on the registry (no auth) with `accept`; the body.
+    pub fn get(&self, path: &str, accept: &str) -> Vec<u8> {
+        let url = format!("http://{}{path}", self.addr);
+        let out = Command::new("python3")
+            .args(["-c", "import sys,urllib.request;r=urllib.request.Request(sys.argv[1],headers={'Accept':sys.argv[2]});sys.stdout.buffer.write(urllib.request.urlopen(r).read())", &url, accept])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
     }
 
     pub fn reference(&self, repo: &str, tag: &str) -> String {
