@@ -62,7 +62,7 @@ fn policy(dir: &Path, pem: &str) -> PathBuf {
 async fn sealgate_check(dir: &Path, policy: &Path, registry: &str) -> (String, u64) {
     let policies = sealgate::policy::load(policy).unwrap();
     let snapshot = manifests::load_paths(&[dir.to_path_buf()], &LoadOptions::default());
-    let wanted = sealgate::gate::plan(&snapshot, &policies);
+    let wanted = sealgate::gate::plan(&snapshot, &policies, false);
     let http = HttpRegistry::new(
         HttpOptions {
             insecure: vec![registry.to_string()],

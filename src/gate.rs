@@ -71,8 +71,10 @@ fn group(snapshot: &Snapshot) -> Vec<(String, Vec<&FoundImage>)> {
     order
 }
 
-/// What evidence the snapshot needs: each normalized image once.
-pub fn plan(snapshot: &Snapshot, policies: &[Policy]) -> Vec<Wanted> {
+/// What evidence the snapshot needs: each normalized image once. Images no policy needs
+/// signatures for are left out (no registry request is spent on them, which matters on
+/// rate-limited registries) unless `resolve_all` (`--pin` needs every digest).
+pub fn plan(snapshot: &Snapshot, policies: &[Policy], resolve_all: bool) -> Vec<Wanted> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for (written, _) in group(snapshot) {
@@ -81,7 +83,9 @@ pub fn plan(snapshot: &Snapshot, policies: &[Policy]) -> Vec<Wanted> {
         };
         if seen.insert(image.clone()) {
             let signatures = eval::needs_signatures(policies, &image);
-            out.push(Wanted { image, signatures });
+            if signatures || resolve_all {
+                out.push(Wanted { image, signatures });
+            }
         }
     }
     out

@@ -503,9 +503,15 @@ async fn negative_matrix_registry() {
         None,
         "  unmatched: allow\n",
     );
+    let before = reg.log_lines().len();
     let r = check(&reg.addr, dir.path(), &p, &[]);
     assert_eq!(r.code, 0, "{r}");
     assert_eq!(only_image(&r)["verdict"], "allowed");
+    assert_eq!(
+        reg.log_lines().len(),
+        before,
+        "an image allowed unchecked costs no registry request"
+    );
 
     // 404
     let (dir, p) = setup(&reg, "neg/absent", &s.public_pem, "");

@@ -162,7 +162,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     );
 
     // --- gather evidence at the edge
-    let wanted = gate::plan(&snapshot, &policies);
+    let wanted = gate::plan(&snapshot, &policies, args.pin);
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let evidence = if let Some(dir) = &args.oci_layout {
         let layout = OciLayout::open(dir).map_err(anyhow::Error::new)?;
