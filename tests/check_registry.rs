@@ -761,12 +761,19 @@ async fn basic_auth_with_docker_config_and_credential_helper() {
     assert_eq!(r.code, 0, "{r}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bearer_token_challenge_fetches_one_token_per_repository() {
+/// A signed image behind a proxy demanding bearer tokens (`open_ping`: `/v2/` answers
+/// anonymously); returns (registry, proxy, work dir with deploy/, policy).
+async fn bearer_setup(
+    open_ping: bool,
+) -> (TestRegistry, Proxy, tempfile::TempDir, std::path::PathBuf) {
     let reg = TestRegistry::start();
     let (s, _, _) = signed_image(&reg, "tok/app").await;
     let proxy = Proxy::start(&reg.addr);
-    proxy.require_bearer("bot", "pw");
+    if open_ping {
+        proxy.require_bearer_open_ping("bot", "pw");
+    } else {
+        proxy.require_bearer("bot", "pw");
+    }
     let dir = tempfile::tempdir().unwrap();
     write_deployment(
         dir.path(),
@@ -774,19 +781,28 @@ async fn bearer_token_challenge_fetches_one_token_per_repository() {
         &[&format!("{}/tok/app:v1", proxy.addr)],
     );
     let p = write_policy(dir.path(), "**", &[("ci", &s.public_pem)], None, "");
+    (reg, proxy, dir, p)
+}
+
+/// A docker config directory with username/password auths for `registry`.
+fn docker_config_for(registry: &str, user: &str, password: &str) -> tempfile::TempDir {
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cfg.path().join("config.json"),
+        format!(r#"{{"auths":{{"{registry}":{{"username":"{user}","password":"{password}"}}}}}}"#),
+    )
+    .unwrap();
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bearer_token_challenge_fetches_one_token_per_repository() {
+    let (_reg, proxy, dir, p) = bearer_setup(false).await;
     // anonymous: the token endpoint refuses
     let r = check(&proxy.addr, dir.path(), &p, &[]);
     assert_blocked(&r, "unverifiable", "RegistryAuthFailed");
     // with credentials: one ping, one token, then manifest + sig manifest + blob
-    let cfg = tempfile::tempdir().unwrap();
-    std::fs::write(
-        cfg.path().join("config.json"),
-        format!(
-            r#"{{"auths":{{"{}":{{"username":"bot","password":"pw"}}}}}}"#,
-            proxy.addr
-        ),
-    )
-    .unwrap();
+    let cfg = docker_config_for(&proxy.addr, "bot", "pw");
     let before = proxy.log().len();
     let r = check(
         &proxy.addr,
@@ -811,26 +827,8 @@ async fn bearer_token_challenge_fetches_one_token_per_repository() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn challenge_on_a_repository_after_an_anonymous_ping() {
-    let reg = TestRegistry::start();
-    let (s, _, _) = signed_image(&reg, "tok/app").await;
-    let proxy = Proxy::start(&reg.addr);
-    proxy.require_bearer_open_ping("bot", "pw");
-    let dir = tempfile::tempdir().unwrap();
-    write_deployment(
-        dir.path(),
-        "deploy/a.yaml",
-        &[&format!("{}/tok/app:v1", proxy.addr)],
-    );
-    let p = write_policy(dir.path(), "**", &[("ci", &s.public_pem)], None, "");
-    let cfg = tempfile::tempdir().unwrap();
-    std::fs::write(
-        cfg.path().join("config.json"),
-        format!(
-            r#"{{"auths":{{"{}":{{"username":"bot","password":"pw"}}}}}}"#,
-            proxy.addr
-        ),
-    )
-    .unwrap();
+    let (_reg, proxy, dir, p) = bearer_setup(true).await;
+    let cfg = docker_config_for(&proxy.addr, "bot", "pw");
     let r = check(
         &proxy.addr,
         dir.path(),

@@ -261,14 +261,17 @@ fn keys_from_kubernetes_secrets() {
         "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: k8s}\nspec:\n  rules:\n    - name: all\n      images: ['**']\n      signatures:\n        attestors:\n          - name: ci\n            key: {path: \"k8s://signing/ci-key\"}\n",
     )
     .unwrap();
-    let r = run(sealgate()
-        .env("KUBECONFIG", &kubeconfig)
-        .arg("check")
-        .arg(dir.path().join("deploy"))
-        .arg("--policy")
-        .arg(&policy)
-        .args(["--offline", "--oci-layout"])
-        .arg(&layout));
+    let check_with_secret = || {
+        run(sealgate()
+            .env("KUBECONFIG", &kubeconfig)
+            .arg("check")
+            .arg(dir.path().join("deploy"))
+            .arg("--policy")
+            .arg(&policy)
+            .args(["--offline", "--oci-layout"])
+            .arg(&layout))
+    };
+    let r = check_with_secret();
     assert_eq!(r.code, 0, "{r}");
     // a Secret that cannot be read: exit 2 naming it
     std::fs::write(
@@ -278,14 +281,7 @@ fn keys_from_kubernetes_secrets() {
             .replace("ci-key", "other"),
     )
     .unwrap();
-    let r = run(sealgate()
-        .env("KUBECONFIG", &kubeconfig)
-        .arg("check")
-        .arg(dir.path().join("deploy"))
-        .arg("--policy")
-        .arg(&policy)
-        .args(["--offline", "--oci-layout"])
-        .arg(&layout));
+    let r = check_with_secret();
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("k8s://signing/other"), "{r}");
 }

@@ -152,6 +152,7 @@ impl Store {
             OciLayout::open(dir).map_err(anyhow::Error::new)?;
             return Ok(Store::Layout(dir.to_path_buf()));
         }
+        let docker = DockerConfig::load(docker_config).map_err(anyhow::Error::new)?;
         Ok(Store::Registry {
             reader: HttpRegistry::new(
                 HttpOptions {
@@ -159,7 +160,7 @@ impl Store {
                     timeout: Duration::from_secs(timeout.max(1)),
                     ..HttpOptions::default()
                 },
-                DockerConfig::load(docker_config).map_err(anyhow::Error::new)?,
+                docker.clone(),
             )
             .map_err(anyhow::Error::new)?,
             writer: oci_client::Client::new(ClientConfig {
@@ -168,7 +169,7 @@ impl Store {
                 connect_timeout: Some(Duration::from_secs(timeout.clamp(1, 10))),
                 ..ClientConfig::default()
             }),
-            docker: DockerConfig::load(docker_config).map_err(anyhow::Error::new)?,
+            docker,
         })
     }
 

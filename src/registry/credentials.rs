@@ -64,7 +64,7 @@ struct RawConfig {
     creds_store: Option<String>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 struct RawAuth {
     #[serde(default)]
     auth: Option<String>,
@@ -83,7 +83,7 @@ impl fmt::Debug for RawAuth {
 }
 
 /// A loaded docker config.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DockerConfig {
     path: Option<PathBuf>,
     auths: BTreeMap<String, RawAuth>,
