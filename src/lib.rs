@@ -29,6 +29,7 @@
 //! - [`policy`]: `ImagePolicy` schema, validation, pure evaluation.
 //! - [`gate`]: snapshot + evidence → per-image verdicts → [`verdict::Decision`] (pure).
 //! - [`report`]: text, JSON, SARIF and JUnit renderings (pure).
+//! - [`time`]: RFC 3339 timestamps and durations (pure; the clock is an argument).
 #![forbid(unsafe_code)]
 
 pub mod attest;
@@ -43,5 +44,6 @@ pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod sigstore;
+pub mod time;
 pub mod verdict;
 pub mod verify;
