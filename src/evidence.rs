@@ -57,4 +57,27 @@ pub struct ImageEvidence {
     pub digest: Result<Digest, Reason>,
     /// `None` when no policy needed signatures for this image.
     pub signatures: Option<SignatureEvidence>,
+    /// `None` when no policy has attestation rules for this image.
+    pub attestations: Option<AttestationEvidence>,
+}
+
+/// One DSSE envelope found for an image: a layer of the cosign `.att` manifest, or the
+/// `dsseEnvelope` of a Sigstore bundle attached as a referrer. Bytes as fetched (re-hashed
+/// against their descriptors); nothing about them is trusted yet.
+#[derive(Debug, Clone)]
+pub struct AttestationEnvelope {
+    pub source: SignatureSource,
+    /// Where it was found, for reports: `sha256-<hex>.att layer 0`, `referrer sha256:…`.
+    pub origin: String,
+    /// The DSSE envelope JSON (`payloadType`, `payload`, `signatures`).
+    pub envelope: Bytes,
+}
+
+/// What was found about an image's attestations.
+#[derive(Debug, Clone)]
+pub enum AttestationEvidence {
+    /// Every envelope found on every discovery path (possibly none).
+    Found(Vec<AttestationEnvelope>),
+    /// Could not check (registry trouble, malformed manifest, too large…).
+    Unverifiable(Reason),
 }

@@ -123,7 +123,17 @@ impl Digest {
 
     /// The tag cosign stores signatures under: `sha256-<hex>.sig`.
     pub fn signature_tag(&self) -> String {
-        format!("{}-{}.sig", self.algorithm.name(), self.hex)
+        format!("{}.sig", self.fallback_tag())
+    }
+
+    /// The tag cosign stores attestations under: `sha256-<hex>.att`.
+    pub fn attestation_tag(&self) -> String {
+        format!("{}.att", self.fallback_tag())
+    }
+
+    /// The OCI referrers fallback tag: `sha256-<hex>`.
+    pub fn fallback_tag(&self) -> String {
+        format!("{}-{}", self.algorithm.name(), self.hex)
     }
 }
 

@@ -1,13 +1,17 @@
-//! Signature discovery: the cosign legacy `sha256-<hex>.sig` tag. Fetches the signature
-//! manifest and each distinct payload blob once, re-hashed, within limits.
+//! Signature and attestation discovery. Signatures: the cosign legacy `sha256-<hex>.sig`
+//! tag. Attestations: Sigstore bundles through the OCI referrers API and its fallback tag,
+//! and the cosign legacy `sha256-<hex>.att` tag. Each manifest and blob is fetched once,
+//! re-hashed, within limits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::{Registry, RegistryError};
-use crate::evidence::{SignatureEvidence, SignatureLayer};
+use super::{Descriptor, Index, Registry, RegistryError};
+use crate::evidence::{
+    AttestationEnvelope, AttestationEvidence, SignatureEvidence, SignatureLayer, SignatureSource,
+};
 use crate::reference::{Digest, Repository};
 use crate::sigstore::simple_signing::MAX_PAYLOAD_BYTES;
 use crate::verdict::{Reason, ReasonCode};
@@ -111,4 +115,224 @@ pub async fn legacy_signatures<R: Registry>(
         });
     }
     SignatureEvidence::Layers(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Attestations: referrers API, referrers fallback tag, legacy `.att` tag.
+
+/// Artifact types of Sigstore bundles (cosign v3 and the newer parameterised form).
+pub fn is_bundle_type(t: &str) -> bool {
+    t.starts_with("application/vnd.dev.sigstore.bundle")
+}
+
+/// The largest attestation blob (a DSSE envelope or a bundle) fetched for a statement
+/// limit of `max_statement` bytes: base64 grows it by a third, plus room for signatures
+/// and verification material.
+pub fn attestation_blob_limit(max_statement: u64) -> u64 {
+    max_statement.saturating_div(3).saturating_mul(4) + 1024 * 1024
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Bundle {
+    #[serde(default)]
+    dsse_envelope: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// Finds every DSSE attestation of `digest` in `repo`, in this order, de-duplicated:
+/// Sigstore bundles listed by the OCI referrers API, bundles listed by the referrers
+/// fallback tag `sha256-<hex>`, and the layers of the cosign `sha256-<hex>.att` manifest.
+/// A registry without the referrers API falls back silently. Any other trouble on any path
+/// makes the evidence unverifiable (a hidden attestation could be the newest one).
+/// `max_statement` bounds each attestation (see [`attestation_blob_limit`]); all of an
+/// image's attestations together are bounded by four times that.
+pub async fn attestations<R: Registry>(
+    registry: &R,
+    repo: &Repository,
+    digest: &Digest,
+    max_statement: u64,
+) -> AttestationEvidence {
+    match find_attestations(registry, repo, digest, max_statement).await {
+        Ok(found) => AttestationEvidence::Found(found),
+        Err(reason) => AttestationEvidence::Unverifiable(reason),
+    }
+}
+
+async fn find_attestations<R: Registry>(
+    registry: &R,
+    repo: &Repository,
+    digest: &Digest,
+    max_statement: u64,
+) -> Result<Vec<AttestationEnvelope>, Reason> {
+    let limit = attestation_blob_limit(max_statement);
+    let mut budget = limit.saturating_mul(4);
+    let mut out = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+
+    // 1 + 2: bundle referrers, through the API and the fallback tag
+    let mut referrers: Vec<(SignatureSource, Descriptor)> = Vec::new();
+    let api_source = match registry.source() {
+        SignatureSource::OciLayout => SignatureSource::OciLayout,
+        _ => SignatureSource::Referrers,
+    };
+    if let Some(list) = registry
+        .referrers(repo, digest, None)
+        .await
+        .map_err(|e| e.reason())?
+    {
+        referrers.extend(list.into_iter().map(|d| (api_source, d)));
+    }
+    let fallback = digest.fallback_tag();
+    if let Some(m) = registry
+        .manifest(repo, &fallback)
+        .await
+        .map_err(|e| e.reason())?
+    {
+        let index: Index = serde_json::from_slice(&m.bytes).map_err(|e| {
+            Reason::new(
+                ReasonCode::MalformedSignature,
+                format!("referrers fallback tag {repo}:{fallback}: not an image index: {e}"),
+            )
+        })?;
+        let source = match registry.source() {
+            SignatureSource::OciLayout => SignatureSource::OciLayout,
+            _ => SignatureSource::FallbackTag,
+        };
+        referrers.extend(index.manifests.into_iter().map(|d| (source, d)));
+    }
+    for (source, d) in referrers {
+        if !d.artifact_type.as_deref().is_some_and(is_bundle_type) || !seen.insert(d.digest.clone())
+        {
+            continue;
+        }
+        let what = format!("referrer {repo}@{}", d.digest);
+        let Some(m) = registry
+            .manifest(repo, &d.digest)
+            .await
+            .map_err(|e| e.reason())?
+        else {
+            // listed but gone (deleted referrer): nothing to hide
+            tracing::warn!("{what}: listed but not found");
+            continue;
+        };
+        let manifest: SigManifest = serde_json::from_slice(&m.bytes).map_err(|e| {
+            Reason::new(
+                ReasonCode::MalformedSignature,
+                format!("{what}: not an OCI manifest: {e}"),
+            )
+        })?;
+        let Some(layer) = manifest.layers.unwrap_or_default().into_iter().next() else {
+            return Err(Reason::new(
+                ReasonCode::MalformedSignature,
+                format!("{what}: no bundle layer"),
+            ));
+        };
+        let bytes = fetch_layer(registry, repo, &layer, limit, &mut budget, &what).await?;
+        let bundle: Bundle = serde_json::from_slice(&bytes).map_err(|e| {
+            Reason::new(
+                ReasonCode::MalformedSignature,
+                format!("{what}: not a Sigstore bundle: {e}"),
+            )
+        })?;
+        // a message-signature bundle is a signature, not an attestation
+        if let Some(env) = bundle.dsse_envelope {
+            out.push(AttestationEnvelope {
+                source,
+                origin: what,
+                envelope: Bytes::from(env.get().as_bytes().to_vec()),
+            });
+        }
+    }
+
+    // 3: the legacy `.att` tag
+    let tag = digest.attestation_tag();
+    let what = format!("attestation manifest {repo}:{tag}");
+    if let Some(m) = registry
+        .manifest(repo, &tag)
+        .await
+        .map_err(|e| e.reason())?
+    {
+        let manifest: SigManifest = serde_json::from_slice(&m.bytes).map_err(|e| {
+            Reason::new(
+                ReasonCode::MalformedSignature,
+                format!("{what}: not an OCI manifest: {e}"),
+            )
+        })?;
+        let layers = manifest.layers.unwrap_or_default();
+        if layers.len() > MAX_SIGNATURE_LAYERS {
+            return Err(Reason::new(
+                ReasonCode::MalformedSignature,
+                format!(
+                    "{what}: {} layers, more than {MAX_SIGNATURE_LAYERS}",
+                    layers.len()
+                ),
+            ));
+        }
+        for (index, layer) in layers.into_iter().enumerate() {
+            if !seen.insert(layer.digest.clone()) {
+                continue;
+            }
+            let origin = format!("{tag} layer {index}");
+            let bytes = fetch_layer(
+                registry,
+                repo,
+                &layer,
+                limit,
+                &mut budget,
+                &format!("{what}: layer {index}"),
+            )
+            .await?;
+            out.push(AttestationEnvelope {
+                source: registry.source(),
+                origin,
+                envelope: bytes,
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn fetch_layer<R: Registry>(
+    registry: &R,
+    repo: &Repository,
+    layer: &Layer,
+    limit: u64,
+    budget: &mut u64,
+    what: &str,
+) -> Result<Bytes, Reason> {
+    let d = Digest::parse(&layer.digest)
+        .map_err(|e| Reason::new(ReasonCode::MalformedSignature, format!("{what}: {e}")))?;
+    let size = u64::try_from(layer.size).map_err(|_| {
+        Reason::new(
+            ReasonCode::MalformedSignature,
+            format!("{what}: negative size {}", layer.size),
+        )
+    })?;
+    if size > limit || size > *budget {
+        return Err(Reason::new(
+            ReasonCode::ResponseTooLarge,
+            format!(
+                "{what}: {size} bytes, more than the attestation limit ({} bytes; --max-sbom-size)",
+                limit.min(*budget)
+            ),
+        ));
+    }
+    let bytes = match registry.blob(repo, &d, size).await {
+        Ok(b) => b,
+        Err(e @ RegistryError::NotFound { .. }) => {
+            return Err(Reason::new(
+                ReasonCode::MalformedSignature,
+                format!("{what}: {e}"),
+            ));
+        }
+        Err(e) => return Err(e.reason()),
+    };
+    if bytes.len() as u64 != size {
+        return Err(Reason::new(
+            ReasonCode::MalformedSignature,
+            format!("{what}: size {size} but {} bytes", bytes.len()),
+        ));
+    }
+    *budget -= size;
+    Ok(bytes)
 }

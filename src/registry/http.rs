@@ -24,7 +24,8 @@ use tokio::sync::{Mutex, OnceCell, Semaphore};
 
 use super::credentials::{Credentials, DockerConfig};
 use super::{
-    MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, Manifest, Registry, RegistryError, check_manifest_digest,
+    Descriptor, Index, MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, MAX_REFERRER_PAGES, MAX_REFERRERS,
+    Manifest, OCI_INDEX, Registry, RegistryError, check_manifest_digest,
 };
 use crate::evidence::SignatureSource;
 use crate::reference::{Digest, Repository};
@@ -461,23 +462,50 @@ impl HttpRegistry {
         repo: &Repository,
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
-        let url = format!(
-            "{}/v2/{}/referrers/{}",
-            self.host(&repo.registry).base,
-            repo.path,
-            digest
-        );
-        let resp = self
-            .get(repo, &url, Some("application/vnd.oci.image.index.v1+json"))
-            .await?;
-        let ok = resp.status().is_success()
-            && resp
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|t| t.starts_with("application/vnd.oci.image.index.v1+json"));
-        Ok(ok)
+        Ok(self.referrers(repo, digest, None).await?.is_some())
     }
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters kept).
+fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The `rel="next"` target of a `Link` header, resolved against `base` (scheme://host).
+/// Only same-registry targets are followed (credentials never go elsewhere).
+fn next_link(headers: &HeaderMap, base: &str) -> Option<String> {
+    for value in headers.get_all(reqwest::header::LINK) {
+        let Ok(value) = value.to_str() else { continue };
+        for part in value.split(',') {
+            let part = part.trim();
+            let Some(end) = part.find('>') else { continue };
+            let target = part.get(1..end)?;
+            let params = part.get(end + 1..).unwrap_or_default();
+            let is_next = params.split(';').any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            if !is_next || !part.starts_with('<') {
+                continue;
+            }
+            if target.starts_with('/') {
+                return Some(format!("{base}{target}"));
+            }
+            if target.starts_with(&format!("{base}/")) {
+                return Some(target.to_string());
+            }
+            return None;
+        }
+    }
+    None
 }
 
 impl Registry for HttpRegistry {
@@ -564,6 +592,77 @@ impl Registry for HttpRegistry {
             });
         }
         Ok(bytes)
+    }
+
+    async fn referrers(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        let base = self.host(&repo.registry).base.clone();
+        let mut url = format!("{base}/v2/{}/referrers/{digest}", repo.path);
+        if let Some(t) = artifact_type {
+            url = format!("{url}?artifactType={}", query_escape(t));
+        }
+        let mut out = Vec::new();
+        for page in 0..MAX_REFERRER_PAGES {
+            let resp = self.get(repo, &url, Some(OCI_INDEX)).await?;
+            match resp.status() {
+                StatusCode::NOT_FOUND
+                | StatusCode::METHOD_NOT_ALLOWED
+                | StatusCode::BAD_REQUEST
+                    if page == 0 =>
+                {
+                    return Ok(None);
+                }
+                s if s.is_success() => {}
+                s => {
+                    return Err(RegistryError::UnexpectedStatus {
+                        registry: repo.registry.clone(),
+                        status: s.as_u16(),
+                        url,
+                    });
+                }
+            }
+            let is_index = resp
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with(OCI_INDEX));
+            let next = next_link(resp.headers(), &base);
+            let bytes = read_limited(resp, MAX_MANIFEST_BYTES, &url, self.opts.timeout).await?;
+            let index: Index = match serde_json::from_slice(&bytes) {
+                Ok(i) => i,
+                // a registry without the API may answer 200 with something else (an HTML page)
+                Err(_) if page == 0 && !is_index => return Ok(None),
+                Err(e) => {
+                    return Err(RegistryError::Malformed {
+                        what: format!("referrers of {repo}@{digest}"),
+                        message: format!("not an image index: {e}"),
+                    });
+                }
+            };
+            out.extend(
+                index.manifests.into_iter().filter(|d| {
+                    artifact_type.is_none_or(|t| d.artifact_type.as_deref() == Some(t))
+                }),
+            );
+            if out.len() > MAX_REFERRERS {
+                return Err(RegistryError::Malformed {
+                    what: format!("referrers of {repo}@{digest}"),
+                    message: format!("more than {MAX_REFERRERS} referrers"),
+                });
+            }
+            match next {
+                Some(n) => url = n,
+                None => return Ok(Some(out)),
+            }
+        }
+        Err(RegistryError::Malformed {
+            what: format!("referrers of {repo}@{digest}"),
+            message: format!("more than {MAX_REFERRER_PAGES} pages"),
+        })
     }
 
     fn source(&self) -> SignatureSource {
@@ -684,6 +783,33 @@ fn parse_params(s: &str) -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn referrers_pages_follow_same_registry_links_only() {
+        let base = "https://r.example";
+        let link = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(reqwest::header::LINK, HeaderValue::from_str(v).unwrap());
+            next_link(&h, base)
+        };
+        assert_eq!(
+            link(r#"</v2/a/referrers/sha256:1?n=10&last=x>; rel="next""#).as_deref(),
+            Some("https://r.example/v2/a/referrers/sha256:1?n=10&last=x")
+        );
+        assert_eq!(
+            link(r#"<https://r.example/v2/a/referrers/sha256:1?page=2>;rel=next"#).as_deref(),
+            Some("https://r.example/v2/a/referrers/sha256:1?page=2")
+        );
+        assert_eq!(link(r#"<https://evil.example/steal>; rel="next""#), None);
+        assert_eq!(link(r#"<https://r.example.evil/x>; rel="next""#), None);
+        assert_eq!(link(r#"</v2/a/x>; rel="prev""#), None);
+        assert_eq!(link("garbage"), None);
+        assert_eq!(next_link(&HeaderMap::new(), base), None);
+        assert_eq!(
+            query_escape("application/vnd.dev.sigstore.bundle.v0.3+json"),
+            "application%2Fvnd.dev.sigstore.bundle.v0.3%2Bjson"
+        );
+    }
 
     #[test]
     fn parses_bearer_challenge() {

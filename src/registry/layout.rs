@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::{MAX_MANIFEST_BYTES, Manifest, Registry, RegistryError};
+use super::{
+    Descriptor, Index, MAX_MANIFEST_BYTES, MAX_REFERRERS, Manifest, Registry, RegistryError,
+};
 use crate::evidence::SignatureSource;
 use crate::reference::{Digest, ImageRef, Repository};
 
@@ -28,19 +30,8 @@ pub struct OciLayout {
     full: HashMap<String, Digest>,
     /// bare tag → digest
     bare: HashMap<String, Digest>,
-}
-
-#[derive(Deserialize)]
-struct Index {
-    #[serde(default)]
-    manifests: Vec<Descriptor>,
-}
-
-#[derive(Deserialize)]
-struct Descriptor {
-    digest: String,
-    #[serde(default)]
-    annotations: HashMap<String, String>,
+    /// every manifest listed by `index.json` (referrers are found among them)
+    listed: Vec<Digest>,
 }
 
 impl OciLayout {
@@ -62,8 +53,10 @@ impl OciLayout {
             serde_json::from_slice(&bytes).map_err(|e| bad(format!("index.json: {e}")))?;
         let mut full = HashMap::new();
         let mut bare = HashMap::new();
+        let mut listed = Vec::new();
         for m in index.manifests {
             let digest = Digest::parse(&m.digest).map_err(|e| bad(format!("index.json: {e}")))?;
+            listed.push(digest.clone());
             for key in [
                 "io.containerd.image.name",
                 "org.opencontainers.image.ref.name",
@@ -86,6 +79,7 @@ impl OciLayout {
             root: root.to_path_buf(),
             full,
             bare,
+            listed,
         })
     }
 
@@ -201,6 +195,64 @@ impl Registry for OciLayout {
                 repository: repo.to_string(),
                 what: format!("blob {digest}"),
             })
+    }
+
+    /// Referrers in a layout are the manifests `index.json` lists whose `subject` is the
+    /// digest (as `oras copy --to-oci-layout` and cosign v3 write them).
+    async fn referrers(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Referrer {
+            #[serde(default)]
+            media_type: String,
+            #[serde(default)]
+            artifact_type: Option<String>,
+            #[serde(default)]
+            config: Option<Config>,
+            #[serde(default)]
+            subject: Option<Descriptor>,
+            #[serde(default)]
+            annotations: std::collections::BTreeMap<String, String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Config {
+            #[serde(default)]
+            media_type: String,
+        }
+        let mut out = Vec::new();
+        for d in self.listed.iter().take(MAX_REFERRERS) {
+            let Some(bytes) = self.read_blob(d, MAX_MANIFEST_BYTES)? else {
+                continue;
+            };
+            let Ok(m) = serde_json::from_slice::<Referrer>(&bytes) else {
+                continue;
+            };
+            if m.subject
+                .as_ref()
+                .is_none_or(|s| s.digest != digest.to_string())
+            {
+                continue;
+            }
+            let kind = m.artifact_type.or_else(|| m.config.map(|c| c.media_type));
+            if artifact_type.is_some_and(|t| kind.as_deref() != Some(t)) {
+                continue;
+            }
+            out.push(Descriptor {
+                media_type: m.media_type,
+                digest: d.to_string(),
+                size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+                artifact_type: kind,
+                annotations: m.annotations,
+            });
+        }
+        let _ = repo;
+        Ok(Some(out))
     }
 
     fn source(&self) -> SignatureSource {

@@ -14,7 +14,10 @@ pub mod layout;
 
 use std::future::Future;
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
+use serde::Deserialize;
 
 use crate::evidence::SignatureSource;
 use crate::reference::{Digest, Repository};
@@ -37,6 +40,36 @@ pub struct Manifest {
     pub bytes: Bytes,
     pub digest: Digest,
     pub media_type: Option<String>,
+}
+
+/// Media type of an OCI image index (the referrers API answers with one).
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Most referrers considered for one digest (all pages together).
+pub const MAX_REFERRERS: usize = 1024;
+/// Most pages of a paginated referrers answer followed.
+pub const MAX_REFERRER_PAGES: usize = 16;
+
+/// An OCI content descriptor, as listed by an index or the referrers API.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    #[serde(default)]
+    pub media_type: String,
+    pub digest: String,
+    #[serde(default)]
+    pub size: i64,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An OCI image index (only what discovery reads).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
 }
 
 /// Why the registry edge could not fetch something. Every variant means "could not
@@ -117,6 +150,20 @@ pub trait Registry: Send + Sync {
         digest: &Digest,
         max_bytes: u64,
     ) -> impl Future<Output = Result<Bytes, RegistryError>> + Send;
+
+    /// Lists the referrers of `digest` (OCI distribution 1.1 `GET /v2/<name>/referrers/<digest>`),
+    /// only those of `artifact_type` when given (filtered here too, whatever the server
+    /// did), following `Link: <…>; rel="next"` pages up to [`MAX_REFERRER_PAGES`] and
+    /// [`MAX_REFERRERS`]. `Ok(None)` when the backend has no referrers API (404, 405, 400, or
+    /// an answer that is not an image index): callers then read the `sha256-<hex>` fallback tag.
+    /// The listing itself is not content-addressed; every manifest it names is fetched by
+    /// digest and re-hashed.
+    fn referrers(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> impl Future<Output = Result<Option<Vec<Descriptor>>, RegistryError>> + Send;
 
     /// How signatures found through this backend are reported.
     fn source(&self) -> SignatureSource;

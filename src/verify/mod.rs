@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::StreamExt as _;
 
-use crate::evidence::{ImageEvidence, SignatureEvidence};
+use crate::evidence::{AttestationEvidence, ImageEvidence, SignatureEvidence};
 use crate::reference::{Digest, ImageRef, Repository};
 use crate::registry::{Registry, discovery};
 use crate::verdict::{Reason, ReasonCode};
@@ -20,6 +20,26 @@ pub struct Wanted {
     pub image: ImageRef,
     /// Whether some policy needs its signatures (else only the digest is resolved).
     pub signatures: bool,
+    /// Whether some policy has attestation rules for it.
+    pub attestations: bool,
+}
+
+/// Limits of evidence gathering.
+#[derive(Debug, Clone, Copy)]
+pub struct GatherOptions {
+    /// Registry requests in flight (over all registries; each also has its own budget).
+    pub concurrency: usize,
+    /// Largest attestation statement (an SBOM, a scan report) accepted, in bytes.
+    pub max_attestation_bytes: u64,
+}
+
+impl Default for GatherOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            max_attestation_bytes: crate::attest::DEFAULT_MAX_STATEMENT_BYTES,
+        }
+    }
 }
 
 /// Gathers evidence for every wanted image. Never fails: trouble becomes an
@@ -27,9 +47,10 @@ pub struct Wanted {
 pub async fn gather<R: Registry>(
     registry: &R,
     wanted: &[Wanted],
-    concurrency: usize,
+    opts: &GatherOptions,
 ) -> HashMap<ImageRef, ImageEvidence> {
-    let concurrency = concurrency.max(1);
+    let concurrency = opts.concurrency.max(1);
+    let max_attestation = opts.max_attestation_bytes;
     // 1. resolve each (repository, tag) once
     let tags: BTreeSet<(Repository, String)> = wanted
         .iter()
@@ -77,7 +98,22 @@ pub async fn gather<R: Registry>(
             .buffer_unordered(concurrency)
             .collect()
             .await;
-    // 3. assemble
+    // 3. fetch each image's attestations once
+    let att_keys: BTreeSet<(Repository, Digest)> = wanted
+        .iter()
+        .filter(|w| w.attestations)
+        .filter_map(|w| digest_of(&w.image).ok().map(|d| (w.image.repository(), d)))
+        .collect();
+    let attestations: BTreeMap<(Repository, Digest), AttestationEvidence> =
+        futures::stream::iter(att_keys)
+            .map(|(repo, d)| async move {
+                let ev = discovery::attestations(registry, &repo, &d, max_attestation).await;
+                ((repo, d), ev)
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+    // 4. assemble
     wanted
         .iter()
         .map(|w| {
@@ -86,11 +122,18 @@ pub async fn gather<R: Registry>(
                 (Ok(d), true) => signatures.get(&(w.image.repository(), d.clone())).cloned(),
                 _ => None,
             };
+            let atts = match (&digest, w.attestations) {
+                (Ok(d), true) => attestations
+                    .get(&(w.image.repository(), d.clone()))
+                    .cloned(),
+                _ => None,
+            };
             (
                 w.image.clone(),
                 ImageEvidence {
                     digest,
                     signatures: sigs,
+                    attestations: atts,
                 },
             )
         })
