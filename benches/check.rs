@@ -72,8 +72,16 @@ async fn sealgate_check(dir: &Path, policy: &Path, registry: &str) -> (String, u
         DockerConfig::default(),
     )
     .unwrap();
-    let evidence = sealgate::verify::gather(&http, &wanted, CONCURRENCY).await;
-    let report = sealgate::gate::decide(&snapshot, &policies, &evidence);
+    let evidence = sealgate::verify::gather(
+        &http,
+        &wanted,
+        &sealgate::verify::GatherOptions {
+            concurrency: CONCURRENCY,
+            ..Default::default()
+        },
+    )
+    .await;
+    let report = sealgate::gate::decide(&snapshot, &policies, &evidence, sealgate::time::now());
     (report.decision.as_str().to_string(), http.requests())
 }
 

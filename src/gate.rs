@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::attest::check::FoundAttestation;
 use crate::evidence::ImageEvidence;
 use crate::manifests::{FoundImage, Location, Problem, Snapshot};
 use crate::policy::Policy;
@@ -25,6 +26,7 @@ pub struct ImageReport {
     pub verdict: Verdict,
     pub blocking: bool,
     pub signatures: Vec<AttestorResult>,
+    pub attestations: Vec<FoundAttestation>,
     pub locations: Vec<Location>,
     /// The found images (with their pin origin), one per location.
     pub found: Vec<FoundImage>,
@@ -83,19 +85,26 @@ pub fn plan(snapshot: &Snapshot, policies: &[Policy], resolve_all: bool) -> Vec<
         };
         if seen.insert(image.clone()) {
             let signatures = eval::needs_signatures(policies, &image);
-            if signatures || resolve_all {
-                out.push(Wanted { image, signatures });
+            let attestations = eval::needs_attestations(policies, &image);
+            if signatures || attestations || resolve_all {
+                out.push(Wanted {
+                    image,
+                    signatures,
+                    attestations,
+                });
             }
         }
     }
     out
 }
 
-/// Computes every verdict and the decision.
+/// Computes every verdict and the decision; `now` (seconds since the epoch) is the instant
+/// time-dependent checks (scan age) use.
 pub fn decide(
     snapshot: &Snapshot,
     policies: &[Policy],
     evidence: &HashMap<ImageRef, ImageEvidence>,
+    now: i64,
 ) -> Report {
     let mut images = Vec::new();
     let mut summary = Summary {
@@ -117,6 +126,7 @@ pub fn decide(
                 )),
                 blocking: true,
                 signatures: Vec::new(),
+                attestations: Vec::new(),
                 locations,
                 found,
             },
@@ -126,8 +136,9 @@ pub fn decide(
                     blocking,
                     rules,
                     signatures,
+                    attestations,
                     digest,
-                } = eval::evaluate(policies, &image, evidence.get(&image));
+                } = eval::evaluate(policies, &image, evidence.get(&image), now);
                 ImageReport {
                     image: written,
                     digest: digest.map(|d| d.to_string()),
@@ -136,6 +147,7 @@ pub fn decide(
                     verdict,
                     blocking,
                     signatures,
+                    attestations,
                     locations,
                     found,
                 }

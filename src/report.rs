@@ -46,7 +46,15 @@ fn image_json(i: &ImageReport) -> Value {
             "source": s.source.map(|s| s.as_str()),
             "verified": s.verified,
         })).collect::<Vec<_>>(),
-        "attestations": [],
+        "attestations": i.attestations.iter().map(|a| json!({
+            "predicateType": a.predicate_type,
+            "attestor": a.attestor,
+            "verified": a.verified,
+            "source": a.source.as_str(),
+            "origin": a.origin,
+            "used": a.used,
+            "note": a.note,
+        })).collect::<Vec<_>>(),
         "locations": i.locations,
     })
 }
@@ -117,6 +125,26 @@ fn text(report: &Report) -> String {
                 verified.join(", "),
                 not.join(", ")
             ));
+        }
+        if !i.verdict.is_ok() {
+            for a in &i.attestations {
+                out.push_str(&format!(
+                    "    attestation {} {} ({}): {}{}{}\n",
+                    a.predicate_type.as_deref().unwrap_or("?"),
+                    a.origin,
+                    a.source.as_str(),
+                    match (&a.attestor, a.verified) {
+                        (Some(n), true) => format!("verified by {n}"),
+                        (Some(n), false) => format!("signed by {n}, not counted"),
+                        (None, _) => "not verified".to_string(),
+                    },
+                    if a.used { ", decided" } else { "" },
+                    a.note
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default(),
+                ));
+            }
         }
         if !i.verdict.is_ok() {
             for l in &i.locations {

@@ -34,6 +34,7 @@ pub enum ReasonCode {
     ResponseTooLarge,
     ContentDigestMismatch,
     MalformedSignature,
+    MalformedAttestation,
     UnresolvableReference,
     Timeout,
 }
@@ -67,6 +68,7 @@ impl ReasonCode {
             Self::ResponseTooLarge => "ResponseTooLarge",
             Self::ContentDigestMismatch => "ContentDigestMismatch",
             Self::MalformedSignature => "MalformedSignature",
+            Self::MalformedAttestation => "MalformedAttestation",
             Self::UnresolvableReference => "UnresolvableReference",
             Self::Timeout => "Timeout",
         }

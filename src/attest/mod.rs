@@ -1,5 +1,14 @@
 //! Attestations (pure): in-toto statements, DSSE envelopes (PAE), and cosign's
 //! `--type` aliases. Building and checking envelopes over bytes; no I/O.
+//!
+//! - [`check`]: verifies the DSSE attestations found for an image against a policy's
+//!   attestation rule and picks the one that decides.
+//! - [`sbom`]: SPDX / CycloneDX predicates and the `deniedPackages` / `deniedLicenses` rules.
+//! - [`vuln`]: vulnerability-scan predicates (cosign vuln, Trivy, SARIF) and their rules.
+
+pub mod check;
+pub mod sbom;
+pub mod vuln;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -15,6 +24,56 @@ pub const DSSE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
 pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
 /// cosign's `custom` predicate type.
 pub const CUSTOM_PREDICATE: &str = "https://cosign.sigstore.dev/attestation/v1";
+/// in-toto Statement v0.1 (cosign before v2.x writes it).
+pub const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
+/// Default limit of one attestation statement (an SBOM, a scan report): 64 MiB.
+pub const DEFAULT_MAX_STATEMENT_BYTES: u64 = sbom::DEFAULT_MAX_SBOM_BYTES;
+
+/// Which statement `predicateType`s a policy's `predicateType` accepts. A URI matches
+/// itself exactly; an alias matches the URIs the tools write for it: `cyclonedx` →
+/// `https://cyclonedx.org/bom` and `https://cyclonedx.org/bom/v<version>`; `spdx`/`spdxjson`
+/// → `https://spdx.dev/Document` (and `…/Document/v<version>`); `vuln` → cosign's vuln
+/// predicate; `slsaprovenance`/`slsaprovenance02` → SLSA v0.2; `slsaprovenance1` → SLSA v1;
+/// `link`, `openvex` (`https://openvex.dev/ns` and `…/ns/v<version>`), `custom`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PredicateMatcher {
+    exact: String,
+    /// versioned forms: `<exact>/v…`
+    versioned: bool,
+}
+
+impl PredicateMatcher {
+    /// # Errors
+    /// A message for an unknown alias.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let versioned = matches!(s, "cyclonedx" | "spdx" | "spdxjson" | "openvex");
+        match resolve_type(s) {
+            Ok((uri, _)) => Ok(Self {
+                exact: uri,
+                versioned,
+            }),
+            Err(_) => Err(format!(
+                "{s:?} is neither a URI nor a known alias (cyclonedx, spdx, spdxjson, vuln, slsaprovenance, slsaprovenance02, slsaprovenance1, link, openvex, custom)"
+            )),
+        }
+    }
+
+    /// Whether a statement's `predicateType` matches.
+    pub fn matches(&self, predicate_type: &str) -> bool {
+        predicate_type == self.exact
+            || (self.versioned
+                && predicate_type
+                    .strip_prefix(self.exact.as_str())
+                    .and_then(|r| r.strip_prefix("/v"))
+                    .is_some_and(|v| !v.is_empty()))
+    }
+
+    /// The canonical URI.
+    pub fn uri(&self) -> &str {
+        &self.exact
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttestError {
@@ -171,7 +230,7 @@ pub fn verify_envelope(envelope: &[u8], key: &PublicKey) -> Option<Vec<u8>> {
 }
 
 /// Standard or URL-safe base64, padded or not.
-fn decode_any_base64(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_any_base64(s: &str) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let s = s.trim();
     [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]

@@ -61,6 +61,10 @@ pub struct CheckArgs {
     /// Evaluate time-dependent checks at this instant (RFC 3339).
     #[arg(long, value_name = "RFC3339")]
     now: Option<String>,
+    /// Largest attestation statement (SBOM, scan report) read: bytes, or with KiB/MiB/GiB
+    /// (KB/MB/GB) suffix. A larger one makes the image unverifiable (ResponseTooLarge).
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    max_sbom_size: u64,
     /// On pass, rewrite the manifests so every checked image is pinned to its digest.
     #[arg(long)]
     pin: bool,
@@ -90,10 +94,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             tr.display()
         );
     }
-    if let Some(now) = &args.now {
-        parse_rfc3339(now)
-            .with_context(|| format!("--now {now:?} is not an RFC 3339 timestamp"))?;
-    }
+    let now = match &args.now {
+        Some(now) => sealgate::time::parse_rfc3339(now)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("--now {now:?} is not an RFC 3339 timestamp"))?,
+        None => sealgate::time::now(),
+    };
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
@@ -163,10 +169,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
 
     // --- gather evidence at the edge
     let wanted = gate::plan(&snapshot, &policies, args.pin);
+    let gather_opts = verify::GatherOptions {
+        concurrency: args.concurrency,
+        max_attestation_bytes: args.max_sbom_size,
+    };
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let evidence = if let Some(dir) = &args.oci_layout {
         let layout = OciLayout::open(dir).map_err(anyhow::Error::new)?;
-        rt.block_on(verify::gather(&layout, &wanted, args.concurrency))
+        rt.block_on(verify::gather(&layout, &wanted, &gather_opts))
     } else {
         let docker =
             DockerConfig::load(args.docker_config.as_deref()).map_err(anyhow::Error::new)?;
@@ -183,13 +193,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         if progress && !wanted.is_empty() {
             eprintln!("sealgate: checking {} images…", wanted.len());
         }
-        let ev = rt.block_on(verify::gather(&http, &wanted, args.concurrency));
+        let ev = rt.block_on(verify::gather(&http, &wanted, &gather_opts));
         tracing::info!(requests = http.requests(), "registry requests");
         ev
     };
 
     // --- decide (pure) and render
-    let report = gate::decide(&snapshot, &policies, &evidence);
+    let report = gate::decide(&snapshot, &policies, &evidence, now);
     let rendered = report::render(&report, args.output);
     match &args.output_file {
         Some(f) => {
@@ -305,79 +315,47 @@ fn write_atomic(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Validates `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`; returns seconds since the epoch.
-fn parse_rfc3339(s: &str) -> anyhow::Result<i64> {
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> anyhow::Result<i64> {
-        let t = s.get(r).context("too short")?;
-        if !t.bytes().all(|c| c.is_ascii_digit()) {
-            bail!("expected digits in {t:?}");
+/// `65536`, `64KiB`, `64MiB`, `1GiB` (powers of 1024), `100KB`, `100MB`, `1GB` (powers of 1000).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let (n, unit) = t.split_at(digits);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number of bytes, e.g. 64MiB"))?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?} (KiB, MiB, GiB, KB, MB, GB)"
+            ));
         }
-        t.parse::<i64>().context("number")
     };
-    if b.len() < 20
-        || b.get(4) != Some(&b'-')
-        || b.get(7) != Some(&b'-')
-        || !matches!(b.get(10), Some(b'T' | b't'))
-    {
-        bail!("expected YYYY-MM-DDTHH:MM:SSZ");
+    let v = n
+        .checked_mul(mul)
+        .ok_or_else(|| format!("{s:?}: too large"))?;
+    if v == 0 {
+        return Err(format!("{s:?}: must be more than 0"));
     }
-    let (y, mo, d, h, mi, se) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        bail!("field out of range");
-    }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            bail!("empty fraction");
-        }
-        rest = &frac[n..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        o if o.len() == 6
-            && (o.starts_with('+') || o.starts_with('-'))
-            && o.as_bytes().get(3) == Some(&b':') =>
-        {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let hh: i64 = o[1..3].parse().context("offset")?;
-            let mm: i64 = o[4..6].parse().context("offset")?;
-            sign * (hh * 3600 + mm * 60)
-        }
-        _ => bail!("expected Z or ±HH:MM offset"),
-    };
-    // days from civil (Howard Hinnant)
-    let (y2, m2) = if mo <= 2 {
-        (y - 1, mo + 9)
-    } else {
-        (y, mo - 3)
-    };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * m2 + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok(days * 86_400 + h * 3600 + mi * 60 + se - offset)
+    Ok(v)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn rfc3339() {
-        assert_eq!(super::parse_rfc3339("1970-01-01T00:00:00Z").ok(), Some(0));
-        assert_eq!(
-            super::parse_rfc3339("2024-05-30T12:00:00.5+02:00").ok(),
-            Some(1_717_063_200)
-        );
-        assert!(super::parse_rfc3339("2024-13-01T00:00:00Z").is_err());
-        assert!(super::parse_rfc3339("yesterday").is_err());
+    fn sizes() {
+        assert_eq!(super::parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(super::parse_size("100MB"), Ok(100_000_000));
+        assert_eq!(super::parse_size("4096"), Ok(4096));
+        assert_eq!(super::parse_size("1 GiB"), Ok(1 << 30));
+        for bad in ["", "MiB", "0", "12 parsecs", "-1", "99999999999999GiB"] {
+            assert!(super::parse_size(bad).is_err(), "{bad}");
+        }
     }
 }

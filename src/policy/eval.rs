@@ -6,7 +6,8 @@
 //! matching rule the image is `allowed` only if every policy says `unmatched: allow`.
 //! Failures of `mode: warn` policies are reported but do not block.
 
-use crate::evidence::ImageEvidence;
+use crate::attest::check::{self as attest_check, FoundAttestation, Opened};
+use crate::evidence::{AttestationEvidence, ImageEvidence};
 use crate::policy::{Mode, Policy, Unmatched};
 use crate::reference::{Digest, ImageRef};
 use crate::sigstore::cosign::{self, AttestorResult};
@@ -21,6 +22,8 @@ pub struct ImageOutcome {
     /// `policy/rule` of every rule that applied.
     pub rules: Vec<String>,
     pub signatures: Vec<AttestorResult>,
+    /// Every attestation found, with what became of it (merged over the rules that looked).
+    pub attestations: Vec<FoundAttestation>,
     pub digest: Option<Digest>,
 }
 
@@ -32,11 +35,41 @@ pub fn needs_signatures(policies: &[Policy], image: &ImageRef) -> bool {
     })
 }
 
-/// Evaluates `image` (with its evidence, when fetched) against all policies.
+/// Whether any policy has attestation rules for this image (so the edge fetches them).
+pub fn needs_attestations(policies: &[Policy], image: &ImageRef) -> bool {
+    let name = image.name();
+    policies.iter().any(|p| {
+        p.registry_allowed(&name)
+            && p.rule_for(&name)
+                .is_some_and(|r| !r.attestations.is_empty())
+    })
+}
+
+/// Merges one rule's view of the found attestations into the image's list (by origin).
+fn merge_found(into: &mut Vec<FoundAttestation>, found: Vec<FoundAttestation>) {
+    for f in found {
+        match into.iter_mut().find(|g| g.origin == f.origin) {
+            None => into.push(f),
+            Some(g) => {
+                if !g.verified && f.verified {
+                    g.verified = true;
+                    g.attestor = f.attestor.clone();
+                    g.note = None;
+                }
+                g.attestor = g.attestor.take().or(f.attestor);
+                g.used |= f.used;
+            }
+        }
+    }
+}
+
+/// Evaluates `image` (with its evidence, when fetched) against all policies; `now`
+/// (seconds since the epoch) is the instant time-dependent checks use.
 pub fn evaluate(
     policies: &[Policy],
     image: &ImageRef,
     evidence: Option<&ImageEvidence>,
+    now: i64,
 ) -> ImageOutcome {
     let name = image.name();
     let mut fails: Vec<Reason> = Vec::new();
@@ -44,6 +77,8 @@ pub fn evaluate(
     let mut blocking = false;
     let mut rules = Vec::new();
     let mut signatures = Vec::new();
+    let mut attestations: Vec<FoundAttestation> = Vec::new();
+    let mut opened: Option<Vec<Opened>> = None;
     let mut matched = false;
     let mut deny_unmatched: Vec<&Policy> = Vec::new();
     let digest = image
@@ -125,6 +160,55 @@ pub fn evaluate(
                 }
             }
         }
+        if !rule.attestations.is_empty() {
+            let resolved = match evidence.map(|e| &e.digest) {
+                Some(Ok(d)) => Ok(d),
+                Some(Err(r)) => Err(r.clone()),
+                None => Err(Reason::new(
+                    ReasonCode::RegistryUnavailable,
+                    "no evidence was gathered",
+                )),
+            };
+            match (resolved, evidence.and_then(|e| e.attestations.as_ref())) {
+                (Err(r), _) => {
+                    unverifiable.get_or_insert(r);
+                    ok = false;
+                }
+                (Ok(_), None) => {
+                    unverifiable.get_or_insert(Reason::new(
+                        ReasonCode::RegistryUnavailable,
+                        "attestations were not fetched",
+                    ));
+                    ok = false;
+                }
+                (Ok(_), Some(AttestationEvidence::Unverifiable(r))) => {
+                    unverifiable.get_or_insert(r.clone());
+                    ok = false;
+                }
+                (Ok(d), Some(AttestationEvidence::Found(list))) => {
+                    let opened = opened.get_or_insert_with(|| attest_check::open_all(list));
+                    for a in &rule.attestations {
+                        let outcome = attest_check::check(a, d, opened, now);
+                        merge_found(&mut attestations, outcome.found);
+                        match outcome.verdict {
+                            Verdict::Pass | Verdict::Allowed => {}
+                            Verdict::Fail(r) => {
+                                ok = false;
+                                fails.extend(r.into_iter().map(|mut r| {
+                                    r.message = format!("{}/{}: {}", p.name, rule.name, r.message);
+                                    r
+                                }));
+                            }
+                            Verdict::Unverifiable(mut r) => {
+                                ok = false;
+                                r.message = format!("{}/{}: {}", p.name, rule.name, r.message);
+                                unverifiable.get_or_insert(r);
+                            }
+                        }
+                    }
+                }
+            }
+        }
         blocking |= enforce && !ok;
     }
     if !matched && !deny_unmatched.is_empty() {
@@ -154,6 +238,7 @@ pub fn evaluate(
         blocking,
         rules,
         signatures,
+        attestations,
         digest,
     }
 }

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::attest::sbom::{PackageMatcher, SbomRule};
+use crate::attest::vuln::{Severity, VulnRule};
 use crate::crypto::PublicKey;
 use crate::keysource::Resolved;
 use crate::manifests::{ImagePath, parse_image_path};
@@ -109,7 +111,45 @@ pub struct RuleSpec {
     #[serde(default)]
     pub signatures: Option<SignaturesSpec>,
     #[serde(default)]
-    pub attestations: Option<serde_json::Value>,
+    pub attestations: Option<Vec<AttestationSpec>>,
+}
+
+/// One entry of a rule's `attestations`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AttestationSpec {
+    /// A URI, or an alias: cyclonedx, spdx, spdxjson, vuln, slsaprovenance,
+    /// slsaprovenance02, slsaprovenance1, link, openvex, custom.
+    pub predicate_type: String,
+    /// Names of the rule's `signatures.attestors` whose signature counts (default: any).
+    #[serde(default)]
+    pub attestors: Option<Vec<String>>,
+    #[serde(default)]
+    pub sbom: Option<SbomSpec>,
+    #[serde(default)]
+    pub vulnerabilities: Option<VulnerabilitiesSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SbomSpec {
+    #[serde(default)]
+    pub denied_packages: Vec<String>,
+    #[serde(default)]
+    pub denied_licenses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VulnerabilitiesSpec {
+    #[serde(default)]
+    pub max_severity: Option<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    #[serde(default)]
+    pub max_age: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +207,20 @@ pub struct Rule {
     pub images: Vec<Glob>,
     pub require_digest: bool,
     pub signatures: Option<SignatureRule>,
+    pub attestations: Vec<AttestationRule>,
+}
+
+/// A compiled `attestations` entry.
+#[derive(Debug, Clone)]
+pub struct AttestationRule {
+    /// As written (alias or URI), for messages.
+    pub predicate_type: String,
+    /// Which statement `predicateType`s match.
+    pub matcher: crate::attest::PredicateMatcher,
+    /// The attestors whose signature counts.
+    pub attestors: Vec<Attestor>,
+    pub sbom: Option<SbomRule>,
+    pub vulnerabilities: Option<VulnRule>,
 }
 
 #[derive(Debug, Clone)]
@@ -449,12 +503,6 @@ pub fn compile_with(
                 Glob::new(g).map_err(|e| invalid(&at(&format!(".images[{j}]")), e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if r.attestations.is_some() {
-            return Err(invalid(
-                &at(".attestations"),
-                "attestation rules are not supported yet by this version of sealgate".into(),
-            ));
-        }
         let signatures = match &r.signatures {
             None => None,
             Some(s) => Some(compile_signatures(
@@ -465,11 +513,21 @@ pub fn compile_with(
                 &invalid,
             )?),
         };
+        let mut attestations = Vec::new();
+        for (j, a) in r.attestations.iter().flatten().enumerate() {
+            attestations.push(compile_attestation(
+                a,
+                &at(&format!(".attestations[{j}]")),
+                signatures.as_ref(),
+                &invalid,
+            )?);
+        }
         rules.push(Rule {
             name: r.name.clone(),
             images,
             require_digest: r.require_digest,
             signatures,
+            attestations,
         });
     }
     Ok(Policy {
@@ -481,6 +539,126 @@ pub fn compile_with(
         unmatched: spec.unmatched,
         rules,
         extra_image_paths,
+    })
+}
+
+fn compile_attestation(
+    a: &AttestationSpec,
+    at: &str,
+    signatures: Option<&SignatureRule>,
+    invalid: &dyn Fn(&str, String) -> PolicyError,
+) -> Result<AttestationRule, PolicyError> {
+    let matcher = crate::attest::PredicateMatcher::parse(&a.predicate_type)
+        .map_err(|e| invalid(&format!("{at}.predicateType"), e))?;
+    let Some(sigs) = signatures else {
+        return Err(invalid(
+            at,
+            "attestations are verified with the rule's signatures.attestors: add them".into(),
+        ));
+    };
+    let attestors = match &a.attestors {
+        None => sigs.attestors.clone(),
+        Some(names) if names.is_empty() => {
+            return Err(invalid(
+                &format!("{at}.attestors"),
+                "must name at least one attestor (or be left out: any)".into(),
+            ));
+        }
+        Some(names) => names
+            .iter()
+            .enumerate()
+            .map(|(k, n)| {
+                sigs.attestors
+                    .iter()
+                    .find(|x| &x.name == n)
+                    .cloned()
+                    .ok_or_else(|| {
+                        invalid(
+                            &format!("{at}.attestors[{k}]"),
+                            format!("no attestor named {n:?} in this rule's signatures.attestors"),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let sbom = match &a.sbom {
+        None => None,
+        Some(s) => {
+            let denied_packages = s
+                .denied_packages
+                .iter()
+                .enumerate()
+                .map(|(k, e)| {
+                    PackageMatcher::parse(e)
+                        .map_err(|m| invalid(&format!("{at}.sbom.deniedPackages[{k}]"), m))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let denied_licenses = s
+                .denied_licenses
+                .iter()
+                .enumerate()
+                .map(|(k, e)| {
+                    crate::attest::sbom::parse_license_id(e)
+                        .map_err(|m| invalid(&format!("{at}.sbom.deniedLicenses[{k}]"), m))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(SbomRule {
+                denied_packages,
+                denied_licenses,
+            })
+        }
+    };
+    let vulnerabilities = match &a.vulnerabilities {
+        None => None,
+        Some(v) => {
+            let max_severity = v
+                .max_severity
+                .as_deref()
+                .map(Severity::parse)
+                .transpose()
+                .map_err(|m| invalid(&format!("{at}.vulnerabilities.maxSeverity"), m))?;
+            let max_age = v
+                .max_age
+                .as_deref()
+                .map(crate::time::parse_duration)
+                .transpose()
+                .map_err(|m| invalid(&format!("{at}.vulnerabilities.maxAge"), m))?;
+            for (field, list) in [("deny", &v.deny), ("ignore", &v.ignore)] {
+                if let Some((k, e)) = list
+                    .iter()
+                    .enumerate()
+                    .find(|(_, e)| e.trim().is_empty() || e.chars().any(char::is_whitespace))
+                {
+                    return Err(invalid(
+                        &format!("{at}.vulnerabilities.{field}[{k}]"),
+                        format!("{e:?} is not a vulnerability id"),
+                    ));
+                }
+            }
+            if let Some(e) = v
+                .deny
+                .iter()
+                .find(|d| v.ignore.iter().any(|i| i.eq_ignore_ascii_case(d)))
+            {
+                return Err(invalid(
+                    &format!("{at}.vulnerabilities"),
+                    format!("{e} is both denied and ignored"),
+                ));
+            }
+            Some(VulnRule {
+                max_severity,
+                deny: v.deny.clone(),
+                ignore: v.ignore.clone(),
+                max_age,
+            })
+        }
+    };
+    Ok(AttestationRule {
+        predicate_type: a.predicate_type.clone(),
+        matcher,
+        attestors,
+        sbom,
+        vulnerabilities,
     })
 }
 
@@ -637,12 +815,93 @@ wHDtyaXlq7Nhj8279+1u/l5pZhXJPW8PnGRRLdO5NbsuM6aT7pOcP100uw==
         let (path, msg) = err_path(compile_yaml(&y));
         assert_eq!(path, "spec.rules[0].signatures.attestors[0].keyless");
         assert!(msg.contains("not supported yet"));
+    }
+
+    fn with_attestations(att: &str) -> String {
+        policy(&format!(
+            "  rules:\n  - name: a\n    images: ['**']\n    signatures:\n      attestors:\n      - name: ci\n        key: {{pem: \"{}\"}}\n      - name: rel\n        key: {{pem: \"{}\"}}\n    attestations:\n{att}",
+            KEY.replace('\n', "\\n"),
+            KEY.replace('\n', "\\n")
+        ))
+    }
+
+    #[test]
+    fn attestation_rules_compile() {
+        let p = compile_yaml(&with_attestations(
+            "    - predicateType: cyclonedx\n      attestors: [rel]\n      sbom:\n        deniedPackages: ['pkg:npm/event-stream@3.3.6', 'log4j-core@<2.17.1']\n        deniedLicenses: [AGPL-3.0-only]\n      vulnerabilities: {maxSeverity: high, deny: [CVE-2021-44228], ignore: [CVE-2023-0001], maxAge: 168h}\n    - predicateType: https://example.com/custom/v1\n",
+        ))
+        .unwrap();
+        let a = &p.rules[0].attestations;
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].predicate_type, "cyclonedx");
+        assert!(a[0].matcher.matches("https://cyclonedx.org/bom"));
+        assert!(!a[0].matcher.matches("https://spdx.dev/Document"));
+        assert_eq!(
+            a[0].attestors
+                .iter()
+                .map(|x| x.name.as_str())
+                .collect::<Vec<_>>(),
+            ["rel"]
+        );
+        assert_eq!(a[0].sbom.as_ref().unwrap().denied_packages.len(), 2);
+        let v = a[0].vulnerabilities.as_ref().unwrap();
+        assert_eq!(v.max_severity, Some(Severity::High));
+        assert_eq!(v.max_age, Some(168 * 3600));
+        // default: any of the rule's attestors
+        assert_eq!(a[1].attestors.len(), 2);
+        assert!(a[1].matcher.matches("https://example.com/custom/v1"));
+    }
+
+    #[test]
+    fn attestation_rule_errors_name_their_field() {
+        for (att, want_path, want_msg) in [
+            (
+                "    - predicateType: sbom\n",
+                "spec.rules[0].attestations[0].predicateType",
+                "alias",
+            ),
+            (
+                "    - {predicateType: spdx, attestors: [nobody]}\n",
+                "spec.rules[0].attestations[0].attestors[0]",
+                "nobody",
+            ),
+            (
+                "    - {predicateType: spdx, sbom: {deniedPackages: ['log4j@<<1']}}\n",
+                "spec.rules[0].attestations[0].sbom.deniedPackages[0]",
+                "",
+            ),
+            (
+                "    - {predicateType: vuln, vulnerabilities: {maxSeverity: severe}}\n",
+                "spec.rules[0].attestations[0].vulnerabilities.maxSeverity",
+                "",
+            ),
+            (
+                "    - {predicateType: vuln, vulnerabilities: {maxAge: 7years}}\n",
+                "spec.rules[0].attestations[0].vulnerabilities.maxAge",
+                "",
+            ),
+            (
+                "    - {predicateType: vuln, vulnerabilities: {deny: [CVE-1], ignore: [cve-1]}}\n",
+                "spec.rules[0].attestations[0].vulnerabilities",
+                "both",
+            ),
+            (
+                "    - {predicateType: vuln, vulnerabilties: {}}\n",
+                "spec.rules[0].attestations[0].vulnerabilties",
+                "unknown field",
+            ),
+        ] {
+            let (path, msg) = err_path(compile_yaml(&with_attestations(att)));
+            assert_eq!(path, want_path, "{att}: {msg}");
+            assert!(msg.contains(want_msg), "{att}: {msg}");
+        }
+        // attestations need attestors to verify them with
         let y = policy(
             "  rules:\n  - name: a\n    images: ['**']\n    attestations: [{predicateType: spdx}]\n",
         );
         let (path, msg) = err_path(compile_yaml(&y));
-        assert_eq!(path, "spec.rules[0].attestations");
-        assert!(msg.contains("not supported yet"));
+        assert_eq!(path, "spec.rules[0].attestations[0]");
+        assert!(msg.contains("signatures.attestors"), "{msg}");
     }
 
     #[test]
