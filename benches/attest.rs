@@ -65,7 +65,7 @@ fn main() {
     );
     for (label, ptype, alias, doc) in [
         (
-            "CycloneDX 1.5",
+            "CycloneDX 1.6",
             "https://cyclonedx.org/bom",
             "cyclonedx",
             sbomgen::cyclonedx_json(
