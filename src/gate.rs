@@ -2,11 +2,13 @@
 //! per-image verdicts and the decision. No I/O: [`plan`] says what evidence is needed,
 //! the edge gathers it ([`crate::verify::gather`]), [`decide`] computes the outcome.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 
 use crate::attest::check::FoundAttestation;
 use crate::evidence::ImageEvidence;
-use crate::manifests::{FoundImage, Location, Problem, Snapshot};
+use crate::manifests::pin::{PinEdit, PinError, pin_kustomization, pin_yaml};
+use crate::manifests::{FoundImage, Location, Origin, Problem, Snapshot};
 use crate::policy::Policy;
 use crate::policy::eval::{self, ImageOutcome};
 use crate::reference::ImageRef;
@@ -179,4 +181,109 @@ pub fn decide(
         images,
         problems: snapshot.problems.clone(),
     }
+}
+
+/// A manifest file with every passing image pinned to its digest.
+#[derive(Debug, Clone)]
+pub struct PinnedFile {
+    pub path: PathBuf,
+    pub text: String,
+    /// References rewritten in it.
+    pub references: usize,
+}
+
+/// Why pinning failed (the file is named; nothing was written).
+#[derive(Debug, thiserror::Error)]
+pub enum PinFilesError {
+    #[error("reading {path}")]
+    ReadFailed {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("pinning {path}")]
+    PinFailed {
+        path: PathBuf,
+        #[source]
+        source: PinError,
+    },
+}
+
+/// The new text of every file holding a passing, tag-only image reference, with each such
+/// reference rewritten to `name[:tag]@digest` (format-preserving; kustomization `images:`
+/// overrides get a `digest:`). Reads the files the snapshot came from; writes nothing.
+///
+/// # Errors
+/// [`PinFilesError`] naming the file.
+pub fn pinned_files(report: &Report) -> Result<Vec<PinnedFile>, PinFilesError> {
+    let mut scalar_edits: BTreeMap<PathBuf, Vec<PinEdit>> = BTreeMap::new();
+    let mut kustomize_edits: BTreeMap<PathBuf, Vec<(usize, String)>> = BTreeMap::new();
+    for img in &report.images {
+        let (Verdict::Pass, Some(digest), Some(reference)) =
+            (&img.verdict, &img.digest, &img.reference)
+        else {
+            continue;
+        };
+        if reference.digest().is_some() {
+            continue; // already pinned
+        }
+        let new = format!("{}@{digest}", img.image.trim());
+        for f in &img.found {
+            match &f.origin {
+                Origin::Scalar { path: Some(path) } => {
+                    scalar_edits.entry(path.clone()).or_default().push(PinEdit {
+                        document: f.location.document,
+                        pointer: f.location.pointer.clone(),
+                        old: img.image.clone(),
+                        new: new.clone(),
+                    });
+                }
+                Origin::Scalar { path: None } => {}
+                Origin::Kustomize { path, index } => {
+                    kustomize_edits
+                        .entry(path.clone())
+                        .or_default()
+                        .push((*index, digest.clone()));
+                }
+            }
+        }
+    }
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path).map_err(|source| PinFilesError::ReadFailed {
+            path: path.clone(),
+            source,
+        })
+    };
+    let mut out: Vec<PinnedFile> = Vec::new();
+    for (path, edits) in scalar_edits {
+        let text = read(&path)?;
+        let text = pin_yaml(&text, &edits).map_err(|source| PinFilesError::PinFailed {
+            path: path.clone(),
+            source,
+        })?;
+        out.push(PinnedFile {
+            path,
+            text,
+            references: edits.len(),
+        });
+    }
+    for (path, mut edits) in kustomize_edits {
+        edits.sort();
+        edits.dedup();
+        let mut text = read(&path)?;
+        for (index, digest) in &edits {
+            text = pin_kustomization(&text, *index, digest).map_err(|source| {
+                PinFilesError::PinFailed {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
+        out.push(PinnedFile {
+            path,
+            text,
+            references: edits.len(),
+        });
+    }
+    Ok(out)
 }

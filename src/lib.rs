@@ -29,21 +29,32 @@
 //! - [`policy`]: `ImagePolicy` schema, validation, pure evaluation.
 //! - [`gate`]: snapshot + evidence → per-image verdicts → [`verdict::Decision`] (pure).
 //! - [`report`]: text, JSON, SARIF and JUnit renderings (pure).
+//! - [`config`]: the standalone gate's `GateConfig`, validated once.
+//! - [`source`]: the Git edge (cached bare repositories, safe checkout, commit and tag
+//!   signatures); [`target`]: promotion commits on a deploy branch.
+//! - [`daemon`]: the reconcile core of `sealgate run` and its status (a value);
+//!   [`http`] and [`metrics`]: its HTTP surface (`/status`, `/metrics`, webhooks).
 //! - [`time`]: RFC 3339 timestamps and durations (pure; the clock is an argument).
 #![forbid(unsafe_code)]
 
 pub mod attest;
+pub mod config;
 pub mod crypto;
+pub mod daemon;
 pub mod error;
 pub mod evidence;
 pub mod gate;
+pub mod http;
 pub mod keysource;
 pub mod manifests;
+pub mod metrics;
 pub mod policy;
 pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod sigstore;
+pub mod source;
+pub mod target;
 pub mod time;
 pub mod verdict;
 pub mod verify;

@@ -1,11 +1,11 @@
 //! Verdicts are values: the stable reason codes of the contract, per-image verdicts and
 //! the revision's decision. Pure data; everything here serializes into the JSON report.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Stable reason codes (contract: "Reason codes"). Used in reports, conditions, events
 /// and metric labels, so never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ReasonCode {
     // verdict `fail`: the evidence says no
     NoSignature,
@@ -76,7 +76,7 @@ impl ReasonCode {
 }
 
 /// A reason with a human message that names what failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
     pub code: ReasonCode,
     pub message: String,

@@ -1,6 +1,5 @@
 //! `sealgate check`: the one-shot CI gate.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,13 +10,13 @@ use clap::Args;
 
 use sealgate::gate::{self, Report};
 use sealgate::keysource::{self, Resolved};
-use sealgate::manifests::{self, LoadOptions, Origin, PinEdit};
+use sealgate::manifests::{self, LoadOptions};
 use sealgate::policy::{self, Policy};
 use sealgate::registry::credentials::DockerConfig;
 use sealgate::registry::http::{HttpOptions, HttpRegistry};
 use sealgate::registry::layout::OciLayout;
 use sealgate::report::{self, Format};
-use sealgate::verdict::{Decision, Verdict};
+use sealgate::verdict::Decision;
 use sealgate::verify;
 
 /// Largest manifest stream read from stdin.
@@ -244,58 +243,11 @@ fn display_paths(p: &[PathBuf]) -> String {
 /// Rewrites every passing image's locations to `name[:tag]@digest`. Returns how many
 /// references were rewritten. Each file is written once, atomically (temp + rename).
 fn pin(report: &Report, _policies: &[Policy]) -> anyhow::Result<usize> {
-    let mut scalar_edits: BTreeMap<PathBuf, Vec<PinEdit>> = BTreeMap::new();
-    let mut kustomize_edits: BTreeMap<PathBuf, Vec<(usize, String)>> = BTreeMap::new();
-    for img in &report.images {
-        let (Verdict::Pass, Some(digest), Some(reference)) =
-            (&img.verdict, &img.digest, &img.reference)
-        else {
-            continue;
-        };
-        if reference.digest().is_some() {
-            continue; // already pinned
-        }
-        let new = format!("{}@{digest}", img.image.trim());
-        for f in &img.found {
-            match &f.origin {
-                Origin::Scalar { path: Some(path) } => {
-                    scalar_edits.entry(path.clone()).or_default().push(PinEdit {
-                        document: f.location.document,
-                        pointer: f.location.pointer.clone(),
-                        old: img.image.clone(),
-                        new: new.clone(),
-                    })
-                }
-                Origin::Scalar { path: None } => {}
-                Origin::Kustomize { path, index } => {
-                    kustomize_edits
-                        .entry(path.clone())
-                        .or_default()
-                        .push((*index, digest.clone()));
-                }
-            }
-        }
-    }
+    let pinned = gate::pinned_files(report).map_err(anyhow::Error::new)?;
     let mut count = 0;
-    for (path, edits) in scalar_edits {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let new = manifests::pin::pin_yaml(&text, &edits)
-            .with_context(|| format!("pinning {}", path.display()))?;
-        write_atomic(&path, &new)?;
-        count += edits.len();
-    }
-    for (path, mut edits) in kustomize_edits {
-        edits.sort();
-        edits.dedup();
-        let mut text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        for (index, digest) in &edits {
-            text = manifests::pin::pin_kustomization(&text, *index, digest)
-                .with_context(|| format!("pinning {} images[{index}]", path.display()))?;
-        }
-        write_atomic(&path, &text)?;
-        count += edits.len();
+    for f in pinned {
+        write_atomic(&f.path, &f.text)?;
+        count += f.references;
     }
     Ok(count)
 }

@@ -1,10 +1,12 @@
 //! Command-line front ends: parse arguments → validated config → engine → render.
 //! Exit codes (contract): 0 pass/warn, 1 blocked, 2 usage or configuration error.
 
+mod approve;
 mod attest;
 mod bundle;
 mod check;
 mod keys;
+mod run;
 mod sign;
 
 use std::process::ExitCode;
@@ -31,6 +33,12 @@ enum Command {
     Sign(sign::SignArgs),
     /// Attest an image: an in-toto statement in a DSSE envelope (cosign `.att` format).
     Attest(attest::AttestArgs),
+    /// The standalone gate: watch a Git repository, verify each revision, promote what passes.
+    Run(run::RunArgs),
+    /// Print a running gate's status (like `flux get`).
+    Status(run::StatusArgs),
+    /// Approve a verified revision: push the SSH-signed tag sealgate/approved/<sha>.
+    Approve(approve::ApproveArgs),
 }
 
 /// Logging to stderr; stdout carries only the report.
@@ -76,6 +84,18 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Attest(args) => {
             init_logging(0, false);
             attest::run(args)
+        }
+        Command::Run(args) => {
+            init_logging(args.verbose.max(1), args.quiet);
+            run::run(args)
+        }
+        Command::Status(args) => {
+            init_logging(0, false);
+            run::status(args)
+        }
+        Command::Approve(args) => {
+            init_logging(0, false);
+            approve::run(args)
         }
     };
     match result {

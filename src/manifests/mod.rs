@@ -84,6 +84,17 @@ pub enum ProblemCode {
     UnsafePath,
 }
 
+impl ProblemCode {
+    /// The code as written in reports (`"ManifestParseError"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ManifestParseError => "ManifestParseError",
+            Self::ManifestTooLarge => "ManifestTooLarge",
+            Self::UnsafePath => "UnsafePath",
+        }
+    }
+}
+
 /// A manifest that could not be (fully) read; it blocks the decision.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {

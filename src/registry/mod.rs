@@ -201,3 +201,63 @@ pub(crate) fn check_manifest_digest(
     }
     Ok(computed)
 }
+
+/// Either backend, chosen at start-up (network, or an OCI layout for offline gates).
+pub enum AnyRegistry {
+    Http(http::HttpRegistry),
+    Layout(layout::OciLayout),
+}
+
+impl AnyRegistry {
+    /// Registry requests made so far (0 for a layout).
+    pub fn requests(&self) -> u64 {
+        match self {
+            Self::Http(h) => h.requests(),
+            Self::Layout(_) => 0,
+        }
+    }
+}
+
+impl Registry for AnyRegistry {
+    async fn manifest(
+        &self,
+        repo: &Repository,
+        reference: &str,
+    ) -> Result<Option<Manifest>, RegistryError> {
+        match self {
+            Self::Http(h) => h.manifest(repo, reference).await,
+            Self::Layout(l) => l.manifest(repo, reference).await,
+        }
+    }
+
+    async fn blob(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        max_bytes: u64,
+    ) -> Result<Bytes, RegistryError> {
+        match self {
+            Self::Http(h) => h.blob(repo, digest, max_bytes).await,
+            Self::Layout(l) => l.blob(repo, digest, max_bytes).await,
+        }
+    }
+
+    async fn referrers(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        match self {
+            Self::Http(h) => h.referrers(repo, digest, artifact_type).await,
+            Self::Layout(l) => l.referrers(repo, digest, artifact_type).await,
+        }
+    }
+
+    fn source(&self) -> SignatureSource {
+        match self {
+            Self::Http(h) => h.source(),
+            Self::Layout(l) => l.source(),
+        }
+    }
+}

@@ -4,6 +4,13 @@
 //! and each signature object is fetched once per (repository, digest), however many
 //! manifests, containers, rules or attestors refer to it. Requests run concurrently,
 //! bounded by `concurrency` here and by the registry backend's per-host budget.
+//!
+//! An optional [`Cache`] keeps signature and attestation evidence per (repository,
+//! digest) across runs (the daemon's reconciles): found evidence for `ttl`, "nothing
+//! there" for the shorter `negative_ttl` (a signature may appear any moment), and
+//! "could not check" never. Tags are always resolved again (they move); a re-run over
+//! digest-pinned images within the TTL makes no registry request. The TTL is the window
+//! in which a deleted signature still counts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -42,12 +49,104 @@ impl Default for GatherOptions {
     }
 }
 
+/// Cached evidence per (repository, digest), with when it was stored.
+type Slots<T> = std::sync::Mutex<HashMap<(Repository, Digest), (T, std::time::Instant)>>;
+
+/// Evidence kept across runs (see the module docs).
+pub struct Cache {
+    ttl: std::time::Duration,
+    negative_ttl: std::time::Duration,
+    signatures:
+        std::sync::Mutex<HashMap<(Repository, Digest), (SignatureEvidence, std::time::Instant)>>,
+    attestations:
+        std::sync::Mutex<HashMap<(Repository, Digest), (AttestationEvidence, std::time::Instant)>>,
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
+}
+
+impl Cache {
+    pub fn new(ttl: std::time::Duration, negative_ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            negative_ttl,
+            signatures: std::sync::Mutex::new(HashMap::new()),
+            attestations: std::sync::Mutex::new(HashMap::new()),
+            hits: 0.into(),
+            misses: 0.into(),
+        }
+    }
+
+    /// (hits, misses) so far.
+    pub fn stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.hits.load(Relaxed), self.misses.load(Relaxed))
+    }
+
+    /// Drops everything (trust material or policy changed).
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.signatures.lock() {
+            m.clear();
+        }
+        if let Ok(mut m) = self.attestations.lock() {
+            m.clear();
+        }
+    }
+
+    fn get<T: Clone>(
+        &self,
+        map: &Slots<T>,
+        key: &(Repository, Digest),
+        negative: impl Fn(&T) -> bool,
+    ) -> Option<T> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = map.lock().ok()?;
+        let hit = m.get(key).and_then(|(v, at)| {
+            let ttl = if negative(v) {
+                self.negative_ttl
+            } else {
+                self.ttl
+            };
+            (at.elapsed() < ttl).then(|| v.clone())
+        });
+        if hit.is_some() {
+            self.hits.fetch_add(1, Relaxed);
+        } else {
+            self.misses.fetch_add(1, Relaxed);
+        }
+        hit
+    }
+
+    fn put<T>(map: &Slots<T>, key: (Repository, Digest), v: T) {
+        if let Ok(mut m) = map.lock() {
+            m.insert(key, (v, std::time::Instant::now()));
+        }
+    }
+}
+
+fn sig_negative(e: &SignatureEvidence) -> bool {
+    matches!(e, SignatureEvidence::Missing)
+}
+
+fn att_negative(e: &AttestationEvidence) -> bool {
+    matches!(e, AttestationEvidence::Found(v) if v.is_empty())
+}
+
 /// Gathers evidence for every wanted image. Never fails: trouble becomes an
 /// `unverifiable` reason inside the evidence.
 pub async fn gather<R: Registry>(
     registry: &R,
     wanted: &[Wanted],
     opts: &GatherOptions,
+) -> HashMap<ImageRef, ImageEvidence> {
+    gather_cached(registry, wanted, opts, None).await
+}
+
+/// [`gather`] through a [`Cache`].
+pub async fn gather_cached<R: Registry>(
+    registry: &R,
+    wanted: &[Wanted],
+    opts: &GatherOptions,
+    cache: Option<&Cache>,
 ) -> HashMap<ImageRef, ImageEvidence> {
     let concurrency = opts.concurrency.max(1);
     let max_attestation = opts.max_attestation_bytes;
@@ -92,8 +191,19 @@ pub async fn gather<R: Registry>(
     let signatures: BTreeMap<(Repository, Digest), SignatureEvidence> =
         futures::stream::iter(sig_keys)
             .map(|(repo, d)| async move {
-                let ev = discovery::legacy_signatures(registry, &repo, &d).await;
-                ((repo, d), ev)
+                let key = (repo, d);
+                if let Some(c) = cache
+                    && let Some(ev) = c.get(&c.signatures, &key, sig_negative)
+                {
+                    return (key, ev);
+                }
+                let ev = discovery::legacy_signatures(registry, &key.0, &key.1).await;
+                if let Some(c) = cache
+                    && !matches!(ev, SignatureEvidence::Unverifiable(_))
+                {
+                    Cache::put(&c.signatures, key.clone(), ev.clone());
+                }
+                (key, ev)
             })
             .buffer_unordered(concurrency)
             .collect()
@@ -107,8 +217,19 @@ pub async fn gather<R: Registry>(
     let attestations: BTreeMap<(Repository, Digest), AttestationEvidence> =
         futures::stream::iter(att_keys)
             .map(|(repo, d)| async move {
-                let ev = discovery::attestations(registry, &repo, &d, max_attestation).await;
-                ((repo, d), ev)
+                let key = (repo, d);
+                if let Some(c) = cache
+                    && let Some(ev) = c.get(&c.attestations, &key, att_negative)
+                {
+                    return (key, ev);
+                }
+                let ev = discovery::attestations(registry, &key.0, &key.1, max_attestation).await;
+                if let Some(c) = cache
+                    && !matches!(ev, AttestationEvidence::Unverifiable(_))
+                {
+                    Cache::put(&c.attestations, key.clone(), ev.clone());
+                }
+                (key, ev)
             })
             .buffer_unordered(concurrency)
             .collect()

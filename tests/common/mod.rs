@@ -3,6 +3,8 @@
 //! `SEALGATE_FIXTURES`, and a black-box runner for the `sealgate` binary.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod git;
+pub mod gitsig;
 pub mod proxy;
 
 use std::io::Write as _;

@@ -1,0 +1,135 @@
+//! `sealgate approve --repo URL --key SSH_KEY <sha>`: records a release manager's approval
+//! of a verified revision in Git, as the SSH-signed annotated tag
+//! `sealgate/approved/<sha>` (what `git tag -s` with `gpg.format=ssh` makes: the tag is
+//! signed by `ssh-keygen -Y sign -n git`, exactly as git does it), and pushes the tag.
+//! The gate verifies it against its approvers' `allowed_signers`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+
+use sealgate::config::GitAuth;
+use sealgate::daemon::APPROVAL_TAG_PREFIX;
+use sealgate::source::git::Repo;
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The source repository of the gate (file://, git://, https://, ssh://).
+    #[arg(long, value_name = "URL")]
+    repo: String,
+    /// The SSH private key to sign with (its public key is in the approvers file).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// Tagger name and email (default: from `git config user.name` / `user.email`, else sealgate).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    #[arg(long, value_name = "EMAIL")]
+    email: Option<String>,
+    /// HTTPS token from this environment variable.
+    #[arg(long, value_name = "NAME")]
+    token_env: Option<String>,
+    /// The full commit id of the verified revision.
+    #[arg(value_name = "SHA")]
+    sha: String,
+}
+
+fn git_config(key: &str) -> Option<String> {
+    let out = Command::new("git").args(["config", key]).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Signs `data` with `ssh-keygen -Y sign -n git` (the armored SSH SIGNATURE block).
+fn ssh_sign(key: &std::path::Path, data: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut child = Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-n", "git", "-f"])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running ssh-keygen (needed to sign the approval)")?;
+    child
+        .stdin
+        .take()
+        .context("ssh-keygen stdin")?
+        .write_all(data)
+        .context("writing to ssh-keygen")?;
+    let out = child.wait_with_output().context("ssh-keygen")?;
+    if !out.status.success() {
+        bail!(
+            "ssh-keygen -Y sign failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
+}
+
+pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
+    let oid = git2::Oid::from_str(&args.sha)
+        .ok()
+        .filter(|_| args.sha.len() == 40)
+        .with_context(|| format!("{:?} is not a full commit id (40 hex digits)", args.sha))?;
+    let name = args
+        .name
+        .or_else(|| git_config("user.name"))
+        .unwrap_or_else(|| "sealgate".into());
+    let email = args
+        .email
+        .or_else(|| git_config("user.email"))
+        .unwrap_or_else(|| "sealgate@localhost".into());
+    let auth = match args.token_env {
+        Some(env) => GitAuth::Token {
+            env: Some(env),
+            file: None,
+            username: "x-access-token".into(),
+        },
+        None => GitAuth::None,
+    };
+    let state = tempfile::tempdir().context("creating a work directory")?;
+    let repo = Repo::open(
+        state.path(),
+        &args.repo,
+        auth,
+        std::time::Duration::from_secs(120),
+    )
+    .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
+    repo.fetch_all_heads()
+        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
+    if repo.git().find_commit(oid).is_err() {
+        bail!("{} has no commit {} on any branch", args.repo, args.sha);
+    }
+    let tag = format!("{APPROVAL_TAG_PREFIX}{}", args.sha);
+    let now = sealgate::time::now();
+    let body = format!(
+        "object {}\ntype commit\ntag {tag}\ntagger {name} <{email}> {now} +0000\n\nApproved {} for promotion by sealgate approve\n",
+        args.sha, args.sha
+    );
+    let signature = ssh_sign(&args.key, body.as_bytes())?;
+    let mut object = body.into_bytes();
+    object.extend_from_slice(&signature);
+    let odb = repo.git().odb().context("object database")?;
+    let tag_id = odb
+        .write(git2::ObjectType::Tag, &object)
+        .context("writing the tag object")?;
+    let local = format!("refs/tags/{tag}");
+    repo.git()
+        .reference(&local, tag_id, true, "sealgate approve")
+        .context("creating the tag ref")?;
+    let pushed = repo
+        .push_ref(&local, &local)
+        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
+    if !pushed {
+        bail!(
+            "{tag} already exists on {} (approvals are never overwritten)",
+            args.repo
+        );
+    }
+    println!("approved {} in {} as tag {tag}", args.sha, args.repo);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,370 @@
+//! `sealgate run --config FILE [--once]`: the standalone gate (Git → verify → promote), and
+//! `sealgate status --url URL`: its status as a table.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+
+use sealgate::daemon::{Gate, Outcome, Status};
+use sealgate::http::{AppState, Trigger};
+use sealgate::metrics::{Metrics, ReconcileResult};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The GateConfig file (see config/gate.yaml).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// One reconcile, then exit: 0 promoted or up to date, 1 blocked (or failed), 2
+    /// configuration error, 3 waiting for approval.
+    #[arg(long)]
+    once: bool,
+    /// With --once: print the status as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Evaluate time-dependent checks at this instant (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    now: Option<String>,
+    /// More logging on stderr (-v, -vv).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// No logging on stderr.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The gate's HTTP address (`listen` in its config).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9090")]
+    url: String,
+    /// Print the raw JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A `flux get`-style table of a status document.
+pub fn render_status(s: &Status) -> String {
+    let cond = |k: &str| {
+        s.condition(k)
+            .map(|c| format!("{:<5} {:<24} {}", c.status, c.reason, c.message))
+            .unwrap_or_else(|| "-".into())
+    };
+    let mut out = String::new();
+    out.push_str(&format!("SOURCE     {}\n", s.source));
+    out.push_str(&format!("TARGET     {}\n", s.target));
+    for k in [
+        "Ready",
+        "Stalled",
+        "SourceVerified",
+        "ImagesVerified",
+        "AwaitingApproval",
+        "Promoted",
+    ] {
+        if s.condition(k).is_some() {
+            out.push_str(&format!("{k:<17}  {}\n", cond(k)));
+        }
+    }
+    let short = |r: &Option<String>| {
+        r.as_deref()
+            .map(|r| r.get(..12).unwrap_or(r).to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    out.push_str(&format!(
+        "REVISIONS  attempted {}  verified {}  promoted {}\n",
+        short(&s.last_attempted_revision),
+        short(&s.last_verified_revision),
+        short(&s.last_promoted_revision)
+    ));
+    if let Some(f) = &s.force_push {
+        out.push_str(&format!("FORCE-PUSH {f}\n"));
+    }
+    out.push_str(&format!(
+        "IMAGES     {} total, {} blocked\n",
+        s.images_total, s.images_blocked
+    ));
+    for i in s
+        .images
+        .iter()
+        .filter(|i| !matches!(i.verdict.as_str(), "pass" | "allowed"))
+    {
+        out.push_str(&format!("  {:<13} {}\n", i.verdict.to_uppercase(), i.image));
+        for r in &i.reasons {
+            out.push_str(&format!("      {}: {}\n", r.code.as_str(), r.message));
+        }
+    }
+    for p in &s.problems {
+        out.push_str(&format!("  PROBLEM {p}\n"));
+    }
+    out
+}
+
+fn now_of(args: &Option<String>) -> anyhow::Result<Option<i64>> {
+    match args {
+        None => Ok(None),
+        Some(n) => Ok(Some(
+            sealgate::time::parse_rfc3339(n)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("--now {n:?}"))?,
+        )),
+    }
+}
+
+fn result_of(o: &Outcome) -> ReconcileResult {
+    match o {
+        Outcome::Promoted { .. } => ReconcileResult::Promoted,
+        Outcome::UpToDate => ReconcileResult::Unchanged,
+        Outcome::Blocked { .. } => ReconcileResult::Blocked,
+        Outcome::AwaitingApproval => ReconcileResult::AwaitingApproval,
+        Outcome::Failed { .. } => ReconcileResult::Error,
+    }
+}
+
+fn record(metrics: &Metrics, gate: &Gate, o: &Outcome, seconds: f64, cache_before: (u64, u64)) {
+    metrics.reconcile(result_of(o), seconds);
+    let s = gate.status();
+    let mut counts: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    for i in &s.images {
+        let reason = i
+            .reasons
+            .first()
+            .map(|r| r.code.as_str().to_string())
+            .unwrap_or_default();
+        *counts.entry((i.verdict.clone(), reason)).or_default() += 1;
+    }
+    let counts: Vec<(String, String, i64)> =
+        counts.into_iter().map(|((v, r), n)| (v, r, n)).collect();
+    metrics.set_image_verdicts(&counts);
+    metrics.set_blocked_gates(i64::from(matches!(o, Outcome::Blocked { .. })));
+    if let Outcome::Promoted { .. } = o {
+        metrics.set_last_promotion(sealgate::time::now());
+    }
+    let (hits, misses) = gate.cache.stats();
+    for _ in cache_before.0..hits {
+        metrics.cache(true);
+    }
+    for _ in cache_before.1..misses {
+        metrics.cache(false);
+    }
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let fixed_now = now_of(&args.now)?;
+    let config = match sealgate::config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sealgate: error: {}", sealgate::error::chain(&e));
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let gate = match Gate::new(config) {
+        Ok(g) => Arc::new(g),
+        Err(e) => {
+            eprintln!("sealgate: error: {}", sealgate::error::chain(&e));
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    if args.once {
+        let outcome = rt.block_on(gate.reconcile(fixed_now.unwrap_or_else(sealgate::time::now)));
+        let status = gate.status();
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&status)?);
+        } else {
+            print!("{}", render_status(&status));
+        }
+        return Ok(match outcome {
+            Outcome::Promoted { .. } | Outcome::UpToDate => ExitCode::SUCCESS,
+            Outcome::Blocked { .. } | Outcome::Failed { .. } => ExitCode::from(1),
+            Outcome::AwaitingApproval => ExitCode::from(3),
+        });
+    }
+    rt.block_on(daemon(gate, fixed_now))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The daemon: poll with jitter, reconcile at once on a webhook, back off on errors,
+/// stop cleanly on SIGTERM/SIGINT (a running reconcile finishes first: promotion is one
+/// atomic ref update on the remote, so nothing is left half-written).
+async fn daemon(gate: Arc<Gate>, fixed_now: Option<i64>) -> anyhow::Result<()> {
+    let cfg = &gate.config;
+    let secret = match (&cfg.webhook_secret_env, &cfg.webhook_secret_file) {
+        (Some(e), _) => Some(
+            std::env::var(e)
+                .with_context(|| format!("webhook.secretEnv: {e} is not set"))?
+                .trim()
+                .to_string(),
+        ),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("webhook.secretFile: {}", f.display()))?
+                .trim()
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    let metrics = Arc::new(Metrics::new());
+    let status_doc = Arc::new(tokio::sync::RwLock::new(serde_json::to_value(
+        gate.status(),
+    )?));
+    let ready = Arc::new(AtomicBool::new(false));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Trigger>(1);
+    let state = AppState {
+        status: status_doc.clone(),
+        ready: ready.clone(),
+        metrics: metrics.clone(),
+        webhook_secret: secret.map(Arc::new),
+        trigger: tx,
+    };
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.listen))?;
+    eprintln!(
+        "sealgate: gate {} → {} ({}); serving /status /metrics /healthz /readyz /hooks/git on http://{}",
+        cfg.source.url,
+        cfg.promote.branch,
+        cfg.source.git_ref,
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    );
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopping = Arc::new(AtomicBool::new(false));
+    {
+        let (stop, stopping) = (stop.clone(), stopping.clone());
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            stopping.store(true, Ordering::SeqCst);
+            stop.notify_waiters();
+        });
+    }
+    let server = {
+        let stop = stop.clone();
+        let stopping = stopping.clone();
+        tokio::spawn(sealgate::http::serve(listener, state, async move {
+            if !stopping.load(Ordering::SeqCst) {
+                stop.notified().await;
+            }
+        }))
+    };
+    let mut failures: u32 = 0;
+    loop {
+        if stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let started = Instant::now();
+        let before = gate.cache.stats();
+        let outcome = gate
+            .reconcile(fixed_now.unwrap_or_else(sealgate::time::now))
+            .await;
+        record(
+            &metrics,
+            &gate,
+            &outcome,
+            started.elapsed().as_secs_f64(),
+            before,
+        );
+        *status_doc.write().await = serde_json::to_value(gate.status())?;
+        ready.store(true, Ordering::SeqCst);
+        tracing::info!(
+            ?outcome,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "reconciled"
+        );
+        let wait = match outcome {
+            Outcome::Failed { .. } => {
+                failures = failures.saturating_add(1);
+                let backoff = Duration::from_secs(2u64.saturating_pow(failures.min(10)));
+                backoff.min(cfg.source.interval)
+            }
+            _ => {
+                failures = 0;
+                jitter(cfg.source.interval)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            t = rx.recv() => {
+                if let Some(t) = t {
+                    tracing::info!(source = t.source, git_ref = ?t.git_ref, "webhook: reconciling now");
+                }
+            }
+            () = stop.notified() => break,
+        }
+    }
+    eprintln!("sealgate: stopping");
+    stop.notify_waiters();
+    let _ = server.await;
+    Ok(())
+}
+
+/// ±10 % of the interval, so many gates do not poll in step.
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos());
+    let frac = f64::from(nanos % 2001) / 10_000.0 - 0.1; // -0.1 ..= 0.1
+    d.mul_f64(1.0 + frac)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let url = format!("{}/status", args.url.trim_end_matches('/'));
+    let body = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let resp = client.get(&url).send().await?.error_for_status()?;
+        resp.text().await
+    });
+    let body = body.with_context(|| format!("GET {url}"))?;
+    if args.json {
+        println!("{body}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status: Status = serde_json::from_str(&body).context("not a sealgate status document")?;
+    print!("{}", render_status(&status));
+    Ok(
+        if status
+            .condition("Ready")
+            .is_some_and(|c| c.status == "True")
+        {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
+}

@@ -1,0 +1,763 @@
+//! The standalone gate (`sealgate run`): one reconcile core — fetch source → verify
+//! source → extract → verify images → decide → await approval → promote → report — and
+//! the status it produces, as a value.
+//!
+//! Each sub-step owns its condition (Flux's reconcile lists). Conditions follow kstatus:
+//! `Ready` (the deploy branch carries the latest good revision), `Reconciling` (a reconcile
+//! is running), `Stalled` (the source or target cannot be reached or read: retried with
+//! backoff), and the positive-polarity `SourceVerified`, `ImagesVerified`, `Promoted`,
+//! plus `AwaitingApproval` (true while a passing revision waits for its approval tag).
+//! Reasons are the contract's reason codes where they apply.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::GateConfig;
+use crate::gate::{self, Report};
+use crate::manifests::{self, LoadOptions};
+use crate::registry::AnyRegistry;
+use crate::source::git::{GitError, Repo};
+use crate::source::signature::{self, AllowedSigners, OpenPgpKeys, SignatureCheck, SignerTrust};
+use crate::target::promote::{self, PromoteOutcome, Promotion};
+use crate::verdict::{Decision, Verdict};
+use crate::verify::{self, Cache, GatherOptions};
+
+/// Most per-image entries kept in the status (blocked ones first).
+pub const MAX_STATUS_IMAGES: usize = 50;
+/// The tag prefix of approvals: `sealgate/approved/<sha>`.
+pub const APPROVAL_TAG_PREFIX: &str = "sealgate/approved/";
+
+/// Why the gate could not be set up (configuration, trust files).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("reading {path}")]
+    ReadFailed {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("registry client")]
+    Registry(#[source] crate::registry::RegistryError),
+    #[error("docker config")]
+    DockerConfig(#[source] crate::registry::credentials::CredentialsError),
+}
+
+/// One kstatus-style condition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// "True" | "False" | "Unknown"
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    pub last_transition_time: String,
+}
+
+/// One image in the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStatus {
+    pub image: String,
+    pub digest: Option<String>,
+    pub verdict: String,
+    pub reasons: Vec<crate::verdict::Reason>,
+}
+
+/// The gate's status document (`GET /status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Status {
+    pub source: String,
+    pub target: String,
+    pub conditions: Vec<Condition>,
+    pub last_attempted_revision: Option<String>,
+    pub last_verified_revision: Option<String>,
+    pub last_promoted_revision: Option<String>,
+    /// The deploy-branch commit of the last promotion.
+    pub last_promotion_commit: Option<String>,
+    pub decision: Option<String>,
+    pub images_total: usize,
+    pub images_blocked: usize,
+    pub images: Vec<ImageStatus>,
+    pub problems: Vec<String>,
+    /// Set when the watched ref was rewritten (force-pushed) since the previous reconcile.
+    pub force_push: Option<String>,
+    pub last_reconcile_time: Option<String>,
+}
+
+impl Status {
+    /// The condition of a type, if set.
+    pub fn condition(&self, kind: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+
+    fn set(
+        &mut self,
+        kind: &str,
+        status: bool,
+        reason: &str,
+        message: impl Into<String>,
+        now: &str,
+    ) {
+        let status = if status { "True" } else { "False" }.to_string();
+        let message = message.into();
+        match self.conditions.iter_mut().find(|c| c.kind == kind) {
+            Some(c) => {
+                if c.status != status {
+                    c.last_transition_time = now.to_string();
+                }
+                c.status = status;
+                c.reason = reason.to_string();
+                c.message = message;
+            }
+            None => self.conditions.push(Condition {
+                kind: kind.to_string(),
+                status,
+                reason: reason.to_string(),
+                message,
+                last_transition_time: now.to_string(),
+            }),
+        }
+    }
+
+    fn unset(&mut self, kind: &str) {
+        self.conditions.retain(|c| c.kind != kind);
+    }
+}
+
+/// What a reconcile ended in (`--once` exit codes: 0, 0, 1, 3, and 1 for errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Promoted {
+        commit: String,
+    },
+    UpToDate,
+    Blocked {
+        reason: String,
+    },
+    AwaitingApproval,
+    /// Could not reconcile (source/target unreachable, unreadable revision…): retried.
+    Failed {
+        reason: String,
+        message: String,
+    },
+}
+
+/// The gate: configuration, trust, clients, cache and the current status.
+pub struct Gate {
+    pub config: GateConfig,
+    trust: Option<SignerTrust>,
+    approvers: Option<AllowedSigners>,
+    registry: AnyRegistry,
+    pub cache: Cache,
+    pub status: std::sync::Mutex<Status>,
+}
+
+fn read(path: &std::path::Path) -> Result<String, SetupError> {
+    std::fs::read_to_string(path).map_err(|source| SetupError::ReadFailed {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl Gate {
+    /// Loads trust material and builds the registry client.
+    ///
+    /// # Errors
+    /// [`SetupError`] for unreadable or invalid trust files or registry settings.
+    pub fn new(config: GateConfig) -> Result<Self, SetupError> {
+        let trust = match &config.source.verify_commits {
+            None => None,
+            Some(v) => {
+                let ssh =
+                    match &v.allowed_signers_file {
+                        None => None,
+                        Some(f) => Some(AllowedSigners::parse(&read(f)?).map_err(|e| {
+                            SetupError::Invalid {
+                                path: f.clone(),
+                                message: crate::error::chain(&e),
+                            }
+                        })?),
+                    };
+                let openpgp = if v.gpg_key_files.is_empty() {
+                    None
+                } else {
+                    let blocks = v
+                        .gpg_key_files
+                        .iter()
+                        .map(|f| read(f))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Some(
+                        OpenPgpKeys::parse_armored(&blocks).map_err(|e| SetupError::Invalid {
+                            path: v.gpg_key_files.first().cloned().unwrap_or_default(),
+                            message: crate::error::chain(&e),
+                        })?,
+                    )
+                };
+                Some(SignerTrust { ssh, openpgp })
+            }
+        };
+        let approvers = match &config.approval.approvers_file {
+            None => None,
+            Some(f) => Some(
+                AllowedSigners::parse(&read(f)?).map_err(|e| SetupError::Invalid {
+                    path: f.clone(),
+                    message: crate::error::chain(&e),
+                })?,
+            ),
+        };
+        let registry = match &config.registry.oci_layout {
+            Some(dir) => AnyRegistry::Layout(
+                crate::registry::layout::OciLayout::open(dir).map_err(SetupError::Registry)?,
+            ),
+            None => {
+                let docker = crate::registry::credentials::DockerConfig::load(
+                    config.registry.docker_config.as_deref(),
+                )
+                .map_err(SetupError::DockerConfig)?;
+                AnyRegistry::Http(
+                    crate::registry::http::HttpRegistry::new(
+                        crate::registry::http::HttpOptions {
+                            insecure: config.registry.insecure.clone(),
+                            concurrency: config.registry.concurrency,
+                            timeout: config.registry.timeout,
+                            ..Default::default()
+                        },
+                        docker,
+                    )
+                    .map_err(SetupError::Registry)?,
+                )
+            }
+        };
+        let status = Status {
+            source: format!(
+                "{} {}{}",
+                config.source.url,
+                config.source.git_ref,
+                if config.source.path.is_empty() {
+                    String::new()
+                } else {
+                    format!(" /{}", config.source.path)
+                }
+            ),
+            target: format!(
+                "{} {}{}",
+                config.promote.url,
+                config.promote.branch,
+                if config.promote.path.is_empty() {
+                    String::new()
+                } else {
+                    format!(" /{}", config.promote.path)
+                }
+            ),
+            ..Status::default()
+        };
+        Ok(Self {
+            cache: Cache::new(config.cache_ttl, config.negative_cache_ttl),
+            config,
+            trust,
+            approvers,
+            registry,
+            status: std::sync::Mutex::new(status),
+        })
+    }
+
+    /// Registry requests made so far.
+    pub fn registry_requests(&self) -> u64 {
+        self.registry.requests()
+    }
+
+    /// The current status (a copy).
+    pub fn status(&self) -> Status {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn source_repo(&self) -> Result<Repo, GitError> {
+        Repo::open(
+            &self.config.state_dir,
+            &self.config.source.url,
+            self.config.source.auth.clone(),
+            self.config.source.timeout,
+        )
+    }
+
+    fn target_repo(&self) -> Result<Repo, GitError> {
+        // the target uses the source's credentials (same forge, usually the same repository)
+        Repo::open(
+            &self.config.state_dir,
+            &self.config.promote.url,
+            self.config.source.auth.clone(),
+            self.config.source.timeout,
+        )
+    }
+
+    /// One reconcile at instant `now` (seconds since the epoch). Updates the status.
+    pub async fn reconcile(self: &Arc<Self>, now: i64) -> Outcome {
+        let stamp = crate::time::format_rfc3339(now);
+        if let Ok(mut s) = self.status.lock() {
+            s.set("Reconciling", true, "Progressing", "reconciling", &stamp);
+        }
+        let me = self.clone();
+        let outcome = me.run(now, &stamp).await;
+        if let Ok(mut s) = self.status.lock() {
+            s.unset("Reconciling");
+            s.last_reconcile_time = Some(stamp.clone());
+            match &outcome {
+                Outcome::Failed { reason, message } => {
+                    s.set("Stalled", true, reason, message.clone(), &stamp);
+                    s.set("Ready", false, reason, message.clone(), &stamp);
+                }
+                Outcome::Promoted { .. } | Outcome::UpToDate => {
+                    s.unset("Stalled");
+                    let msg = format!(
+                        "{} is promoted to {}",
+                        s.last_promoted_revision.clone().unwrap_or_default(),
+                        self.config.promote.branch
+                    );
+                    s.set("Ready", true, "Succeeded", msg, &stamp);
+                }
+                Outcome::Blocked { reason } => {
+                    s.unset("Stalled");
+                    let msg = format!(
+                        "revision {} is blocked; {} keeps {}",
+                        s.last_attempted_revision.clone().unwrap_or_default(),
+                        self.config.promote.branch,
+                        s.last_promoted_revision
+                            .clone()
+                            .unwrap_or_else(|| "nothing yet".into())
+                    );
+                    s.set("Ready", false, reason, msg, &stamp);
+                }
+                Outcome::AwaitingApproval => {
+                    s.unset("Stalled");
+                    let msg = format!(
+                        "revision {} passed and waits for the tag {APPROVAL_TAG_PREFIX}{}",
+                        s.last_verified_revision.clone().unwrap_or_default(),
+                        s.last_verified_revision.clone().unwrap_or_default()
+                    );
+                    s.set("Ready", false, "AwaitingApproval", msg, &stamp);
+                }
+            }
+        }
+        outcome
+    }
+
+    async fn run(self: Arc<Self>, now: i64, stamp: &str) -> Outcome {
+        let cfg = &self.config;
+        // 1. fetch source
+        let me = self.clone();
+        let git_ref = cfg.source.git_ref.clone();
+        let fetched = tokio::task::spawn_blocking(move || {
+            let repo = me.source_repo()?;
+            let f = repo.fetch(&git_ref)?;
+            Ok::<_, GitError>(f)
+        })
+        .await;
+        let fetched = match fetched {
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => {
+                return Outcome::Failed {
+                    reason: "GitFetchFailed".into(),
+                    message: crate::error::chain(&e),
+                };
+            }
+            Err(e) => {
+                return Outcome::Failed {
+                    reason: "GitFetchFailed".into(),
+                    message: e.to_string(),
+                };
+            }
+        };
+        let commit = fetched.commit.to_string();
+        if let Ok(mut s) = self.status.lock() {
+            s.last_attempted_revision = Some(commit.clone());
+            s.force_push = fetched.force_pushed.then(|| {
+                format!(
+                    "{} was force-pushed: {} does not descend from {}",
+                    cfg.source.git_ref,
+                    commit,
+                    fetched.previous.map(|p| p.to_string()).unwrap_or_default()
+                )
+            });
+            if fetched.force_pushed {
+                tracing::warn!(git_ref = %cfg.source.git_ref, %commit, "watched ref was force-pushed");
+            }
+        }
+
+        // 2. verify source
+        if let Some(trust) = &self.trust {
+            let me = self.clone();
+            let oid = fetched.commit;
+            let sig = tokio::task::spawn_blocking(move || {
+                let repo = me.source_repo()?;
+                Ok::<_, GitError>((repo.commit_signature(oid), repo.commit_time(oid)))
+            })
+            .await;
+            let (sig, time) = match sig {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    return Outcome::Failed {
+                        reason: "GitReadFailed".into(),
+                        message: crate::error::chain(&e),
+                    };
+                }
+                Err(e) => {
+                    return Outcome::Failed {
+                        reason: "GitReadFailed".into(),
+                        message: e.to_string(),
+                    };
+                }
+            };
+            let check = match &sig {
+                None => SignatureCheck::NotSigned,
+                Some((signature, data)) => {
+                    signature::verify(trust, signature, data, time.unwrap_or(now))
+                }
+            };
+            let (ok, reason, message) = match check {
+                SignatureCheck::Verified { signer, .. } => (
+                    true,
+                    "CommitSignatureVerified".to_string(),
+                    format!("{commit} is signed by {signer}"),
+                ),
+                SignatureCheck::NotSigned => (
+                    false,
+                    "CommitNotSigned".to_string(),
+                    format!("{commit} is not signed"),
+                ),
+                SignatureCheck::SignerNotAllowed { detail } => (
+                    false,
+                    "CommitSignerNotAllowed".to_string(),
+                    format!("{commit}: {detail}"),
+                ),
+                SignatureCheck::Invalid { detail } => (
+                    false,
+                    "CommitSignerNotAllowed".to_string(),
+                    format!("{commit}: invalid signature: {detail}"),
+                ),
+            };
+            if let Ok(mut s) = self.status.lock() {
+                s.set("SourceVerified", ok, &reason, message.clone(), stamp);
+                if !ok {
+                    s.set(
+                        "ImagesVerified",
+                        false,
+                        "SourceNotVerified",
+                        "not checked",
+                        stamp,
+                    );
+                    s.set("Promoted", false, &reason, "nothing promoted", stamp);
+                    s.decision = Some("blocked".into());
+                }
+            }
+            if !ok {
+                return Outcome::Blocked { reason };
+            }
+        } else if let Ok(mut s) = self.status.lock() {
+            s.set(
+                "SourceVerified",
+                true,
+                "NotRequired",
+                "commit signatures are not required (source.verifyCommits)",
+                stamp,
+            );
+        }
+
+        // 3. extract
+        let me = self.clone();
+        let oid = fetched.commit;
+        let checked = tokio::task::spawn_blocking(move || {
+            let repo = me.source_repo()?;
+            repo.checkout(oid, &me.config.source.path)
+        })
+        .await;
+        let checked = match checked {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                return Outcome::Failed {
+                    reason: "GitReadFailed".into(),
+                    message: crate::error::chain(&e),
+                };
+            }
+            Err(e) => {
+                return Outcome::Failed {
+                    reason: "GitReadFailed".into(),
+                    message: e.to_string(),
+                };
+            }
+        };
+        let mut extra = Vec::new();
+        for p in &cfg.policies {
+            extra.extend(p.extra_image_paths.iter().cloned());
+        }
+        let opts = LoadOptions {
+            extra_image_paths: extra,
+            ..LoadOptions::default()
+        };
+        let root = checked.root().to_path_buf();
+        let snapshot = manifests::load_paths(std::slice::from_ref(&root), &opts);
+
+        // 4. verify images (cache) and 5. decide
+        let wanted = gate::plan(&snapshot, &cfg.policies, true);
+        let gather = GatherOptions {
+            concurrency: cfg.registry.concurrency,
+            max_attestation_bytes: cfg.max_sbom_size,
+        };
+        let evidence =
+            verify::gather_cached(&self.registry, &wanted, &gather, Some(&self.cache)).await;
+        let report = gate::decide(&snapshot, &cfg.policies, &evidence, now);
+        self.record_images(&report, &root, stamp);
+        if report.decision == Decision::Blocked {
+            let reason = first_reason(&report);
+            if let Ok(mut s) = self.status.lock() {
+                let msg = format!(
+                    "{} of {} images blocked, {} manifest problems",
+                    s.images_blocked,
+                    s.images_total,
+                    report.problems.len()
+                );
+                s.set("ImagesVerified", false, &reason, msg, stamp);
+                s.set(
+                    "Promoted",
+                    false,
+                    &reason,
+                    "the revision is blocked: nothing promoted",
+                    stamp,
+                );
+                s.unset("AwaitingApproval");
+            }
+            return Outcome::Blocked { reason };
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.last_verified_revision = Some(commit.clone());
+            let msg = format!("all {} images passed", s.images_total);
+            s.set("ImagesVerified", true, "Succeeded", msg, stamp);
+        }
+
+        // 6. await approval
+        if cfg.approval.required {
+            match self.clone().approved(fetched.commit, now).await {
+                Ok(Ok(approver)) => {
+                    if let Ok(mut s) = self.status.lock() {
+                        s.set(
+                            "AwaitingApproval",
+                            false,
+                            "Approved",
+                            format!("approved by {approver}"),
+                            stamp,
+                        );
+                    }
+                }
+                Ok(Err(why)) => {
+                    if let Ok(mut s) = self.status.lock() {
+                        s.set("AwaitingApproval", true, "AwaitingApproval", why, stamp);
+                        s.set(
+                            "Promoted",
+                            false,
+                            "AwaitingApproval",
+                            "waiting for approval",
+                            stamp,
+                        );
+                    }
+                    return Outcome::AwaitingApproval;
+                }
+                Err(e) => {
+                    return Outcome::Failed {
+                        reason: "GitFetchFailed".into(),
+                        message: crate::error::chain(&e),
+                    };
+                }
+            }
+        }
+
+        // 7. promote
+        let pinned = match gate::pinned_files(&report) {
+            Ok(p) => p,
+            Err(e) => {
+                return Outcome::Failed {
+                    reason: "PinFailed".into(),
+                    message: crate::error::chain(&e),
+                };
+            }
+        };
+        let mut pinned_text: BTreeMap<std::path::PathBuf, String> =
+            pinned.into_iter().map(|p| (p.path, p.text)).collect();
+        let mut files = BTreeMap::new();
+        for (rel, mode) in &checked.files {
+            let path = root.join(rel);
+            let data = match pinned_text.remove(&path) {
+                Some(t) => t.into_bytes(),
+                None => match std::fs::read(&path) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        return Outcome::Failed {
+                            reason: "GitReadFailed".into(),
+                            message: format!("{rel}: {e}"),
+                        };
+                    }
+                },
+            };
+            files.insert(rel.clone(), (data, *mode));
+        }
+        let promotion = Promotion {
+            branch: cfg.promote.branch.clone(),
+            path: cfg.promote.path.clone(),
+            files,
+            source_commit: commit.clone(),
+            source_ref: cfg.source.git_ref.clone(),
+            source_url: cfg.source.url.clone(),
+            policy_digest: cfg.policy_digest(),
+            author_name: cfg.promote.author_name.clone(),
+            author_email: cfg.promote.author_email.clone(),
+            time: now,
+        };
+        let me = self.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let repo = me.target_repo()?;
+            promote::promote(&repo, &promotion)
+        })
+        .await;
+        drop(checked);
+        match result {
+            Ok(Ok(o)) => {
+                let (outcome, target_commit, reason) = match o {
+                    PromoteOutcome::Promoted { commit: c } => {
+                        (Outcome::Promoted { commit: c.clone() }, c, "Promoted")
+                    }
+                    PromoteOutcome::AlreadyPromoted { commit: c } => {
+                        (Outcome::UpToDate, c, "AlreadyPromoted")
+                    }
+                };
+                if let Ok(mut s) = self.status.lock() {
+                    s.last_promoted_revision = Some(commit.clone());
+                    s.last_promotion_commit = Some(target_commit.clone());
+                    s.set(
+                        "Promoted",
+                        true,
+                        reason,
+                        format!("{commit} is on {} as {target_commit}", cfg.promote.branch),
+                        stamp,
+                    );
+                }
+                outcome
+            }
+            Ok(Err(e)) => Outcome::Failed {
+                reason: "PromotionFailed".into(),
+                message: crate::error::chain(&e),
+            },
+            Err(e) => Outcome::Failed {
+                reason: "PromotionFailed".into(),
+                message: e.to_string(),
+            },
+        }
+    }
+
+    /// Whether `commit` carries a valid approval tag: `Ok(Ok(approver))`, `Ok(Err(why not))`.
+    async fn approved(
+        self: Arc<Self>,
+        commit: git2::Oid,
+        now: i64,
+    ) -> Result<Result<String, String>, GitError> {
+        let me = self.clone();
+        let tag = tokio::task::spawn_blocking(move || {
+            let repo = me.source_repo()?;
+            repo.fetch_tags(APPROVAL_TAG_PREFIX)?;
+            Ok::<_, GitError>(repo.tag(&format!("{APPROVAL_TAG_PREFIX}{commit}")))
+        })
+        .await
+        .map_err(|e| GitError::Credentials(e.to_string()))??;
+        let name = format!("{APPROVAL_TAG_PREFIX}{commit}");
+        let Some((raw, target)) = tag else {
+            return Ok(Err(format!(
+                "no approval tag {name} (sealgate approve --repo {} {commit})",
+                self.config.source.url
+            )));
+        };
+        if target != commit {
+            return Ok(Err(format!("{name} points at {target}, not {commit}")));
+        }
+        let Some((data, sig)) = signature::split_tag(&raw) else {
+            return Ok(Err(format!("{name} is not signed")));
+        };
+        let trust = SignerTrust {
+            ssh: self.approvers.clone(),
+            openpgp: None,
+        };
+        Ok(match signature::verify(&trust, sig, data, now) {
+            SignatureCheck::Verified { signer, .. } => Ok(signer),
+            SignatureCheck::NotSigned => Err(format!("{name} is not signed")),
+            SignatureCheck::SignerNotAllowed { detail } => {
+                Err(format!("{name} is not signed by an approver: {detail}"))
+            }
+            SignatureCheck::Invalid { detail } => {
+                Err(format!("{name} has an invalid signature: {detail}"))
+            }
+        })
+    }
+
+    fn record_images(&self, report: &Report, root: &std::path::Path, stamp: &str) {
+        let mut images: Vec<ImageStatus> = report
+            .images
+            .iter()
+            .map(|i| ImageStatus {
+                image: i.image.clone(),
+                digest: i.digest.clone(),
+                verdict: if i.blocking || i.verdict.is_ok() {
+                    i.verdict.as_str().to_string()
+                } else {
+                    format!("{} (warn)", i.verdict.as_str())
+                },
+                reasons: i.verdict.reasons(),
+            })
+            .collect();
+        let blocked = report.images.iter().filter(|i| i.blocking).count();
+        images.sort_by_key(|i| matches!(i.verdict.as_str(), "pass" | "allowed"));
+        images.truncate(MAX_STATUS_IMAGES);
+        let root_text = format!("{}/", root.display());
+        if let Ok(mut s) = self.status.lock() {
+            s.images_total = report.images.len();
+            s.images_blocked = blocked;
+            s.images = images;
+            s.decision = Some(report.decision.as_str().to_string());
+            s.problems = report
+                .problems
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} #{}: {}: {}",
+                        p.file.trim_start_matches(&root_text),
+                        p.document.map(|d| d.to_string()).unwrap_or_default(),
+                        p.code.as_str(),
+                        p.message
+                    )
+                })
+                .collect();
+            let _ = stamp;
+        }
+    }
+}
+
+fn first_reason(report: &Report) -> String {
+    if let Some(p) = report.problems.first() {
+        return p.code.as_str().to_string();
+    }
+    report
+        .images
+        .iter()
+        .filter(|i| i.blocking)
+        .find_map(|i| match &i.verdict {
+            Verdict::Fail(r) => r.first().map(|r| r.code.as_str().to_string()),
+            Verdict::Unverifiable(r) => Some(r.code.as_str().to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "Blocked".into())
+}

@@ -1,0 +1,200 @@
+//! Promotion: one commit on the deploy branch whose files under the target path are the
+//! source path's files with every verified image pinned to its digest.
+//!
+//! # Guarantees
+//! - Never a force-push: the branch only moves forward. When someone else pushed first
+//!   (not a fast-forward), the branch is fetched again and the commit rebuilt on the new
+//!   head, a few times.
+//! - Idempotent: when the branch head already carries `Sealgate-Source: <sha>` for this
+//!   source revision, nothing is written. A crash between commit and push leaves only a
+//!   local object; the next reconcile fetches the branch, finds no trailer, and promotes
+//!   once. A crash between push and status finds the trailer and does nothing.
+//! - Files of the deploy branch outside the target path are kept.
+
+use std::collections::BTreeMap;
+
+use git2::{Commit, Oid, Signature, Tree};
+
+use super::super::source::git::{GitError, Repo};
+
+/// Attempts when the remote branch moved under us.
+const MAX_PUSH_ATTEMPTS: usize = 4;
+
+/// What to promote.
+#[derive(Debug, Clone)]
+pub struct Promotion {
+    pub branch: String,
+    /// Where the files go on the branch ("" = the root).
+    pub path: String,
+    /// Relative path → (contents, git file mode).
+    pub files: BTreeMap<String, (Vec<u8>, i32)>,
+    pub source_commit: String,
+    pub source_ref: String,
+    pub source_url: String,
+    /// `sha256:<hex>` of the policies that passed it.
+    pub policy_digest: String,
+    pub author_name: String,
+    pub author_email: String,
+    /// Commit time, seconds since the epoch.
+    pub time: i64,
+}
+
+/// What promotion did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromoteOutcome {
+    /// A new commit was pushed.
+    Promoted { commit: String },
+    /// The branch head already promotes this source revision.
+    AlreadyPromoted { commit: String },
+}
+
+/// The `Sealgate-Source` trailer of a commit message, if any.
+pub fn source_trailer(message: &str) -> Option<&str> {
+    message
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("Sealgate-Source:").map(str::trim))
+}
+
+fn message(p: &Promotion) -> String {
+    let short = p.source_commit.get(..12).unwrap_or(&p.source_commit);
+    format!(
+        "sealgate: promote {short} from {}\n\nEvery image of {} at {} passed policy; image references are pinned to\nthe digests that were verified.\n\nSealgate-Source: {}\nSealgate-Policy: {}\nSealgate-Decision: pass\n",
+        p.source_ref, p.source_url, p.source_commit, p.source_commit, p.policy_digest
+    )
+}
+
+/// Builds a tree from `files` (paths with `/`).
+fn build_tree(
+    repo: &git2::Repository,
+    files: &BTreeMap<String, (Vec<u8>, i32)>,
+) -> Result<Oid, git2::Error> {
+    // group by first segment
+    let mut here: BTreeMap<&str, (Oid, i32)> = BTreeMap::new();
+    let mut sub: BTreeMap<&str, BTreeMap<String, (Vec<u8>, i32)>> = BTreeMap::new();
+    for (path, (data, mode)) in files {
+        match path.split_once('/') {
+            Some((dir, rest)) => {
+                sub.entry(dir)
+                    .or_default()
+                    .insert(rest.to_string(), (data.clone(), *mode));
+            }
+            None => {
+                here.insert(path.as_str(), (repo.blob(data)?, *mode));
+            }
+        }
+    }
+    let mut tb = repo.treebuilder(None)?;
+    for (name, (oid, mode)) in here {
+        tb.insert(name, oid, mode)?;
+    }
+    for (name, files) in sub {
+        let oid = build_tree(repo, &files)?;
+        tb.insert(name, oid, 0o040000)?;
+    }
+    tb.write()
+}
+
+/// Replaces the subtree at `path` of `base` (or the whole tree when `path` is empty).
+fn replace_at(
+    repo: &git2::Repository,
+    base: Option<&Tree<'_>>,
+    path: &str,
+    new: Oid,
+) -> Result<Oid, git2::Error> {
+    let Some((first, rest)) = (if path.is_empty() {
+        None
+    } else {
+        Some(path.split_once('/').unwrap_or((path, "")))
+    }) else {
+        return Ok(new);
+    };
+    let child = base
+        .and_then(|t| t.get_name(first))
+        .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+        .and_then(|e| repo.find_tree(e.id()).ok());
+    let replaced = replace_at(repo, child.as_ref(), rest, new)?;
+    let mut tb = repo.treebuilder(base)?;
+    tb.insert(first, replaced, 0o040000)?;
+    tb.write()
+}
+
+/// Promotes `p` to the deploy branch of `repo`'s remote.
+///
+/// # Errors
+/// [`GitError`] when the branch cannot be fetched, written or pushed.
+pub fn promote(repo: &Repo, p: &Promotion) -> Result<PromoteOutcome, GitError> {
+    let git = repo.git();
+    let local = format!("refs/sealgate/target/{}", p.branch);
+    for _ in 0..MAX_PUSH_ATTEMPTS {
+        // the branch as the remote has it now (it may not exist yet)
+        let head = match repo.fetch(&format!("refs/heads/{}", p.branch)) {
+            Ok(f) => Some(f.commit),
+            Err(GitError::RefNotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let parent: Option<Commit<'_>> = match head {
+            Some(h) => Some(git.find_commit(h)?),
+            None => None,
+        };
+        if let Some(c) = &parent
+            && source_trailer(c.message().unwrap_or_default()) == Some(p.source_commit.as_str())
+        {
+            return Ok(PromoteOutcome::AlreadyPromoted {
+                commit: c.id().to_string(),
+            });
+        }
+        let files_tree = build_tree(git, &p.files)?;
+        let base_tree = match &parent {
+            Some(c) => Some(c.tree()?),
+            None => None,
+        };
+        let tree_id = replace_at(git, base_tree.as_ref(), &p.path, files_tree)?;
+        let tree = git.find_tree(tree_id)?;
+        let sig = Signature::new(&p.author_name, &p.author_email, &git2::Time::new(p.time, 0))?;
+        let parents: Vec<&Commit<'_>> = parent.iter().collect();
+        let commit = git.commit(None, &sig, &sig, &message(p), &tree, &parents)?;
+        git.reference(&local, commit, true, "sealgate: promotion")?;
+        if repo.push(&local, &p.branch)? {
+            return Ok(PromoteOutcome::Promoted {
+                commit: commit.to_string(),
+            });
+        }
+        tracing::info!(branch = %p.branch, "deploy branch moved meanwhile; rebuilding the promotion");
+    }
+    Err(GitError::PushFailed {
+        url: repo.url.clone(),
+        branch: p.branch.clone(),
+        source: git2::Error::from_str(&format!(
+            "the branch kept moving: not a fast-forward after {MAX_PUSH_ATTEMPTS} attempts"
+        )),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailers() {
+        let p = Promotion {
+            branch: "deploy".into(),
+            path: String::new(),
+            files: BTreeMap::new(),
+            source_commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            source_ref: "main".into(),
+            source_url: "file:///r".into(),
+            policy_digest: "sha256:00".into(),
+            author_name: "a".into(),
+            author_email: "a@b".into(),
+            time: 0,
+        };
+        let m = message(&p);
+        assert_eq!(
+            source_trailer(&m),
+            Some("0123456789abcdef0123456789abcdef01234567")
+        );
+        assert!(m.contains("\nSealgate-Policy: sha256:00\nSealgate-Decision: pass\n"));
+        assert_eq!(source_trailer("fix: things\n"), None);
+    }
+}
