@@ -175,6 +175,17 @@ impl Gate {
     /// # Errors
     /// [`SetupError`] for unreadable or invalid trust files or registry settings.
     pub fn new(config: GateConfig) -> Result<Self, SetupError> {
+        Self::with_observer(config, None)
+    }
+
+    /// [`Gate::new`] with an observer of every registry request (for metrics).
+    ///
+    /// # Errors
+    /// As [`Gate::new`].
+    pub fn with_observer(
+        config: GateConfig,
+        observer: Option<crate::registry::http::Observer>,
+    ) -> Result<Self, SetupError> {
         let trust = match &config.source.verify_commits {
             None => None,
             Some(v) => {
@@ -230,6 +241,7 @@ impl Gate {
                             insecure: config.registry.insecure.clone(),
                             concurrency: config.registry.concurrency,
                             timeout: config.registry.timeout,
+                            observer,
                             ..Default::default()
                         },
                         docker,

@@ -161,7 +161,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let gate = match Gate::new(config) {
+    let metrics = Arc::new(Metrics::new());
+    let observer: sealgate::registry::http::Observer = {
+        let m = metrics.clone();
+        Arc::new(move |registry: &str, status: u16| m.registry_request(registry, status))
+    };
+    let gate = match Gate::with_observer(config, Some(observer)) {
         Ok(g) => Arc::new(g),
         Err(e) => {
             eprintln!("sealgate: error: {}", sealgate::error::chain(&e));
@@ -186,14 +191,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Outcome::AwaitingApproval => ExitCode::from(3),
         });
     }
-    rt.block_on(daemon(gate, fixed_now))?;
+    rt.block_on(daemon(gate, metrics, fixed_now))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The daemon: poll with jitter, reconcile at once on a webhook, back off on errors,
 /// stop cleanly on SIGTERM/SIGINT (a running reconcile finishes first: promotion is one
 /// atomic ref update on the remote, so nothing is left half-written).
-async fn daemon(gate: Arc<Gate>, fixed_now: Option<i64>) -> anyhow::Result<()> {
+async fn daemon(
+    gate: Arc<Gate>,
+    metrics: Arc<Metrics>,
+    fixed_now: Option<i64>,
+) -> anyhow::Result<()> {
     let cfg = &gate.config;
     let secret = match (&cfg.webhook_secret_env, &cfg.webhook_secret_file) {
         (Some(e), _) => Some(
@@ -210,7 +219,6 @@ async fn daemon(gate: Arc<Gate>, fixed_now: Option<i64>) -> anyhow::Result<()> {
         ),
         (None, None) => None,
     };
-    let metrics = Arc::new(Metrics::new());
     let status_doc = Arc::new(tokio::sync::RwLock::new(serde_json::to_value(
         gate.status(),
     )?));

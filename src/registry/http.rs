@@ -34,7 +34,7 @@ use crate::reference::{Digest, Repository};
 const MAX_TOKEN_BYTES: u64 = 1024 * 1024;
 
 /// Options of the HTTP registry client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpOptions {
     /// Hosts (`host` or `host:port`) reached over plain HTTP.
     pub insecure: Vec<String>,
@@ -48,7 +48,13 @@ pub struct HttpOptions {
     pub backoff: Duration,
     /// Longest `Retry-After` honoured; a longer one fails at once as rate limited.
     pub max_retry_after: Duration,
+    /// Called after every request with the registry host and the HTTP status (0: no
+    /// answer) — the daemon's `sealgate_registry_requests_total` metric.
+    pub observer: Option<Observer>,
 }
+
+/// See [`HttpOptions::observer`].
+pub type Observer = Arc<dyn Fn(&str, u16) + Send + Sync>;
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -59,6 +65,7 @@ impl Default for HttpOptions {
             max_retries: 3,
             backoff: Duration::from_millis(200),
             max_retry_after: Duration::from_secs(10),
+            observer: None,
         }
     }
 }
@@ -192,7 +199,14 @@ impl HttpRegistry {
                             message: "client is shutting down".into(),
                         })?;
                 self.requests.fetch_add(1, Ordering::Relaxed);
-                build().send().await
+                let r = build().send().await;
+                if let Some(observe) = &self.opts.observer {
+                    observe(
+                        registry,
+                        r.as_ref().map_or(0, |resp| resp.status().as_u16()),
+                    );
+                }
+                r
             };
             let (retryable, delay, err) = match result {
                 Ok(resp) => {

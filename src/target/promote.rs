@@ -155,6 +155,11 @@ pub fn promote(repo: &Repo, p: &Promotion) -> Result<PromoteOutcome, GitError> {
         let parents: Vec<&Commit<'_>> = parent.iter().collect();
         let commit = git.commit(None, &sig, &sig, &message(p), &tree, &parents)?;
         git.reference(&local, commit, true, "sealgate: promotion")?;
+        // Crash-safety tests kill the process here (the commit exists only locally).
+        if std::env::var_os("SEALGATE_FAILPOINT").is_some_and(|v| v == "promote-before-push") {
+            tracing::error!("failpoint promote-before-push: exiting");
+            std::process::exit(99);
+        }
         if repo.push(&local, &p.branch)? {
             return Ok(PromoteOutcome::Promoted {
                 commit: commit.to_string(),
