@@ -160,6 +160,9 @@ pub struct Gate {
     registry: AnyRegistry,
     pub cache: Cache,
     pub status: std::sync::Mutex<Status>,
+    /// The last revision that passed and is on the deploy branch, with the policy digest
+    /// it passed under and when (Flux's status-as-cache rule).
+    last_pass: std::sync::Mutex<Option<(String, String, std::time::Instant)>>,
 }
 
 fn read(path: &std::path::Path) -> Result<String, SetupError> {
@@ -280,6 +283,7 @@ impl Gate {
             approvers,
             registry,
             status: std::sync::Mutex::new(status),
+            last_pass: std::sync::Mutex::new(None),
         })
     }
 
@@ -403,6 +407,26 @@ impl Gate {
             if fetched.force_pushed {
                 tracing::warn!(git_ref = %cfg.source.git_ref, %commit, "watched ref was force-pushed");
             }
+        }
+
+        // Unchanged since the last pass (same revision, same policies, within the cache
+        // TTL): nothing to verify or write again.
+        let unchanged = self.last_pass.lock().ok().is_some_and(|l| {
+            l.as_ref().is_some_and(|(c, p, at)| {
+                *c == commit && *p == cfg.policy_digest() && at.elapsed() < cfg.cache_ttl
+            })
+        });
+        if unchanged {
+            if let Ok(mut s) = self.status.lock() {
+                s.set(
+                    "Promoted",
+                    true,
+                    "AlreadyPromoted",
+                    format!("{commit} is unchanged since the last reconcile"),
+                    stamp,
+                );
+            }
+            return Outcome::UpToDate;
         }
 
         // 2. verify source
@@ -649,6 +673,13 @@ impl Gate {
                         (Outcome::UpToDate, c, "AlreadyPromoted")
                     }
                 };
+                if let Ok(mut l) = self.last_pass.lock() {
+                    *l = Some((
+                        commit.clone(),
+                        cfg.policy_digest(),
+                        std::time::Instant::now(),
+                    ));
+                }
                 if let Ok(mut s) = self.status.lock() {
                     s.last_promoted_revision = Some(commit.clone());
                     s.last_promotion_commit = Some(target_commit.clone());

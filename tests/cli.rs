@@ -496,3 +496,25 @@ fn kustomize_overrides_crd_paths_warn_mode_and_several_policies() {
     assert_eq!(worker["reasons"][0]["code"], "TagNotPinned");
     assert_eq!(worker["rule"], "demo/demo-apps, strict/pinned");
 }
+
+#[test]
+fn the_gate_demo_promotes_blocks_and_promotes() {
+    let r = run(sealgate().arg("demo"));
+    assert_eq!(r.code, 0, "{r}");
+    let steps: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("→ ")).collect();
+    assert_eq!(steps.len(), 3, "{r}");
+    assert!(steps[0].starts_with("→ PROMOTED"), "{r}");
+    assert_eq!(steps[1], "→ BLOCKED (NoSignature)", "{r}");
+    assert!(steps[2].starts_with("→ PROMOTED"), "{r}");
+    assert!(r.stdout.contains("deploy/prod still points at"), "{r}");
+    assert!(r.stdout.contains("worker:2.0.1@sha256:"), "{r}");
+    // nothing is left behind without --keep
+    let dir = r
+        .stdout
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("sealgate demo in "))
+        .unwrap()
+        .to_string();
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} was kept");
+}

@@ -271,5 +271,21 @@ async fn warm_reconcile_makes_no_registry_request_for_pinned_images() {
         cold,
         "warm: zero registry requests"
     );
+    // a new revision with the same images: verified again, from the evidence cache
+    let c2 = w.git.commit(&[("deploy/NOTES.md", "release notes\n")], "notes");
+    let third = gate.reconcile(now).await;
+    assert!(
+        matches!(third, sealgate::daemon::Outcome::Promoted { .. }),
+        "{third:?}"
+    );
+    assert_eq!(
+        gate.status().last_promoted_revision.as_deref(),
+        Some(c2.as_str())
+    );
+    assert_eq!(
+        gate.registry_requests(),
+        cold,
+        "cached evidence: zero registry requests"
+    );
     assert!(gate.cache.stats().0 > 0, "cache hits");
 }

@@ -5,6 +5,7 @@ mod approve;
 mod attest;
 mod bundle;
 mod check;
+mod demo;
 mod keys;
 mod run;
 mod sign;
@@ -39,6 +40,8 @@ enum Command {
     Status(run::StatusArgs),
     /// Approve a verified revision: push the SSH-signed tag sealgate/approved/<sha>.
     Approve(approve::ApproveArgs),
+    /// Run the gate end to end on a generated example (keys, images, a Git repository).
+    Demo(demo::DemoArgs),
 }
 
 /// Logging to stderr; stdout carries only the report.
@@ -58,6 +61,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
@@ -96,6 +100,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Approve(args) => {
             init_logging(0, false);
             approve::run(args)
+        }
+        Command::Demo(args) => {
+            init_logging(0, false);
+            demo::run(args)
         }
     };
     match result {

@@ -65,7 +65,7 @@ fn message(p: &Promotion) -> String {
 }
 
 /// Builds a tree from `files` (paths with `/`).
-fn build_tree(
+pub fn build_tree(
     repo: &git2::Repository,
     files: &BTreeMap<String, (Vec<u8>, i32)>,
 ) -> Result<Oid, git2::Error> {
