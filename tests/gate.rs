@@ -272,7 +272,9 @@ async fn warm_reconcile_makes_no_registry_request_for_pinned_images() {
         "warm: zero registry requests"
     );
     // a new revision with the same images: verified again, from the evidence cache
-    let c2 = w.git.commit(&[("deploy/NOTES.md", "release notes\n")], "notes");
+    let c2 = w
+        .git
+        .commit(&[("deploy/NOTES.md", "release notes\n")], "notes");
     let third = gate.reconcile(now).await;
     assert!(
         matches!(third, sealgate::daemon::Outcome::Promoted { .. }),
