@@ -128,11 +128,11 @@ fn main() {
             .arg(git.work.join("deploy"))
             .arg("--policy")
             .arg(work.path().join("policy.yaml"))
-            .args(["--insecure-registry", &reg.addr, "-q", "-o", "json", "-v"])
+            .args(["--insecure-registry", &reg.addr, "-o", "json", "-v"])
             .output()
             .unwrap();
         check.push(t.elapsed());
-        assert!(r.status.success());
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
         let stderr = String::from_utf8_lossy(&r.stderr);
         check_req = stderr
             .split("requests=")

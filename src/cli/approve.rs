@@ -13,7 +13,7 @@ use clap::Args;
 
 use sealgate::config::GitAuth;
 use sealgate::daemon::APPROVAL_TAG_PREFIX;
-use sealgate::source::git::Repo;
+use sealgate::source::git::{PushOutcome, Repo};
 
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
@@ -105,6 +105,19 @@ pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
         bail!("{} has no commit {} on any branch", args.repo, args.sha);
     }
     let tag = format!("{APPROVAL_TAG_PREFIX}{}", args.sha);
+    let local = format!("refs/tags/{tag}");
+    // libgit2 cannot compare two tag objects for a non-forced push ("object is no commit
+    // object"): say what git says, before signing anything
+    if repo
+        .remote_ref(&local)
+        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?
+        .is_some()
+    {
+        bail!(
+            "{tag} already exists on {} (approvals are never overwritten)",
+            args.repo
+        );
+    }
     let now = sealgate::time::now();
     let body = format!(
         "object {}\ntype commit\ntag {tag}\ntagger {name} <{email}> {now} +0000\n\nApproved {} for promotion by sealgate approve\n",
@@ -117,14 +130,13 @@ pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
     let tag_id = odb
         .write(git2::ObjectType::Tag, &object)
         .context("writing the tag object")?;
-    let local = format!("refs/tags/{tag}");
     repo.git()
         .reference(&local, tag_id, true, "sealgate approve")
         .context("creating the tag ref")?;
     let pushed = repo
         .push_ref(&local, &local)
         .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
-    if !pushed {
+    if let PushOutcome::Refused(_) = pushed {
         bail!(
             "{tag} already exists on {} (approvals are never overwritten)",
             args.repo

@@ -244,28 +244,27 @@ async fn daemon(
             .map(|a| a.to_string())
             .unwrap_or_default()
     );
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let stopping = Arc::new(AtomicBool::new(false));
+    // one stop flag everybody can wait on without missing it (a watch keeps its value)
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
     {
-        let (stop, stopping) = (stop.clone(), stopping.clone());
+        let stop_tx = stop_tx.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
-            stopping.store(true, Ordering::SeqCst);
-            stop.notify_waiters();
+            let _ = stop_tx.send(true);
         });
     }
     let server = {
-        let stop = stop.clone();
-        let stopping = stopping.clone();
+        let mut rx = stop_rx.clone();
         tokio::spawn(sealgate::http::serve(listener, state, async move {
-            if !stopping.load(Ordering::SeqCst) {
-                stop.notified().await;
-            }
+            let _ = rx.wait_for(|stop| *stop).await;
         }))
     };
+    let stopping = || *stop_rx.borrow();
     let mut failures: u32 = 0;
+    let mut stop_wait = stop_rx.clone();
     loop {
-        if stopping.load(Ordering::SeqCst) {
+        if stopping() {
             break;
         }
         let started = Instant::now();
@@ -305,11 +304,11 @@ async fn daemon(
                     tracing::info!(source = t.source, git_ref = ?t.git_ref, "webhook: reconciling now");
                 }
             }
-            () = stop.notified() => break,
+            _ = stop_wait.wait_for(|stop| *stop) => break,
         }
     }
     eprintln!("sealgate: stopping");
-    stop.notify_waiters();
+    let _ = stop_tx.send(true);
     let _ = server.await;
     Ok(())
 }

@@ -331,6 +331,17 @@ impl Repo {
     /// # Errors
     /// [`GitError`] when the remote cannot be reached.
     pub fn fetch_tags(&self, prefix: &str) -> Result<(), GitError> {
+        // mirror the remote: a tag deleted there (a revoked approval) must not linger here
+        let local: Vec<String> = self
+            .repo
+            .references_glob(&format!("refs/tags/{prefix}*"))?
+            .filter_map(|r| r.ok().and_then(|r| r.name().ok().map(str::to_string)))
+            .collect();
+        for name in local {
+            if let Ok(mut r) = self.repo.find_reference(&name) {
+                let _ = r.delete();
+            }
+        }
         let spec = format!("+refs/tags/{prefix}*:refs/tags/{prefix}*");
         self.fetch_refspecs(&[spec], &format!("refs/tags/{prefix}*"), false)
     }
@@ -459,12 +470,14 @@ impl Repo {
         Some((raw, target))
     }
 
-    /// Pushes `local_ref` to `branch` on the remote, never forced. `Ok(false)` when the
-    /// remote rejected it as not a fast-forward (someone else pushed first).
+    /// Pushes `local_ref` to `branch` on the remote, never forced.
+    /// [`PushOutcome::Refused`] when the remote branch moved meanwhile (see [`push_ref`]).
     ///
     /// # Errors
     /// [`GitError::PushFailed`] for anything else.
-    pub fn push(&self, local_ref: &str, branch: &str) -> Result<bool, GitError> {
+    ///
+    /// [`push_ref`]: Repo::push_ref
+    pub fn push(&self, local_ref: &str, branch: &str) -> Result<PushOutcome, GitError> {
         self.push_ref(local_ref, &format!("refs/heads/{branch}"))
     }
 
@@ -480,12 +493,37 @@ impl Repo {
         )
     }
 
-    /// Pushes `local_ref` to `remote_ref` (a full ref name), never forced; `Ok(false)` when
-    /// the remote refused it as not a fast-forward (or an existing tag).
+    /// Whether the remote has `remote_ref` (a full ref name) now: the id it advertises.
     ///
     /// # Errors
-    /// [`GitError::PushFailed`] for anything else.
-    pub fn push_ref(&self, local_ref: &str, remote_ref: &str) -> Result<bool, GitError> {
+    /// [`GitError`] when the remote cannot be reached.
+    pub fn remote_ref(&self, remote_ref: &str) -> Result<Option<Oid>, GitError> {
+        let deadline = Instant::now() + self.timeout;
+        let mut remote = self.repo.remote_anonymous(&self.url)?;
+        let failed = |source| GitError::FetchFailed {
+            url: self.url.clone(),
+            git_ref: remote_ref.to_string(),
+            source,
+        };
+        let connection = remote
+            .connect_auth(git2::Direction::Fetch, Some(self.callbacks(deadline)), None)
+            .map_err(failed)?;
+        let heads = connection.list().map_err(failed)?;
+        Ok(heads
+            .iter()
+            .find(|h| h.name() == remote_ref)
+            .map(git2::RemoteHead::oid))
+    }
+
+    /// Pushes `local_ref` to `remote_ref` (a full ref name), never forced.
+    /// [`PushOutcome::Refused`] when the remote refused it because the ref is not where
+    /// the push expected it (see [`refused_because_moved`]): not a fast-forward, a lost
+    /// compare-and-swap on the remote, or an existing tag.
+    ///
+    /// # Errors
+    /// [`GitError::PushFailed`] for anything else (a declined hook, missing permissions,
+    /// an unreachable remote…): such refusals are not worth retrying.
+    pub fn push_ref(&self, local_ref: &str, remote_ref: &str) -> Result<PushOutcome, GitError> {
         let branch = remote_ref.trim_start_matches("refs/heads/");
         let deadline = Instant::now() + self.timeout;
         let mut cb = self.callbacks(deadline);
@@ -503,12 +541,12 @@ impl Repo {
         let spec = format!("{local_ref}:{remote_ref}");
         match remote.push(&[spec.as_str()], Some(&mut opts)) {
             Ok(()) => {}
+            // libgit2's own check against the advertised ref, before anything is sent
             Err(e)
                 if e.code() == git2::ErrorCode::NotFastForward
-                    || e.message().contains("fast-forward")
-                    || e.message().contains("fetch first") =>
+                    || refused_because_moved(e.message()) =>
             {
-                return Ok(false);
+                return Ok(PushOutcome::Refused(e.message().to_string()));
             }
             Err(source) => {
                 return Err(GitError::PushFailed {
@@ -520,15 +558,8 @@ impl Repo {
         }
         let status = rejected.borrow().clone();
         match status {
-            None => Ok(true),
-            Some(s)
-                if s.contains("fast-forward")
-                    || s.contains("fetch first")
-                    || s.contains("stale")
-                    || s.contains("already exists") =>
-            {
-                Ok(false)
-            }
+            None => Ok(PushOutcome::Pushed),
+            Some(s) if refused_because_moved(&s) => Ok(PushOutcome::Refused(s)),
             Some(s) => Err(GitError::PushFailed {
                 url: self.url.clone(),
                 branch: branch.to_string(),
@@ -536,6 +567,39 @@ impl Repo {
             }),
         }
     }
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// The remote ref now points at the pushed commit.
+    Pushed,
+    /// The remote refused the update because its ref is not where the push expected it
+    /// (someone else pushed first; for a tag: it already exists). The reason as reported.
+    Refused(String),
+}
+
+/// Whether a refusal reported for a pushed ref means "the remote ref moved meanwhile"
+/// (fetch again and retry). Covers the client-side checks (`non-fast-forward`, libgit2's
+/// `non-fastforwardable`, `fetch first`, `stale info`, `already exists`) and the server's lost compare-and-swap:
+/// receive-pack checks the old value when it updates the ref, after the pack and the
+/// `pre-receive` hook, and reports `failed to update ref` (`failed to lock` in old git)
+/// when the ref changed or was locked by a concurrent update in between. Declined hooks
+/// (protected branches, permissions), hidden or invalid refs, missing objects and unpack
+/// errors are not: retrying cannot help.
+pub fn refused_because_moved(status: &str) -> bool {
+    const MOVED: [&str; 8] = [
+        "fast-forward",
+        "fastforward",
+        "fetch first",
+        "stale info",
+        "failed to update ref",
+        "failed to lock",
+        "cannot lock ref",
+        "already exists",
+    ];
+    let status = status.to_ascii_lowercase();
+    MOVED.iter().any(|m| status.contains(m))
 }
 
 fn read_token(env: Option<&str>, file: Option<&Path>) -> Result<String, String> {
@@ -683,6 +747,34 @@ mod tests {
             "x",
             key
         ));
+    }
+
+    #[test]
+    fn push_refusals_that_mean_the_ref_moved() {
+        for moved in [
+            "non-fast-forward",
+            "cannot push non-fastforwardable reference",
+            "fetch first",
+            "stale info",
+            "failed to update ref",
+            "failed to lock",
+            "already exists",
+        ] {
+            assert!(refused_because_moved(moved), "{moved}");
+        }
+        for hard in [
+            "pre-receive hook declined",
+            "protected branch hook declined",
+            "hook declined",
+            "deny updating a hidden ref",
+            "funny refname",
+            "missing necessary objects",
+            "unpacker error",
+            "permission denied",
+            "deletion prohibited",
+        ] {
+            assert!(!refused_because_moved(hard), "{hard}");
+        }
     }
 
     #[test]

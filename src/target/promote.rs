@@ -3,8 +3,10 @@
 //!
 //! # Guarantees
 //! - Never a force-push: the branch only moves forward. When someone else pushed first
-//!   (not a fast-forward), the branch is fetched again and the commit rebuilt on the new
-//!   head, a few times.
+//!   (not a fast-forward, or the remote's compare-and-swap of the ref failed because it
+//!   moved between our fetch and our push), the branch is fetched again and the commit
+//!   rebuilt on the new head, a few times. Other refusals (a declined hook, missing
+//!   permissions) fail at once.
 //! - Idempotent: when the branch head already carries `Sealgate-Source: <sha>` for this
 //!   source revision, nothing is written. A crash between commit and push leaves only a
 //!   local object; the next reconcile fetches the branch, finds no trailer, and promotes
@@ -15,10 +17,12 @@ use std::collections::BTreeMap;
 
 use git2::{Commit, Oid, Signature, Tree};
 
-use super::super::source::git::{GitError, Repo};
+use super::super::source::git::{GitError, PushOutcome, Repo};
 
 /// Attempts when the remote branch moved under us.
-const MAX_PUSH_ATTEMPTS: usize = 4;
+const MAX_PUSH_ATTEMPTS: u32 = 4;
+/// Pause before the second attempt; doubles for each further one.
+const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What to promote.
 #[derive(Debug, Clone)]
@@ -126,7 +130,12 @@ fn replace_at(
 pub fn promote(repo: &Repo, p: &Promotion) -> Result<PromoteOutcome, GitError> {
     let git = repo.git();
     let local = format!("refs/sealgate/target/{}", p.branch);
-    for _ in 0..MAX_PUSH_ATTEMPTS {
+    let mut refused = String::new();
+    for attempt in 0..MAX_PUSH_ATTEMPTS {
+        if attempt > 0 {
+            // a concurrent writer may still hold the remote ref's lock: let it finish
+            std::thread::sleep(RETRY_BACKOFF * 2u32.pow(attempt - 1));
+        }
         // the branch as the remote has it now (it may not exist yet)
         let head = match repo.fetch(&format!("refs/heads/{}", p.branch)) {
             Ok(f) => Some(f.commit),
@@ -160,18 +169,23 @@ pub fn promote(repo: &Repo, p: &Promotion) -> Result<PromoteOutcome, GitError> {
             tracing::error!("failpoint promote-before-push: exiting");
             std::process::exit(99);
         }
-        if repo.push(&local, &p.branch)? {
-            return Ok(PromoteOutcome::Promoted {
-                commit: commit.to_string(),
-            });
+        match repo.push(&local, &p.branch)? {
+            PushOutcome::Pushed => {
+                return Ok(PromoteOutcome::Promoted {
+                    commit: commit.to_string(),
+                });
+            }
+            PushOutcome::Refused(why) => {
+                tracing::info!(branch = %p.branch, %why, "deploy branch moved meanwhile; rebuilding the promotion");
+                refused = why;
+            }
         }
-        tracing::info!(branch = %p.branch, "deploy branch moved meanwhile; rebuilding the promotion");
     }
     Err(GitError::PushFailed {
         url: repo.url.clone(),
         branch: p.branch.clone(),
         source: git2::Error::from_str(&format!(
-            "the branch kept moving: not a fast-forward after {MAX_PUSH_ATTEMPTS} attempts"
+            "the branch kept moving: the push was refused {MAX_PUSH_ATTEMPTS} times (last: {refused})"
         )),
     })
 }
