@@ -372,27 +372,11 @@ impl Gate {
         // 1. fetch source
         let me = self.clone();
         let git_ref = cfg.source.git_ref.clone();
-        let fetched = tokio::task::spawn_blocking(move || {
-            let repo = me.source_repo()?;
-            let f = repo.fetch(&git_ref)?;
-            Ok::<_, GitError>(f)
-        })
-        .await;
-        let fetched = match fetched {
-            Ok(Ok(f)) => f,
-            Ok(Err(e)) => {
-                return Outcome::Failed {
-                    reason: "GitFetchFailed".into(),
-                    message: crate::error::chain(&e),
-                };
-            }
-            Err(e) => {
-                return Outcome::Failed {
-                    reason: "GitFetchFailed".into(),
-                    message: e.to_string(),
-                };
-            }
-        };
+        let fetched =
+            match blocking("GitFetchFailed", move || me.source_repo()?.fetch(&git_ref)).await {
+                Ok(f) => f,
+                Err(o) => return o,
+            };
         let commit = fetched.commit.to_string();
         if let Ok(mut s) = self.status.lock() {
             s.last_attempted_revision = Some(commit.clone());
@@ -433,25 +417,13 @@ impl Gate {
         if let Some(trust) = &self.trust {
             let me = self.clone();
             let oid = fetched.commit;
-            let sig = tokio::task::spawn_blocking(move || {
+            let read = blocking("GitReadFailed", move || {
                 let repo = me.source_repo()?;
-                Ok::<_, GitError>((repo.commit_signature(oid), repo.commit_time(oid)))
-            })
-            .await;
-            let (sig, time) = match sig {
-                Ok(Ok(v)) => v,
-                Ok(Err(e)) => {
-                    return Outcome::Failed {
-                        reason: "GitReadFailed".into(),
-                        message: crate::error::chain(&e),
-                    };
-                }
-                Err(e) => {
-                    return Outcome::Failed {
-                        reason: "GitReadFailed".into(),
-                        message: e.to_string(),
-                    };
-                }
+                Ok((repo.commit_signature(oid), repo.commit_time(oid)))
+            });
+            let (sig, time) = match read.await {
+                Ok(v) => v,
+                Err(o) => return o,
             };
             let check = match &sig {
                 None => SignatureCheck::NotSigned,
@@ -511,25 +483,12 @@ impl Gate {
         // 3. extract
         let me = self.clone();
         let oid = fetched.commit;
-        let checked = tokio::task::spawn_blocking(move || {
-            let repo = me.source_repo()?;
-            repo.checkout(oid, &me.config.source.path)
-        })
-        .await;
-        let checked = match checked {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                return Outcome::Failed {
-                    reason: "GitReadFailed".into(),
-                    message: crate::error::chain(&e),
-                };
-            }
-            Err(e) => {
-                return Outcome::Failed {
-                    reason: "GitReadFailed".into(),
-                    message: e.to_string(),
-                };
-            }
+        let read = blocking("GitReadFailed", move || {
+            me.source_repo()?.checkout(oid, &me.config.source.path)
+        });
+        let checked = match read.await {
+            Ok(c) => c,
+            Err(o) => return o,
         };
         let mut extra = Vec::new();
         for p in &cfg.policies {
@@ -657,14 +616,13 @@ impl Gate {
             time: now,
         };
         let me = self.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let repo = me.target_repo()?;
-            promote::promote(&repo, &promotion)
+        let result = blocking("PromotionFailed", move || {
+            promote::promote(&me.target_repo()?, &promotion)
         })
         .await;
         drop(checked);
         match result {
-            Ok(Ok(o)) => {
+            Ok(o) => {
                 let (outcome, target_commit, reason) = match o {
                     PromoteOutcome::Promoted { commit: c } => {
                         (Outcome::Promoted { commit: c.clone() }, c, "Promoted")
@@ -693,14 +651,7 @@ impl Gate {
                 }
                 outcome
             }
-            Ok(Err(e)) => Outcome::Failed {
-                reason: "PromotionFailed".into(),
-                message: crate::error::chain(&e),
-            },
-            Err(e) => Outcome::Failed {
-                reason: "PromotionFailed".into(),
-                message: e.to_string(),
-            },
+            Err(o) => o,
         }
     }
 
@@ -786,6 +737,24 @@ impl Gate {
                 .collect();
             let _ = stamp;
         }
+    }
+}
+
+/// Runs blocking Git work; a failure becomes a `Failed` outcome with `reason`.
+async fn blocking<T: Send + 'static>(
+    reason: &str,
+    f: impl FnOnce() -> Result<T, GitError> + Send + 'static,
+) -> Result<T, Outcome> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Outcome::Failed {
+            reason: reason.into(),
+            message: crate::error::chain(&e),
+        }),
+        Err(e) => Err(Outcome::Failed {
+            reason: reason.into(),
+            message: e.to_string(),
+        }),
     }
 }
 

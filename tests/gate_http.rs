@@ -427,7 +427,10 @@ async fn wrong_token_stalls_and_is_never_printed() {
         (stalled.as_str(), reason.as_str()),
         ("True", "GitFetchFailed")
     );
-    assert!(message.contains("credentials"), "{message}");
+    assert!(
+        message.contains("rejected the token from source.auth.tokenEnv GIT_TOKEN"),
+        "{message}"
+    );
     assert_eq!(condition(&s, "Ready").0, "False");
     assert_eq!(s["lastPromotedRevision"], serde_json::Value::Null, "{s:#}");
     assert!(w.origin.head("deploy/prod").is_none(), "nothing promoted");

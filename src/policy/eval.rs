@@ -45,6 +45,18 @@ pub fn needs_attestations(policies: &[Policy], image: &ImageRef) -> bool {
     })
 }
 
+/// The digest the evidence resolved, or why there is none.
+fn resolved_digest(evidence: Option<&ImageEvidence>) -> Result<&Digest, Reason> {
+    match evidence.map(|e| &e.digest) {
+        Some(Ok(d)) => Ok(d),
+        Some(Err(r)) => Err(r.clone()),
+        None => Err(Reason::new(
+            ReasonCode::RegistryUnavailable,
+            "no evidence was gathered",
+        )),
+    }
+}
+
 /// Merges one rule's view of the found attestations into the image's list (by origin).
 fn merge_found(into: &mut Vec<FoundAttestation>, found: Vec<FoundAttestation>) {
     for f in found {
@@ -120,15 +132,10 @@ pub fn evaluate(
             ok = false;
         }
         if let Some(sig_rule) = &rule.signatures {
-            let resolved = match evidence.map(|e| &e.digest) {
-                Some(Ok(d)) => Ok(d),
-                Some(Err(r)) => Err(r.clone()),
-                None => Err(Reason::new(
-                    ReasonCode::RegistryUnavailable,
-                    "no evidence was gathered",
-                )),
-            };
-            match (resolved, evidence.and_then(|e| e.signatures.as_ref())) {
+            match (
+                resolved_digest(evidence),
+                evidence.and_then(|e| e.signatures.as_ref()),
+            ) {
                 (Err(r), _) => {
                     unverifiable.get_or_insert(r);
                     ok = false;
@@ -161,15 +168,10 @@ pub fn evaluate(
             }
         }
         if !rule.attestations.is_empty() {
-            let resolved = match evidence.map(|e| &e.digest) {
-                Some(Ok(d)) => Ok(d),
-                Some(Err(r)) => Err(r.clone()),
-                None => Err(Reason::new(
-                    ReasonCode::RegistryUnavailable,
-                    "no evidence was gathered",
-                )),
-            };
-            match (resolved, evidence.and_then(|e| e.attestations.as_ref())) {
+            match (
+                resolved_digest(evidence),
+                evidence.and_then(|e| e.attestations.as_ref()),
+            ) {
                 (Err(r), _) => {
                     unverifiable.get_or_insert(r);
                     ok = false;

@@ -173,8 +173,29 @@ impl Repo {
         let mut attempts = 0;
         cb.credentials(move |_url, user_from_url, allowed| {
             attempts += 1;
-            if attempts > 3 {
-                return Err(git2::Error::from_str("credentials rejected"));
+            // A static token or key cannot get better by resending it (and forges lock
+            // accounts out after repeated failures): one try, two for SSH (user name, key).
+            let limit = if matches!(auth, GitAuth::Ssh { .. }) {
+                2
+            } else {
+                1
+            };
+            if attempts > limit {
+                let from = match &auth {
+                    GitAuth::Token { env: Some(e), .. } => {
+                        format!("the token from source.auth.tokenEnv {e}")
+                    }
+                    GitAuth::Token { file: Some(f), .. } => {
+                        format!("the token from source.auth.tokenFile {}", f.display())
+                    }
+                    GitAuth::Ssh { key_file, .. } => {
+                        format!("the SSH key {}", key_file.display())
+                    }
+                    _ => "the configured credentials".to_string(),
+                };
+                return Err(git2::Error::from_str(&format!(
+                    "the remote rejected {from}"
+                )));
             }
             match &auth {
                 GitAuth::None => Err(git2::Error::from_str(
