@@ -163,6 +163,8 @@ pub struct Gate {
     /// The last revision that passed and is on the deploy branch, with the policy digest
     /// it passed under and when (Flux's status-as-cache rule).
     last_pass: std::sync::Mutex<Option<(String, String, std::time::Instant)>>,
+    /// Set while Git work runs on a blocking thread (see `blocking`).
+    net_busy: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn read(path: &std::path::Path) -> Result<String, SetupError> {
@@ -284,6 +286,7 @@ impl Gate {
             registry,
             status: std::sync::Mutex::new(status),
             last_pass: std::sync::Mutex::new(None),
+            net_busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -369,14 +372,20 @@ impl Gate {
 
     async fn run(self: Arc<Self>, now: i64, stamp: &str) -> Outcome {
         let cfg = &self.config;
+        // deadlines of the blocking Git work (network, and local reads of a checkout)
+        let net = cfg.source.timeout + std::time::Duration::from_secs(5);
+        let local = std::time::Duration::from_secs(600);
         // 1. fetch source
         let me = self.clone();
         let git_ref = cfg.source.git_ref.clone();
-        let fetched =
-            match blocking("GitFetchFailed", move || me.source_repo()?.fetch(&git_ref)).await {
-                Ok(f) => f,
-                Err(o) => return o,
-            };
+        let fetched = match blocking(&self.net_busy, "GitFetchFailed", net, move || {
+            me.source_repo()?.fetch(&git_ref)
+        })
+        .await
+        {
+            Ok(f) => f,
+            Err(o) => return o,
+        };
         let commit = fetched.commit.to_string();
         if let Ok(mut s) = self.status.lock() {
             s.last_attempted_revision = Some(commit.clone());
@@ -417,7 +426,7 @@ impl Gate {
         if let Some(trust) = &self.trust {
             let me = self.clone();
             let oid = fetched.commit;
-            let read = blocking("GitReadFailed", move || {
+            let read = blocking(&self.net_busy, "GitReadFailed", local, move || {
                 let repo = me.source_repo()?;
                 Ok((repo.commit_signature(oid), repo.commit_time(oid)))
             });
@@ -483,7 +492,7 @@ impl Gate {
         // 3. extract
         let me = self.clone();
         let oid = fetched.commit;
-        let read = blocking("GitReadFailed", move || {
+        let read = blocking(&self.net_busy, "GitReadFailed", local, move || {
             me.source_repo()?.checkout(oid, &me.config.source.path)
         });
         let checked = match read.await {
@@ -616,7 +625,7 @@ impl Gate {
             time: now,
         };
         let me = self.clone();
-        let result = blocking("PromotionFailed", move || {
+        let result = blocking(&self.net_busy, "PromotionFailed", net * 4, move || {
             promote::promote(&me.target_repo()?, &promotion)
         })
         .await;
@@ -662,13 +671,19 @@ impl Gate {
         now: i64,
     ) -> Result<Result<String, String>, GitError> {
         let me = self.clone();
-        let tag = tokio::task::spawn_blocking(move || {
+        let limit = self.config.source.timeout + std::time::Duration::from_secs(5);
+        let work = tokio::task::spawn_blocking(move || {
             let repo = me.source_repo()?;
             repo.fetch_tags(APPROVAL_TAG_PREFIX)?;
             Ok::<_, GitError>(repo.tag(&format!("{APPROVAL_TAG_PREFIX}{commit}")))
-        })
-        .await
-        .map_err(|e| GitError::Credentials(e.to_string()))??;
+        });
+        let tag = tokio::time::timeout(limit, work)
+            .await
+            .map_err(|_| GitError::FetchTimeout {
+                url: self.config.source.url.clone(),
+                seconds: limit.as_secs(),
+            })?
+            .map_err(|e| GitError::Credentials(e.to_string()))??;
         let name = format!("{APPROVAL_TAG_PREFIX}{commit}");
         let Some((raw, target)) = tag else {
             return Ok(Err(format!(
@@ -741,19 +756,46 @@ impl Gate {
 }
 
 /// Runs blocking Git work; a failure becomes a `Failed` outcome with `reason`.
+///
+/// libgit2 only checks the fetch deadline while data flows; a server that accepts the
+/// connection and then says nothing is caught here: after `limit` the work is abandoned
+/// (its thread finishes on its own; the next reconcile starts afresh).
 async fn blocking<T: Send + 'static>(
+    busy: &Arc<std::sync::atomic::AtomicBool>,
     reason: &str,
+    limit: std::time::Duration,
     f: impl FnOnce() -> Result<T, GitError> + Send + 'static,
 ) -> Result<T, Outcome> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(Outcome::Failed {
+    use std::sync::atomic::Ordering;
+    // At most one piece of Git work at a time: one that was abandoned at its deadline
+    // keeps the flag until it really ends, so a silent server costs one thread, not one
+    // per reconcile.
+    if busy.swap(true, Ordering::SeqCst) {
+        return Err(Outcome::Failed {
+            reason: reason.into(),
+            message: "an earlier Git operation has not answered yet (abandoned at its deadline)"
+                .into(),
+        });
+    }
+    let done = busy.clone();
+    let work = tokio::task::spawn_blocking(move || {
+        let r = f();
+        done.store(false, Ordering::SeqCst);
+        r
+    });
+    match tokio::time::timeout(limit, work).await {
+        Ok(Ok(Ok(v))) => Ok(v),
+        Ok(Ok(Err(e))) => Err(Outcome::Failed {
             reason: reason.into(),
             message: crate::error::chain(&e),
         }),
-        Err(e) => Err(Outcome::Failed {
+        Ok(Err(e)) => Err(Outcome::Failed {
             reason: reason.into(),
             message: e.to_string(),
+        }),
+        Err(_) => Err(Outcome::Failed {
+            reason: reason.into(),
+            message: format!("no answer within {} s: abandoned", limit.as_secs()),
         }),
     }
 }

@@ -4,88 +4,23 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::git::{GitServer, git};
+use common::gate::{World, assert_condition, condition, sign};
+use common::git::git;
 use common::*;
 
-const APP: &str = "# the web app\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web   # keep this name\n  namespace: apps\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: IMAGE   # pinned by sealgate\n          ports: [{containerPort: 8080}]\n";
-
-struct World {
-    reg: TestRegistry,
-    git: GitServer,
-    _dir: tempfile::TempDir,
-    signed: String,
-    unsigned: String,
-    key: PathBuf,
-    config: PathBuf,
-}
-
-impl World {
-    async fn new(extra_config: &str) -> Self {
-        let reg = TestRegistry::start();
-        push_image(&oci(), &reg, "team/web", "v1").await;
-        push_image(&oci(), &reg, "team/debug", "latest").await;
-        let dir = tempfile::tempdir().unwrap();
-        let (key, public) = keypair(dir.path(), "ci");
-        let signed = reg.reference("team/web", "v1");
-        let unsigned = reg.reference("team/debug", "latest");
-        let r = run(sealgate()
-            .env("COSIGN_PASSWORD", "pw")
-            .arg("sign")
-            .arg("--key")
-            .arg(&key)
-            .args(["--insecure-registry", &reg.addr, &signed]));
-        assert_eq!(r.code, 0, "{r}");
-        write_policy(dir.path(), "**", &[("ci", &public)], None, "");
-        let git = GitServer::daemon();
-        let config = dir.path().join("gate.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "apiVersion: sealgate.dev/v1alpha1\nkind: GateConfig\nsource:\n  url: {}\n  ref: main\n  path: deploy\n  interval: 1m\npolicies: [policy.yaml]\nregistry: {{insecure: [\"{}\"]}}\ntarget:\n  promote:\n    branch: deploy/prod\n    author: {{name: sealgate, email: gate@example.com}}\nstateDir: state\nlisten: 127.0.0.1:0\n{extra_config}",
-                git.url, reg.addr
-            ),
-        )
-        .unwrap();
-        Self {
-            reg,
-            git,
-            _dir: dir,
-            signed,
-            unsigned,
-            key,
-            config,
-        }
-    }
-
-    fn app(&self, image: &str) -> String {
-        APP.replace("IMAGE", image)
-    }
-
-    fn once(&self) -> Run {
-        run(sealgate()
-            .args(["run", "--once", "--json", "--config"])
-            .arg(&self.config))
-    }
-}
-
-fn condition(status: &serde_json::Value, kind: &str) -> (String, String) {
-    let c = status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == kind)
-        .unwrap_or_else(|| panic!("no condition {kind} in {status:#}"));
-    (
-        c["status"].as_str().unwrap().to_string(),
-        c["reason"].as_str().unwrap().to_string(),
-    )
+/// The world of these tests: an unsigned image too, `interval: 1m`, `listen` on a free port.
+async fn world() -> World {
+    World::builder()
+        .unsigned_image()
+        .source("  interval: 1m\n")
+        .extra("listen: 127.0.0.1:0\n")
+        .start()
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn promotes_pinned_then_blocks_then_promotes_again() {
-    let w = World::new("").await;
+    let w = world().await;
     let c1 = w.git.commit(
         &[
             ("deploy/web.yaml", &w.app(&w.signed)),
@@ -99,11 +34,8 @@ async fn promotes_pinned_then_blocks_then_promotes_again() {
     let r = w.once();
     assert_eq!(r.code, 0, "{r}");
     let s = r.json();
-    assert_eq!(condition(&s, "Ready"), ("True".into(), "Succeeded".into()));
-    assert_eq!(
-        condition(&s, "Promoted"),
-        ("True".into(), "Promoted".into())
-    );
+    assert_condition(&s, "Ready", "True", "Succeeded");
+    assert_condition(&s, "Promoted", "True", "Promoted");
     assert_eq!(s["lastPromotedRevision"], c1);
     let head = w.git.head("deploy/prod").expect("deploy branch");
     let promoted = w.git.show("deploy/prod", "web.yaml");
@@ -140,10 +72,7 @@ async fn promotes_pinned_then_blocks_then_promotes_again() {
     let r = w.once();
     assert_eq!(r.code, 1, "{r}");
     let s = r.json();
-    assert_eq!(
-        condition(&s, "Ready"),
-        ("False".into(), "NoSignature".into())
-    );
+    assert_condition(&s, "Ready", "False", "NoSignature");
     assert_eq!(condition(&s, "ImagesVerified").0, "False");
     assert_eq!(s["lastAttemptedRevision"], c2);
     assert_eq!(s["lastPromotedRevision"], serde_json::Value::Null, "{s:#}");
@@ -152,13 +81,7 @@ async fn promotes_pinned_then_blocks_then_promotes_again() {
     assert_eq!(w.git.head("deploy/prod").unwrap(), head);
 
     // 4. the image gets signed → promoted
-    let r = run(sealgate()
-        .env("COSIGN_PASSWORD", "pw")
-        .arg("sign")
-        .arg("--key")
-        .arg(&w.key)
-        .args(["--insecure-registry", &w.reg.addr, &w.unsigned]));
-    assert_eq!(r.code, 0, "{r}");
+    sign(&w.reg, &w.key, &w.unsigned);
     let r = w.once();
     assert_eq!(r.code, 0, "{r}");
     let log = w.git.log("deploy/prod");
@@ -182,7 +105,7 @@ async fn promotes_pinned_then_blocks_then_promotes_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_remote_and_registry_down() {
-    let w = World::new("").await;
+    let w = world().await;
     w.git
         .commit(&[("deploy/web.yaml", &w.app(&w.signed))], "web");
     // registry down: blocked as unverifiable, nothing promoted
@@ -199,10 +122,7 @@ async fn unreachable_remote_and_registry_down() {
     let r = w.once();
     assert_eq!(r.code, 1, "{r}");
     let s = r.json();
-    assert_eq!(
-        condition(&s, "Ready"),
-        ("False".into(), "RegistryUnavailable".into())
-    );
+    assert_condition(&s, "Ready", "False", "RegistryUnavailable");
     assert_eq!(s["images"][0]["verdict"], "unverifiable");
     assert!(w.git.head("deploy/prod").is_none());
 
@@ -212,16 +132,13 @@ async fn unreachable_remote_and_registry_down() {
     let r = w.once();
     assert_eq!(r.code, 1, "{r}");
     let s = r.json();
-    assert_eq!(
-        condition(&s, "Stalled"),
-        ("True".into(), "GitFetchFailed".into())
-    );
+    assert_condition(&s, "Stalled", "True", "GitFetchFailed");
     assert_eq!(condition(&s, "Ready").0, "False");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn force_push_is_reported() {
-    let w = World::new("").await;
+    let w = world().await;
     w.git
         .commit(&[("deploy/web.yaml", &w.app(&w.signed))], "one");
     assert_eq!(w.once().code, 0);
@@ -246,7 +163,7 @@ async fn force_push_is_reported() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn warm_reconcile_makes_no_registry_request_for_pinned_images() {
-    let w = World::new("").await;
+    let w = world().await;
     let digest = sha256(&w.reg.get(
         "/v2/team/web/manifests/v1",
         "application/vnd.oci.image.manifest.v1+json",

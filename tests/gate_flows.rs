@@ -12,170 +12,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::git::{GitServer, git};
+use common::gate::{DEPLOY, World, assert_condition, condition};
+use common::git::git;
 use common::gitsig::{GitRepo, GpgHome, SshKey, ssh_keygen, write_allowed_signers};
 use common::*;
 
-const APP: &str = "# the web app\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: apps\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: IMAGE\n";
-
-const DEPLOY: &str = "deploy/prod";
-
-/// A registry with a signed image, a policy trusting its key, a `git daemon` origin and a
-/// gate config (`gate.yaml`) in a temporary directory.
-struct World {
-    reg: TestRegistry,
-    git: GitServer,
-    dir: tempfile::TempDir,
-    signed: String,
-    config: PathBuf,
-}
-
-impl World {
-    /// `source_extra`: more lines under `source:` (indented two spaces); `extra`: more
-    /// top-level keys. `source.interval` and `listen` are not set unless given.
-    async fn new(source_extra: &str, extra: &str) -> Self {
-        let reg = TestRegistry::start();
-        push_image(&oci(), &reg, "team/web", "v1").await;
-        let dir = tempfile::tempdir().unwrap();
-        let (key, public) = keypair(dir.path(), "ci");
-        let signed = reg.reference("team/web", "v1");
-        let r = run(sealgate()
-            .env("COSIGN_PASSWORD", "pw")
-            .arg("sign")
-            .arg("--key")
-            .arg(&key)
-            .args(["--insecure-registry", &reg.addr, &signed]));
-        assert_eq!(r.code, 0, "{r}");
-        write_policy(dir.path(), "**", &[("ci", &public)], None, "");
-        let git = GitServer::daemon();
-        let config = dir.path().join("gate.yaml");
-        let w = Self {
-            reg,
-            git,
-            dir,
-            signed,
-            config,
-        };
-        w.write_config(source_extra, extra, "");
-        w
-    }
-
-    fn write_config(&self, source_extra: &str, extra: &str, registry_extra: &str) {
-        std::fs::write(
-            &self.config,
-            format!(
-                "apiVersion: sealgate.dev/v1alpha1\nkind: GateConfig\nsource:\n  url: {}\n  ref: main\n  path: deploy\n{source_extra}policies: [policy.yaml]\nregistry: {{insecure: [\"{}\"]{registry_extra}}}\ntarget:\n  promote:\n    branch: {DEPLOY}\n    author: {{name: sealgate, email: gate@example.com}}\nstateDir: state\n{extra}",
-                self.git.url, self.reg.addr
-            ),
-        )
-        .unwrap();
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// The files of a revision whose only image is the signed one; `note` makes it unique.
-    fn files(&self, note: &str) -> Vec<(String, String)> {
-        vec![
-            ("deploy/web.yaml".into(), APP.replace("IMAGE", &self.signed)),
-            ("deploy/NOTES.txt".into(), format!("{note}\n")),
-        ]
-    }
-
-    /// An unsigned commit of passing manifests on `main`, pushed; its id.
-    fn commit(&self, note: &str) -> String {
-        let files = self.files(note);
-        let refs: Vec<(&str, &str)> = files
-            .iter()
-            .map(|(p, c)| (p.as_str(), c.as_str()))
-            .collect();
-        self.git.commit(&refs, note)
-    }
-
-    /// Writes the files, then commits with `cmd` (a `git` with signing set up; `commit -S`
-    /// is appended) and pushes `main`; the commit id.
-    fn commit_with(&self, mut cmd: Command, note: &str) -> String {
-        for (p, c) in self.files(note) {
-            let path = self.git.work.join(p);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, c).unwrap();
-        }
-        git(&self.git.work, &["add", "-A"]);
-        common::gitsig::run(cmd.args(["commit", "-q", "-S", "-m", note]));
-        git(&self.git.work, &["push", "-q", "origin", "main"]);
-        git(&self.git.work, &["rev-parse", "HEAD"])
-    }
-
-    /// The work tree as a [`GitRepo`] (isolated `git` with a fixed identity).
-    fn work(&self) -> GitRepo {
-        GitRepo {
-            dir: self.git.work.clone(),
-        }
-    }
-
-    fn once(&self) -> Run {
-        self.once_env(&[])
-    }
-
-    fn once_env(&self, env: &[(&str, &str)]) -> Run {
-        let mut cmd = sealgate();
-        cmd.args(["run", "--once", "--json", "--config"])
-            .arg(&self.config);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        run(&mut cmd)
-    }
-
-    fn deploy_head(&self) -> Option<String> {
-        self.git.head(DEPLOY)
-    }
-
-    /// How many commits of the deploy branch promote `source` (0 without the branch).
-    fn promotions_of(&self, source: &str) -> usize {
-        if self.deploy_head().is_none() {
-            return 0;
-        }
-        self.git
-            .log(DEPLOY)
-            .iter()
-            .filter(|c| {
-                self.git
-                    .message(c)
-                    .contains(&format!("Sealgate-Source: {source}"))
-            })
-            .count()
-    }
-
-    /// Manifest requests the registry has served so far.
-    fn manifest_requests(&self) -> usize {
-        self.reg.count(&["/manifests/"])
-    }
-}
-
-/// (status, reason, message) of a condition in a status document.
-fn condition(status: &serde_json::Value, kind: &str) -> (String, String, String) {
-    let c = status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == kind)
-        .unwrap_or_else(|| panic!("no condition {kind} in {status:#}"));
-    (
-        c["status"].as_str().unwrap().to_string(),
-        c["reason"].as_str().unwrap().to_string(),
-        c["message"].as_str().unwrap().to_string(),
-    )
-}
-
-fn assert_condition(status: &serde_json::Value, kind: &str, want: &str, reason: &str) {
-    let (s, r, m) = condition(status, kind);
-    assert_eq!(
-        (s.as_str(), r.as_str()),
-        (want, reason),
-        "{kind}: {m}\n{status:#}"
-    );
+/// A `git daemon` origin; `source_extra`: more lines under `source:` (indented two spaces);
+/// `extra`: more top-level keys. `source.interval` and `listen` are not set unless given.
+async fn world(source_extra: &str, extra: &str) -> World {
+    World::builder()
+        .source(source_extra)
+        .extra(extra)
+        .start()
+        .await
 }
 
 // ----------------------------------------------------------------------------------------
@@ -186,7 +35,7 @@ const VERIFY_SSH: &str = "  verifyCommits:\n    allowedSignersFile: allowed_sign
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unsigned_head_commit_is_not_promoted() {
-    let w = World::new(VERIFY_SSH, "").await;
+    let w = world(VERIFY_SSH, "").await;
     let alice = ssh_keygen(w.dir.path(), "alice", "ed25519");
     write_allowed_signers(
         w.dir.path(),
@@ -223,7 +72,7 @@ async fn unsigned_head_commit_is_not_promoted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ssh_signed_commits_promote_only_allowed_signers() {
-    let w = World::new(VERIFY_SSH, "").await;
+    let w = world(VERIFY_SSH, "").await;
     let alice = ssh_keygen(w.dir.path(), "alice", "ed25519");
     let mallory = ssh_keygen(w.dir.path(), "mallory", "ed25519");
     let allowed = write_allowed_signers(
@@ -279,7 +128,7 @@ async fn ssh_signed_commits_promote_only_allowed_signers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gpg_signed_commit_is_promoted_with_gpg_key_files() {
-    let w = World::new(
+    let w = world(
         "  verifyCommits:\n    allowedSignersFile: allowed_signers\n    gpgKeyFiles: [keys/release.asc]\n",
         "",
     )
@@ -344,7 +193,7 @@ fn approve(w: &World, key: &SshKey, sha: &str) -> Run {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn approvals_gate_promotion() {
-    let w = World::new(
+    let w = world(
         "",
         "approval: {required: true, approversFile: approvers_allowed_signers}\n",
     )
@@ -516,7 +365,7 @@ fn deploy_pushes(w: &World) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn push_race_rebuilds_on_top_of_the_other_commit() {
-    let w = World::new("", "").await;
+    let w = world("", "").await;
     let c1 = w.commit("v1");
     assert_eq!(w.once().code, 0);
     let first = w.deploy_head().expect("first promotion");
@@ -559,7 +408,7 @@ async fn push_race_rebuilds_on_top_of_the_other_commit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn declined_push_is_not_retried() {
-    let w = World::new("", "").await;
+    let w = world("", "").await;
     let c1 = w.commit("v1");
     let calls = w.path("hook-calls");
     let hook = w.git.bare.join("hooks/pre-receive");
@@ -589,7 +438,7 @@ async fn declined_push_is_not_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn crash_between_commit_and_push_promotes_exactly_once() {
-    let w = World::new("", "").await;
+    let w = world("", "").await;
     let crash = [("SEALGATE_FAILPOINT", "promote-before-push")];
 
     // the deploy branch does not exist yet
@@ -809,7 +658,7 @@ fn daemon_config(port: u16) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn daemon_serves_status_metrics_and_reconciles_on_webhook() {
     let port = free_port();
-    let w = World::new("  interval: 1h\n", &daemon_config(port)).await;
+    let w = world("  interval: 1h\n", &daemon_config(port)).await;
     let c1 = w.commit("v1");
     let mut d = Daemon::start(&w, port);
 
@@ -909,18 +758,19 @@ async fn daemon_serves_status_metrics_and_reconciles_on_webhook() {
 #[tokio::test(flavor = "multi_thread")]
 async fn daemon_sigterm_during_a_reconcile_exits_after_it() {
     let port = free_port();
-    let w = World::new("  interval: 1h\n", &daemon_config(port)).await;
+    let mut w = world("  interval: 1h\n", &daemon_config(port)).await;
     // a registry that accepts connections and never answers: the reconcile takes the
     // registry timeout (3 s)
     let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let hole_addr = hole.local_addr().unwrap().to_string();
-    w.write_config("  interval: 1h\n", &daemon_config(port), ", timeout: 3s");
+    w.yaml.registry = ", timeout: 3s".into();
+    w.write_config();
     let cfg = std::fs::read_to_string(&w.config).unwrap();
     std::fs::write(&w.config, cfg.replace(&w.reg.addr, &hole_addr)).unwrap();
     w.git.commit(
         &[(
             "deploy/web.yaml",
-            &APP.replace("IMAGE", &format!("{hole_addr}/team/web:v1")),
+            &w.app(&format!("{hole_addr}/team/web:v1")),
         )],
         "slow registry",
     );

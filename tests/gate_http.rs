@@ -11,10 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::gate::{self, DEPLOY, condition, stalled};
 use common::git::{GitServer, git};
 use common::*;
-
-const APP: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: apps\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: IMAGE\n";
 
 const USER: &str = "gate-bot";
 
@@ -213,55 +212,34 @@ fn secret(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(rand_bytes::<16>()))
 }
 
+/// The shared gate world on a `file://` origin with one passing commit, served by
+/// [`HttpGit`]; every `sealgate` run is kept to check that the token never leaked.
 struct World {
-    _reg: TestRegistry,
-    origin: GitServer,
+    gate: gate::World,
     http: HttpGit,
-    dir: tempfile::TempDir,
     token: String,
-    config: PathBuf,
     runs: Vec<Run>,
 }
 
 impl World {
     /// `auth` is the YAML of `source.auth` (indented under `source:`), or "".
     async fn new(auth: &str) -> Self {
-        let reg = TestRegistry::start();
-        push_image(&oci(), &reg, "team/web", "v1").await;
-        let dir = tempfile::tempdir().unwrap();
-        let (key, public) = keypair(dir.path(), "ci");
-        let signed = reg.reference("team/web", "v1");
-        let r = run(sealgate()
-            .env("COSIGN_PASSWORD", "pw")
-            .arg("sign")
-            .arg("--key")
-            .arg(&key)
-            .args(["--insecure-registry", &reg.addr, &signed]));
-        assert_eq!(r.code, 0, "{r}");
-        write_policy(dir.path(), "**", &[("ci", &public)], None, "");
-        let origin = GitServer::file();
-        origin.commit(
-            &[("deploy/web.yaml", &APP.replace("IMAGE", &signed))],
-            "web v1",
-        );
+        let mut gate = gate::World::builder()
+            .file_origin()
+            .source("  interval: 1m\n  timeout: 30s\n")
+            .source(auth)
+            .extra("listen: 127.0.0.1:0\n")
+            .start()
+            .await;
+        gate.git
+            .commit(&[("deploy/web.yaml", &gate.app(&gate.signed))], "web v1");
         let token = secret("sgtok-");
-        let http = HttpGit::start(&origin, dir.path(), &token);
-        let config = dir.path().join("gate.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "apiVersion: sealgate.dev/v1alpha1\nkind: GateConfig\nsource:\n  url: {}\n  ref: main\n  path: deploy\n  interval: 1m\n  timeout: 30s\n{auth}policies: [policy.yaml]\nregistry: {{insecure: [\"{}\"]}}\ntarget:\n  promote:\n    branch: deploy/prod\n    author: {{name: sealgate, email: gate@example.com}}\nstateDir: state\nlisten: 127.0.0.1:0\n",
-                http.url, reg.addr
-            ),
-        )
-        .unwrap();
+        let http = HttpGit::start(&gate.git, gate.dir.path(), &token);
+        gate.set_url(&http.url);
         Self {
-            _reg: reg,
-            origin,
+            gate,
             http,
-            dir,
             token,
-            config,
             runs: Vec::new(),
         }
     }
@@ -273,7 +251,7 @@ impl World {
         cmd.env("SEALGATE_LOG", "debug")
             .env_remove("GIT_TOKEN")
             .args(["run", "--once", "--json", "--config"])
-            .arg(&self.config);
+            .arg(&self.gate.config);
         if let Some(t) = env_token {
             cmd.env("GIT_TOKEN", t);
         }
@@ -297,7 +275,7 @@ impl World {
         );
         let err = std::fs::read_to_string(&self.http.err).unwrap_or_default();
         assert!(!err.contains(&self.token), "token in the server's stderr");
-        assert_not_in_files(&self.dir.path().join("state"), self.token.as_bytes());
+        assert_not_in_files(&self.gate.dir.path().join("state"), self.token.as_bytes());
     }
 }
 
@@ -320,39 +298,10 @@ fn assert_not_in_files(dir: &Path, needle: &[u8]) {
     }
 }
 
-fn condition(status: &serde_json::Value, kind: &str) -> (String, String, String) {
-    let c = status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == kind)
-        .unwrap_or_else(|| panic!("no condition {kind} in {status:#}"));
-    (
-        c["status"].as_str().unwrap().to_string(),
-        c["reason"].as_str().unwrap().to_string(),
-        c["message"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
-/// The promotion landed in the bare repository behind the HTTP server, with the trailers.
-fn assert_promoted(w: &World, source: &str) {
-    let head = w.origin.head("deploy/prod").expect("deploy branch");
-    let msg = w.origin.message(&head);
-    assert!(msg.contains(&format!("Sealgate-Source: {source}")), "{msg}");
-    assert!(msg.contains("Sealgate-Policy: sha256:"), "{msg}");
-    assert!(msg.contains("Sealgate-Decision: pass"), "{msg}");
-    assert!(
-        w.origin
-            .show("deploy/prod", "web.yaml")
-            .contains("@sha256:"),
-        "digest-pinned"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn token_env_fetches_and_promotes_over_smart_http() {
     let mut w = World::new("  auth: {tokenEnv: GIT_TOKEN, username: gate-bot}\n").await;
-    let source = w.origin.head("main").unwrap();
+    let source = w.gate.git.head("main").unwrap();
     let token = w.token.clone();
 
     let r = w.once(Some(&token));
@@ -361,7 +310,7 @@ async fn token_env_fetches_and_promotes_over_smart_http() {
     assert_eq!(condition(&s, "Ready").0, "True", "{s:#}");
     assert_eq!(condition(&s, "Promoted").1, "Promoted", "{s:#}");
     assert_eq!(s["lastPromotedRevision"], source);
-    assert_promoted(&w, &source);
+    w.gate.assert_promoted(&source);
 
     // the server demanded credentials, and the fetch and the push went through it
     assert!(
@@ -402,12 +351,15 @@ async fn token_env_fetches_and_promotes_over_smart_http() {
     assert_eq!(w.http.count("POST", "/origin.git/git-receive-pack", 200), 1);
 
     // a new revision: promoted on top of the last one
-    let c2 = w.origin.commit(&[("deploy/NOTES.md", "notes\n")], "notes");
+    let c2 = w
+        .gate
+        .git
+        .commit(&[("deploy/NOTES.md", "notes\n")], "notes");
     let r = w.once(Some(&token));
     assert_eq!(r.code, 0, "{r}");
     assert_eq!(r.json()["lastPromotedRevision"], c2);
-    assert_promoted(&w, &c2);
-    assert_eq!(w.origin.log("deploy/prod").len(), 2);
+    w.gate.assert_promoted(&c2);
+    assert_eq!(w.gate.git.log(DEPLOY).len(), 2);
     w.assert_token_never_leaked();
 }
 
@@ -422,18 +374,14 @@ async fn wrong_token_stalls_and_is_never_printed() {
         "the wrong token leaked:\n{r}"
     );
     let s = r.json();
-    let (stalled, reason, message) = condition(&s, "Stalled");
-    assert_eq!(
-        (stalled.as_str(), reason.as_str()),
-        ("True", "GitFetchFailed")
-    );
+    let message = stalled(&s, "GitFetchFailed");
     assert!(
         message.contains("rejected the token from source.auth.tokenEnv GIT_TOKEN"),
         "{message}"
     );
     assert_eq!(condition(&s, "Ready").0, "False");
     assert_eq!(s["lastPromotedRevision"], serde_json::Value::Null, "{s:#}");
-    assert!(w.origin.head("deploy/prod").is_none(), "nothing promoted");
+    assert!(w.gate.git.head(DEPLOY).is_none(), "nothing promoted");
     assert_eq!(
         w.http.count("POST", "/origin.git/git-receive-pack", 200),
         0,
@@ -442,7 +390,7 @@ async fn wrong_token_stalls_and_is_never_printed() {
     );
     assert_eq!(w.http.count("GET", "/origin.git/info/refs", 200), 0);
     assert!(!w.http.log().contains(&wrong));
-    assert_not_in_files(&w.dir.path().join("state"), wrong.as_bytes());
+    assert_not_in_files(&w.gate.dir.path().join("state"), wrong.as_bytes());
     w.assert_token_never_leaked();
 }
 
@@ -450,16 +398,20 @@ async fn wrong_token_stalls_and_is_never_printed() {
 async fn token_file_works_too() {
     let mut w = World::new("  auth: {tokenFile: git-token, username: gate-bot}\n").await;
     // trailing newline, as `echo TOKEN > file` writes it
-    std::fs::write(w.dir.path().join("git-token"), format!("{}\n", w.token)).unwrap();
-    let source = w.origin.head("main").unwrap();
+    std::fs::write(
+        w.gate.dir.path().join("git-token"),
+        format!("{}\n", w.token),
+    )
+    .unwrap();
+    let source = w.gate.git.head("main").unwrap();
     let r = w.once(None);
     assert_eq!(r.code, 0, "{r}");
     assert_eq!(r.json()["lastPromotedRevision"], source);
-    assert_promoted(&w, &source);
+    w.gate.assert_promoted(&source);
     assert_eq!(w.http.count("POST", "/origin.git/git-receive-pack", 200), 1);
 
     // the file is read per fetch: a rotated (wrong) token is used at once
-    std::fs::write(w.dir.path().join("git-token"), "rotated-but-wrong\n").unwrap();
+    std::fs::write(w.gate.dir.path().join("git-token"), "rotated-but-wrong\n").unwrap();
     let r = w.once(None);
     assert_eq!(r.code, 1, "{r}");
     assert_eq!(condition(&r.json(), "Stalled").1, "GitFetchFailed");
@@ -474,16 +426,12 @@ async fn no_auth_configured_says_credentials_are_needed() {
     let r = w.once(Some(&token));
     assert_eq!(r.code, 1, "{r}");
     let s = r.json();
-    let (stalled, reason, message) = condition(&s, "Stalled");
-    assert_eq!(
-        (stalled.as_str(), reason.as_str()),
-        ("True", "GitFetchFailed")
-    );
+    let message = stalled(&s, "GitFetchFailed");
     assert!(
         message.contains("credentials") && message.contains("source.auth"),
         "{message}"
     );
-    assert!(w.origin.head("deploy/prod").is_none());
+    assert!(w.gate.git.head(DEPLOY).is_none());
     assert!(
         w.http.count("GET", "/origin.git/info/refs", 401) > 0,
         "{}",

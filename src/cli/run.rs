@@ -179,6 +179,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     if args.once {
         let outcome = rt.block_on(gate.reconcile(fixed_now.unwrap_or_else(sealgate::time::now)));
+        // a Git operation abandoned at its deadline must not keep the process alive
+        rt.shutdown_background();
         let status = gate.status();
         if args.json {
             println!("{}", serde_json::to_string_pretty(&status)?);
@@ -191,7 +193,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Outcome::AwaitingApproval => ExitCode::from(3),
         });
     }
-    rt.block_on(daemon(gate, metrics, fixed_now))?;
+    let result = rt.block_on(daemon(gate, metrics, fixed_now));
+    rt.shutdown_background();
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

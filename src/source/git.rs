@@ -82,6 +82,9 @@ pub struct Repo {
     repo: Repository,
     auth: GitAuth,
     timeout: Duration,
+    /// Why the host-key check rejected the server, if it did: libgit2 replaces the
+    /// callback's error with a generic "invalid or unknown remote ssh hostkey".
+    host_key_rejected: std::sync::Mutex<Option<String>>,
 }
 
 /// What a fetch found.
@@ -158,6 +161,7 @@ impl Repo {
             repo,
             auth,
             timeout,
+            host_key_rejected: std::sync::Mutex::new(None),
         })
     }
 
@@ -172,15 +176,17 @@ impl Repo {
         let auth = self.auth.clone();
         let mut attempts = 0;
         cb.credentials(move |_url, user_from_url, allowed| {
+            // Over SSH, libgit2 first asks for the user name when the URL has none: no
+            // authentication attempt yet.
+            if let GitAuth::Ssh { username, .. } = &auth
+                && allowed.contains(CredentialType::USERNAME)
+            {
+                return Cred::username(username.as_deref().or(user_from_url).unwrap_or("git"));
+            }
             attempts += 1;
             // A static token or key cannot get better by resending it (and forges lock
-            // accounts out after repeated failures): one try, two for SSH (user name, key).
-            let limit = if matches!(auth, GitAuth::Ssh { .. }) {
-                2
-            } else {
-                1
-            };
-            if attempts > limit {
+            // accounts out after repeated failures): one try.
+            if attempts > 1 {
                 let from = match &auth {
                     GitAuth::Token { env: Some(e), .. } => {
                         format!("the token from source.auth.tokenEnv {e}")
@@ -219,38 +225,59 @@ impl Repo {
                     key_file, username, ..
                 } => {
                     let user = username.as_deref().or(user_from_url).unwrap_or("git");
-                    if allowed.contains(CredentialType::USERNAME) {
-                        return Cred::username(user);
-                    }
                     Cred::ssh_key(user, None, key_file, None)
                 }
             }
         });
         if let GitAuth::Ssh { known_hosts, .. } = &self.auth {
             let known_hosts = known_hosts.clone();
+            let port = ssh_port(&self.url);
+            let rejected = &self.host_key_rejected;
             cb.certificate_check(move |cert, host| {
-                let Some(hk) = cert.as_hostkey() else {
-                    return Err(git2::Error::from_str("not an SSH host key"));
+                let check = || {
+                    let hk = cert.as_hostkey().ok_or("not an SSH host key")?;
+                    let key = hk.hostkey().ok_or("the SSH host key is not available")?;
+                    let text = std::fs::read_to_string(&known_hosts)
+                        .map_err(|e| format!("reading {}: {e}", known_hosts.display()))?;
+                    // libgit2 passes the host without the port; like OpenSSH, a server on
+                    // another port than 22 is listed as `[host]:port`
+                    let name = match port {
+                        Some(p) if p != 22 => format!("[{host}]:{p}"),
+                        _ => host.to_string(),
+                    };
+                    if known_hosts_match(&text, &name, key) {
+                        Ok(CertificateCheckStatus::CertificateOk)
+                    } else {
+                        Err(format!(
+                            "the SSH host key of {name} is not in the known_hosts file {}",
+                            known_hosts.display()
+                        ))
+                    }
                 };
-                let Some(key) = hk.hostkey() else {
-                    return Err(git2::Error::from_str("the SSH host key is not available"));
-                };
-                let text = std::fs::read_to_string(&known_hosts).map_err(|e| {
-                    git2::Error::from_str(&format!("reading {}: {e}", known_hosts.display()))
-                })?;
-                if known_hosts_match(&text, host, key) {
-                    Ok(CertificateCheckStatus::CertificateOk)
-                } else {
-                    Err(git2::Error::from_str(&format!(
-                        "host key of {host} is not in {}",
-                        known_hosts.display()
-                    )))
-                }
+                check().map_err(|why: String| {
+                    if let Ok(mut r) = rejected.lock() {
+                        *r = Some(why.clone());
+                    }
+                    git2::Error::from_str(&why)
+                })
             });
         }
         cb.transfer_progress(move |_| Instant::now() < deadline);
         cb.sideband_progress(move |_| Instant::now() < deadline);
         cb
+    }
+
+    /// `e`, with the host-key check's own reason when that check failed it.
+    fn explained(&self, e: git2::Error) -> git2::Error {
+        match self
+            .host_key_rejected
+            .lock()
+            .ok()
+            .and_then(|mut r| r.take())
+        {
+            Some(why) => git2::Error::new(e.code(), e.class(), why),
+            None => e,
+        }
     }
 
     fn fetch_refspecs(
@@ -281,7 +308,7 @@ impl Repo {
                     GitError::FetchFailed {
                         url: self.url.clone(),
                         git_ref: git_ref.to_string(),
-                        source,
+                        source: self.explained(source),
                     }
                 }
             })
@@ -524,7 +551,7 @@ impl Repo {
         let failed = |source| GitError::FetchFailed {
             url: self.url.clone(),
             git_ref: remote_ref.to_string(),
-            source,
+            source: self.explained(source),
         };
         let connection = remote
             .connect_auth(git2::Direction::Fetch, Some(self.callbacks(deadline)), None)
@@ -573,7 +600,7 @@ impl Repo {
                 return Err(GitError::PushFailed {
                     url: self.url.clone(),
                     branch: branch.to_string(),
-                    source,
+                    source: self.explained(source),
                 });
             }
         }
@@ -621,6 +648,20 @@ pub fn refused_because_moved(status: &str) -> bool {
     ];
     let status = status.to_ascii_lowercase();
     MOVED.iter().any(|m| status.contains(m))
+}
+
+/// The port of an `ssh://` URL, if it names one (`user@host:path` never does).
+fn ssh_port(url: &str) -> Option<u16> {
+    let rest = ["ssh://", "ssh+git://", "git+ssh://"]
+        .iter()
+        .find_map(|s| url.strip_prefix(s))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let port = match host_port.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':')?,
+        None => host_port.rsplit_once(':')?.1,
+    };
+    port.parse().ok()
 }
 
 fn read_token(env: Option<&str>, file: Option<&Path>) -> Result<String, String> {
@@ -796,6 +837,17 @@ mod tests {
         ] {
             assert!(!refused_because_moved(hard), "{hard}");
         }
+    }
+
+    #[test]
+    fn ssh_ports() {
+        assert_eq!(ssh_port("ssh://git@example.com:2222/a/b.git"), Some(2222));
+        assert_eq!(ssh_port("ssh://example.com:22/a"), Some(22));
+        assert_eq!(ssh_port("ssh://git@example.com/a/b.git"), None);
+        assert_eq!(ssh_port("ssh://[::1]:2200/a"), Some(2200));
+        assert_eq!(ssh_port("ssh://u@[::1]/a"), None);
+        assert_eq!(ssh_port("git@example.com:a/b.git"), None);
+        assert_eq!(ssh_port("https://example.com:8443/a"), None);
     }
 
     #[test]
