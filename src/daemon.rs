@@ -584,7 +584,7 @@ impl Gate {
         }
 
         // 7. promote
-        let pinned = match gate::pinned_files(&report) {
+        let pinned = match manifests::pin::apply(&gate::pin_plan(&report)) {
             Ok(p) => p,
             Err(e) => {
                 return Outcome::Failed {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::attest::check::FoundAttestation;
 use crate::evidence::ImageEvidence;
-use crate::manifests::pin::{PinEdit, PinError, pin_kustomization, pin_yaml};
+use crate::manifests::pin::PinEdit;
 use crate::manifests::{FoundImage, Location, Origin, Problem, Snapshot};
 use crate::policy::Policy;
 use crate::policy::eval::{self, ImageOutcome};
@@ -183,41 +183,19 @@ pub fn decide(
     }
 }
 
-/// A manifest file with every passing image pinned to its digest.
-#[derive(Debug, Clone)]
-pub struct PinnedFile {
-    pub path: PathBuf,
-    pub text: String,
-    /// References rewritten in it.
-    pub references: usize,
+/// The rewrites that pin every passing, tag-only image reference to its digest, per file
+/// (pure: computed from the report; [`crate::manifests::pin::apply`] reads and rewrites).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PinPlan {
+    /// Scalar rewrites (`name[:tag]` → `name[:tag]@digest`) per manifest file.
+    pub scalars: BTreeMap<PathBuf, Vec<PinEdit>>,
+    /// Kustomization `images:` entries (index) that get a `digest:`, per file.
+    pub kustomizations: BTreeMap<PathBuf, Vec<(usize, String)>>,
 }
 
-/// Why pinning failed (the file is named; nothing was written).
-#[derive(Debug, thiserror::Error)]
-pub enum PinFilesError {
-    #[error("reading {path}")]
-    ReadFailed {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("pinning {path}")]
-    PinFailed {
-        path: PathBuf,
-        #[source]
-        source: PinError,
-    },
-}
-
-/// The new text of every file holding a passing, tag-only image reference, with each such
-/// reference rewritten to `name[:tag]@digest` (format-preserving; kustomization `images:`
-/// overrides get a `digest:`). Reads the files the snapshot came from; writes nothing.
-///
-/// # Errors
-/// [`PinFilesError`] naming the file.
-pub fn pinned_files(report: &Report) -> Result<Vec<PinnedFile>, PinFilesError> {
-    let mut scalar_edits: BTreeMap<PathBuf, Vec<PinEdit>> = BTreeMap::new();
-    let mut kustomize_edits: BTreeMap<PathBuf, Vec<(usize, String)>> = BTreeMap::new();
+/// What pinning the report's passing images takes.
+pub fn pin_plan(report: &Report) -> PinPlan {
+    let mut plan = PinPlan::default();
     for img in &report.images {
         let (Verdict::Pass, Some(digest), Some(reference)) =
             (&img.verdict, &img.digest, &img.reference)
@@ -231,7 +209,7 @@ pub fn pinned_files(report: &Report) -> Result<Vec<PinnedFile>, PinFilesError> {
         for f in &img.found {
             match &f.origin {
                 Origin::Scalar { path: Some(path) } => {
-                    scalar_edits.entry(path.clone()).or_default().push(PinEdit {
+                    plan.scalars.entry(path.clone()).or_default().push(PinEdit {
                         document: f.location.document,
                         pointer: f.location.pointer.clone(),
                         old: img.image.clone(),
@@ -240,7 +218,7 @@ pub fn pinned_files(report: &Report) -> Result<Vec<PinnedFile>, PinFilesError> {
                 }
                 Origin::Scalar { path: None } => {}
                 Origin::Kustomize { path, index } => {
-                    kustomize_edits
+                    plan.kustomizations
                         .entry(path.clone())
                         .or_default()
                         .push((*index, digest.clone()));
@@ -248,42 +226,9 @@ pub fn pinned_files(report: &Report) -> Result<Vec<PinnedFile>, PinFilesError> {
             }
         }
     }
-    let read = |path: &PathBuf| {
-        std::fs::read_to_string(path).map_err(|source| PinFilesError::ReadFailed {
-            path: path.clone(),
-            source,
-        })
-    };
-    let mut out: Vec<PinnedFile> = Vec::new();
-    for (path, edits) in scalar_edits {
-        let text = read(&path)?;
-        let text = pin_yaml(&text, &edits).map_err(|source| PinFilesError::PinFailed {
-            path: path.clone(),
-            source,
-        })?;
-        out.push(PinnedFile {
-            path,
-            text,
-            references: edits.len(),
-        });
-    }
-    for (path, mut edits) in kustomize_edits {
+    for edits in plan.kustomizations.values_mut() {
         edits.sort();
         edits.dedup();
-        let mut text = read(&path)?;
-        for (index, digest) in &edits {
-            text = pin_kustomization(&text, *index, digest).map_err(|source| {
-                PinFilesError::PinFailed {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-        }
-        out.push(PinnedFile {
-            path,
-            text,
-            references: edits.len(),
-        });
     }
-    Ok(out)
+    plan
 }

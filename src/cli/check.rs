@@ -243,7 +243,7 @@ fn display_paths(p: &[PathBuf]) -> String {
 /// Rewrites every passing image's locations to `name[:tag]@digest`. Returns how many
 /// references were rewritten. Each file is written once, atomically (temp + rename).
 fn pin(report: &Report, _policies: &[Policy]) -> anyhow::Result<usize> {
-    let pinned = gate::pinned_files(report).map_err(anyhow::Error::new)?;
+    let pinned = manifests::pin::apply(&gate::pin_plan(report)).map_err(anyhow::Error::new)?;
     let mut count = 0;
     for f in pinned {
         write_atomic(&f.path, &f.text)?;

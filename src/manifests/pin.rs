@@ -669,6 +669,75 @@ fn last_content_end(node: &Node) -> usize {
     }
 }
 
+/// A manifest file with every passing image pinned to its digest.
+#[derive(Debug, Clone)]
+pub struct PinnedFile {
+    pub path: std::path::PathBuf,
+    pub text: String,
+    /// References rewritten in it.
+    pub references: usize,
+}
+
+/// Why pinning failed (the file is named; nothing was written).
+#[derive(Debug, thiserror::Error)]
+pub enum PinFilesError {
+    #[error("reading {path}")]
+    ReadFailed {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("pinning {path}")]
+    PinFailed {
+        path: std::path::PathBuf,
+        #[source]
+        source: PinError,
+    },
+}
+
+/// Reads the files of a [`crate::gate::PinPlan`] and returns their new texts (format-preserving;
+/// kustomization `images:` entries get a `digest:`). Writes nothing.
+///
+/// # Errors
+/// [`PinFilesError`] naming the file.
+pub fn apply(plan: &crate::gate::PinPlan) -> Result<Vec<PinnedFile>, PinFilesError> {
+    let read = |path: &std::path::PathBuf| {
+        std::fs::read_to_string(path).map_err(|source| PinFilesError::ReadFailed {
+            path: path.clone(),
+            source,
+        })
+    };
+    let mut out = Vec::new();
+    for (path, edits) in &plan.scalars {
+        let text = pin_yaml(&read(path)?, edits).map_err(|source| PinFilesError::PinFailed {
+            path: path.clone(),
+            source,
+        })?;
+        out.push(PinnedFile {
+            path: path.clone(),
+            text,
+            references: edits.len(),
+        });
+    }
+    for (path, edits) in &plan.kustomizations {
+        let mut text = read(path)?;
+        for (index, digest) in edits {
+            text = pin_kustomization(&text, *index, digest).map_err(|source| {
+                PinFilesError::PinFailed {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
+        out.push(PinnedFile {
+            path: path.clone(),
+            text,
+            references: edits.len(),
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
