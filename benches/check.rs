@@ -210,28 +210,7 @@ fn main() {
     let s = signer(SigningScheme::ECDSA_P256_SHA256_ASN1);
     eprintln!("setting up {IMAGES} signed images…");
     let repos: Vec<String> = (0..IMAGES).map(|i| format!("bench/app-{i:03}")).collect();
-    rt.block_on(async {
-        futures::stream::iter(repos.iter())
-            .for_each_concurrent(8, |repo| {
-                let (client, reg, s) = (&client, &reg, &s);
-                async move {
-                    let digest = push_image(client, reg, repo, "v1").await;
-                    let payload = cosign_payload(&format!("{}/{repo}", reg.addr), &digest);
-                    push_signature(
-                        client,
-                        reg,
-                        repo,
-                        &digest,
-                        &[SigLayer {
-                            signature: Some(s.sign_b64(&payload)),
-                            payload,
-                        }],
-                    )
-                    .await;
-                }
-            })
-            .await;
-    });
+    rt.block_on(push_signed_images(&client, &reg, &s, &repos));
     let refs: Vec<String> = repos.iter().map(|r| reg.reference(r, "v1")).collect();
     let work = tempfile::tempdir().unwrap();
     let tree = work.path().join("deploy");

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::git::GitServer;
 use common::*;
-use futures::StreamExt as _;
 use sealgate::daemon::{Gate, Outcome};
 use sigstore::crypto::SigningScheme;
 
@@ -45,31 +44,12 @@ fn main() {
     let s = signer(SigningScheme::ECDSA_P256_SHA256_ASN1);
     eprintln!("setting up {IMAGES} signed images…");
     let repos: Vec<String> = (0..IMAGES).map(|i| format!("gate/app-{i:03}")).collect();
-    let refs: Vec<String> = rt.block_on(async {
-        futures::stream::iter(repos.iter())
-            .map(|repo| {
-                let (client, reg, s) = (&client, &reg, &s);
-                async move {
-                    let digest = push_image(client, reg, repo, "v1").await;
-                    let payload = cosign_payload(&format!("{}/{repo}", reg.addr), &digest);
-                    push_signature(
-                        client,
-                        reg,
-                        repo,
-                        &digest,
-                        &[SigLayer {
-                            signature: Some(s.sign_b64(&payload)),
-                            payload,
-                        }],
-                    )
-                    .await;
-                    format!("{}/{repo}:v1@{digest}", reg.addr)
-                }
-            })
-            .buffered(8)
-            .collect()
-            .await
-    });
+    let digests = rt.block_on(push_signed_images(&client, &reg, &s, &repos));
+    let refs: Vec<String> = repos
+        .iter()
+        .zip(&digests)
+        .map(|(repo, d)| format!("{}/{repo}:v1@{d}", reg.addr))
+        .collect();
     let git = GitServer::file();
     let files: Vec<(String, String)> = (0..MANIFESTS)
         .map(|i| {

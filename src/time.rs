@@ -67,18 +67,21 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
         }
         _ => return Err("expected Z or ±HH:MM offset".into()),
     };
-    // days from civil (Howard Hinnant)
-    let (y2, m2) = if mo <= 2 {
-        (y - 1, mo + 9)
+    Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
     } else {
-        (y, mo - 3)
+        (year, month - 3)
     };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * m2 + 2) / 5 + d - 1;
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok(days * 86_400 + h * 3600 + mi * 60 + se - offset)
+    era * 146_097 + doe - 719_468
 }
 
 /// Formats seconds since the epoch as RFC 3339 UTC (`2026-11-25T15:04:05Z`).

@@ -45,6 +45,35 @@ pub fn needs_attestations(policies: &[Policy], image: &ImageRef) -> bool {
     })
 }
 
+/// Adds a part's verdict to the image's reasons (fail messages prefixed with
+/// `policy/rule`; unverifiable ones too when `prefix_unverifiable`). Returns whether the
+/// part passed.
+fn absorb(
+    verdict: Verdict,
+    prefix: &str,
+    fails: &mut Vec<Reason>,
+    unverifiable: &mut Option<Reason>,
+    prefix_unverifiable: bool,
+) -> bool {
+    match verdict {
+        Verdict::Pass | Verdict::Allowed => true,
+        Verdict::Fail(r) => {
+            fails.extend(r.into_iter().map(|mut r| {
+                r.message = format!("{prefix}: {}", r.message);
+                r
+            }));
+            false
+        }
+        Verdict::Unverifiable(mut r) => {
+            if prefix_unverifiable {
+                r.message = format!("{prefix}: {}", r.message);
+            }
+            unverifiable.get_or_insert(r);
+            false
+        }
+    }
+}
+
 /// The digest the evidence resolved, or why there is none.
 fn resolved_digest(evidence: Option<&ImageEvidence>) -> Result<&Digest, Reason> {
     match evidence.map(|e| &e.digest) {
@@ -150,20 +179,13 @@ pub fn evaluate(
                 (Ok(d), Some(ev)) => {
                     let outcome = cosign::check(sig_rule, d, ev);
                     signatures.extend(outcome.attestors);
-                    match outcome.verdict {
-                        Verdict::Pass | Verdict::Allowed => {}
-                        Verdict::Fail(r) => {
-                            ok = false;
-                            fails.extend(r.into_iter().map(|mut r| {
-                                r.message = format!("{}/{}: {}", p.name, rule.name, r.message);
-                                r
-                            }));
-                        }
-                        Verdict::Unverifiable(r) => {
-                            ok = false;
-                            unverifiable.get_or_insert(r);
-                        }
-                    }
+                    ok &= absorb(
+                        outcome.verdict,
+                        &format!("{}/{}", p.name, rule.name),
+                        &mut fails,
+                        &mut unverifiable,
+                        false,
+                    );
                 }
             }
         }
@@ -192,21 +214,13 @@ pub fn evaluate(
                     for a in &rule.attestations {
                         let outcome = attest_check::check(a, d, opened, now);
                         merge_found(&mut attestations, outcome.found);
-                        match outcome.verdict {
-                            Verdict::Pass | Verdict::Allowed => {}
-                            Verdict::Fail(r) => {
-                                ok = false;
-                                fails.extend(r.into_iter().map(|mut r| {
-                                    r.message = format!("{}/{}: {}", p.name, rule.name, r.message);
-                                    r
-                                }));
-                            }
-                            Verdict::Unverifiable(mut r) => {
-                                ok = false;
-                                r.message = format!("{}/{}: {}", p.name, rule.name, r.message);
-                                unverifiable.get_or_insert(r);
-                            }
-                        }
+                        ok &= absorb(
+                            outcome.verdict,
+                            &format!("{}/{}", p.name, rule.name),
+                            &mut fails,
+                            &mut unverifiable,
+                            true,
+                        );
                     }
                 }
             }

@@ -364,12 +364,18 @@ impl AllowedSigner {
         if let Some(after) = self.valid_after
             && at < after
         {
-            return Err(format!("not valid before {} (valid-after)", utc(after)));
+            return Err(format!(
+                "not valid before {} (valid-after)",
+                crate::time::format_rfc3339(after)
+            ));
         }
         if let Some(before) = self.valid_before
             && at > before
         {
-            return Err(format!("expired at {} (valid-before)", utc(before)));
+            return Err(format!(
+                "expired at {} (valid-before)",
+                crate::time::format_rfc3339(before)
+            ));
         }
         Ok(())
     }
@@ -595,7 +601,10 @@ fn parse_ssh_time(text: &str) -> Result<i64, String> {
     {
         return Err(bad());
     }
-    Ok(days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second)
+    Ok(crate::time::days_from_civil(year, month, day) * 86_400
+        + hour * 3_600
+        + minute * 60
+        + second)
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
@@ -605,38 +614,6 @@ fn days_in_month(year: i64, month: i64) -> i64 {
         _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
         _ => 28,
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` for messages.
-fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
 }
 
 /// OpenSSH `match_pattern_list`: true when some pattern matches and no `!pattern` does.
@@ -1045,8 +1022,8 @@ impl Cert {
         if self.created > at {
             return Err(format!(
                 "OpenPGP key {fpr} was created at {}, after {}",
-                utc(self.created),
-                utc(at)
+                crate::time::format_rfc3339(self.created),
+                crate::time::format_rfc3339(at)
             ));
         }
         if let Some(r) = revoked_at(&self.revocations, at) {
@@ -1061,13 +1038,16 @@ impl Cert {
             .ok_or_else(|| {
                 format!(
                     "OpenPGP key {fpr} has no self-signature valid at {}",
-                    utc(at)
+                    crate::time::format_rfc3339(at)
                 )
             })?;
         if let Some(expiry) = binding.key_expiry {
             let expires = self.created.saturating_add(expiry);
             if at >= expires {
-                return Err(format!("OpenPGP key {fpr} expired at {}", utc(expires)));
+                return Err(format!(
+                    "OpenPGP key {fpr} expired at {}",
+                    crate::time::format_rfc3339(expires)
+                ));
             }
         }
         let name = live
@@ -1086,8 +1066,8 @@ impl Cert {
         if sub.created > at {
             return Err(format!(
                 "OpenPGP subkey {fpr} was created at {}, after {}",
-                utc(sub.created),
-                utc(at)
+                crate::time::format_rfc3339(sub.created),
+                crate::time::format_rfc3339(at)
             ));
         }
         if let Some(r) = revoked_at(&sub.revocations, at) {
@@ -1096,7 +1076,7 @@ impl Cert {
         let binding = newest_at(&sub.bindings, at).ok_or_else(|| {
             format!(
                 "OpenPGP subkey {fpr} has no binding signature valid at {}",
-                utc(at)
+                crate::time::format_rfc3339(at)
             )
         })?;
         if binding.can_sign != Some(true) {
@@ -1107,7 +1087,10 @@ impl Cert {
         if let Some(expiry) = binding.key_expiry {
             let expires = sub.created.saturating_add(expiry);
             if at >= expires {
-                return Err(format!("OpenPGP subkey {fpr} expired at {}", utc(expires)));
+                return Err(format!(
+                    "OpenPGP subkey {fpr} expired at {}",
+                    crate::time::format_rfc3339(expires)
+                ));
             }
         }
         Ok(())
@@ -1128,7 +1111,10 @@ fn revoked_at(revocations: &[Revocation], at: i64) -> Option<&Revocation> {
 
 fn describe(r: &Revocation) -> String {
     let kind = if r.hard { "hard" } else { "soft" };
-    format!("{kind} revocation made at {}", utc(r.created))
+    format!(
+        "{kind} revocation made at {}",
+        crate::time::format_rfc3339(r.created)
+    )
 }
 
 /// Where a data signature's issuer points: a primary key or one of its subkeys.
@@ -1407,10 +1393,13 @@ mod tests {
         assert!(parse_ssh_time("2023010124").is_err());
         assert!(parse_ssh_time("202301012400").is_err());
         assert!(parse_ssh_time("-2023010").is_err());
-        assert_eq!(utc(1_709_296_496), "2024-03-01T12:34:56Z");
-        assert_eq!(utc(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            crate::time::format_rfc3339(1_709_296_496),
+            "2024-03-01T12:34:56Z"
+        );
+        assert_eq!(crate::time::format_rfc3339(-1), "1969-12-31T23:59:59Z");
         for secs in [0, 951_782_400, 4_102_444_800, -86_400 * 365] {
-            let text = utc(secs);
+            let text = crate::time::format_rfc3339(secs);
             let compact: String = text.chars().filter(char::is_ascii_digit).collect();
             assert_eq!(parse_ssh_time(&compact), Ok(secs));
         }

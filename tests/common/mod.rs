@@ -366,6 +366,37 @@ pub async fn push_signature(
     .await
 }
 
+/// Pushes an image tagged `v1` to each repository and signs it (cosign `.sig`) with `s`;
+/// returns the digests in order. 8 repositories at a time.
+pub async fn push_signed_images(
+    client: &oci_client::Client,
+    reg: &TestRegistry,
+    s: &Signer,
+    repos: &[String],
+) -> Vec<String> {
+    use futures::StreamExt as _;
+    futures::stream::iter(repos.iter())
+        .map(|repo| async move {
+            let digest = push_image(client, reg, repo, "v1").await;
+            let payload = cosign_payload(&format!("{}/{repo}", reg.addr), &digest);
+            push_signature(
+                client,
+                reg,
+                repo,
+                &digest,
+                &[SigLayer {
+                    signature: Some(s.sign_b64(&payload)),
+                    payload,
+                }],
+            )
+            .await;
+            digest
+        })
+        .buffered(8)
+        .collect()
+        .await
+}
+
 pub fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)
 }
