@@ -118,6 +118,8 @@ fn main() {
             source: SignatureSource::LegacyTag,
             origin: "bench".into(),
             envelope: envelope.clone().into(),
+            bundle: None,
+            annotations: Default::default(),
         }];
         let (full, outcome) = time(|| {
             let opened = check::open_all(&found);

@@ -30,13 +30,18 @@ impl SignatureSource {
 /// re-hashed against the layer digest.
 #[derive(Debug, Clone)]
 pub struct SignatureLayer {
-    /// Index of the layer in the signature manifest.
+    /// Index of the layer in the signature manifest (or of the bundle among the referrers).
     pub index: usize,
+    /// Where it was found, for reports: `sha256-<hex>.sig layer 0`, `referrer <repo>@sha256:…`.
+    pub origin: String,
     pub media_type: String,
     /// The payload blob bytes exactly as fetched.
     pub payload: Bytes,
     /// `dev.cosignproject.cosign/signature` annotation (base64), if present.
     pub signature: Option<String>,
+    /// Every annotation of the layer (`dev.sigstore.cosign/certificate`, `…/chain`,
+    /// `…/bundle`, `…/rfc3161timestamp` for keyless signatures).
+    pub annotations: std::collections::BTreeMap<String, String>,
     pub source: SignatureSource,
 }
 
@@ -71,6 +76,10 @@ pub struct AttestationEnvelope {
     pub origin: String,
     /// The DSSE envelope JSON (`payloadType`, `payload`, `signatures`).
     pub envelope: Bytes,
+    /// The whole Sigstore bundle the envelope came in (certificate, tlog entries, timestamps).
+    pub bundle: Option<Bytes>,
+    /// The `.att` layer's annotations (cosign legacy keyless material).
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// What was found about an image's attestations.

@@ -86,13 +86,26 @@ impl std::fmt::Debug for SecretKeys {
     }
 }
 
-/// Secrets fetched at start-up, by (namespace, name).
+/// What policies may refer to beyond their own files: Secrets fetched at start-up, by
+/// (namespace, name), and the default Sigstore trusted root for keyless attestors without
+/// their own `trustedRoot` (`--trusted-root`; else the built-in production root).
 #[derive(Debug, Clone, Default)]
 pub struct Resolved {
     secrets: HashMap<(String, String), SecretKeys>,
+    pub trusted_root: Option<std::sync::Arc<crate::sigstore::trust::TrustedRoot>>,
 }
 
 impl Resolved {
+    /// Sets the default trusted root.
+    #[must_use]
+    pub fn with_trusted_root(
+        mut self,
+        root: std::sync::Arc<crate::sigstore::trust::TrustedRoot>,
+    ) -> Self {
+        self.trusted_root = Some(root);
+        self
+    }
+
     pub fn get(&self, namespace: &str, name: &str) -> Option<&SecretKeys> {
         self.secrets.get(&(namespace.to_string(), name.to_string()))
     }

@@ -41,11 +41,18 @@ fn image_json(i: &ImageReport) -> Value {
         "rule": if i.rules.is_empty() { Value::Null } else { Value::String(i.rules.join(", ")) },
         "verdict": i.verdict.as_str(),
         "reasons": i.verdict.reasons(),
-        "signatures": i.signatures.iter().map(|s| json!({
-            "attestor": s.attestor,
-            "source": s.source.map(|s| s.as_str()),
-            "verified": s.verified,
-        })).collect::<Vec<_>>(),
+        "signatures": i.signatures.iter().map(|s| {
+            let mut v = json!({
+                "attestor": s.attestor,
+                "source": s.source.map(|s| s.as_str()),
+                "verified": s.verified,
+            });
+            if let Some((identity, issuer)) = &s.identity {
+                v["identity"] = json!(identity);
+                v["issuer"] = json!(issuer);
+            }
+            v
+        }).collect::<Vec<_>>(),
         "attestations": i.attestations.iter().map(|a| json!({
             "predicateType": a.predicate_type,
             "attestor": a.attestor,

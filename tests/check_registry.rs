@@ -820,8 +820,8 @@ async fn bearer_token_challenge_fetches_one_token_per_repository() {
     );
     assert_eq!(
         log.len(),
-        5,
-        "ping + token + manifest + .sig + blob: {log:?}"
+        7,
+        "ping + token + manifest + referrers API + fallback tag + .sig + blob: {log:?}"
     );
 }
 
@@ -839,8 +839,8 @@ async fn challenge_on_a_repository_after_an_anonymous_ping() {
     assert_eq!(proxy.tokens_issued(), 1, "{:?}", proxy.log());
     assert_eq!(
         proxy.log().len(),
-        6,
-        "ping, 401, token, manifest, .sig, blob: {:?}",
+        8,
+        "ping, 401, token, manifest, referrers API, fallback tag, .sig, blob: {:?}",
         proxy.log()
     );
 }
@@ -900,6 +900,11 @@ async fn each_digest_resolved_once_and_each_signature_fetched_once() {
             .iter()
             .filter(|l| l.contains(&format!("/v2/{name}/manifests/v1 ")))
             .count();
+        // the referrers API (404 here), the fallback tag and the `.sig` tag: once each
+        let referrers = log
+            .iter()
+            .filter(|l| l.contains(&format!("/v2/{name}/referrers/sha256:")))
+            .count();
         let sigs = log
             .iter()
             .filter(|l| l.contains(&format!("/v2/{name}/manifests/sha256-")))
@@ -908,14 +913,18 @@ async fn each_digest_resolved_once_and_each_signature_fetched_once() {
             .iter()
             .filter(|l| l.contains(&format!("/v2/{name}/blobs/")))
             .count();
-        assert_eq!((resolves, sigs, blobs), (1, 1, 1), "{name}: {log:#?}");
+        assert_eq!(
+            (resolves, referrers, sigs, blobs),
+            (1, 1, 2, 1),
+            "{name}: {log:#?}"
+        );
     }
     assert_eq!(
         log.iter().filter(|l| l.contains("GET /v2/ ")).count(),
         1,
         "one ping: {log:#?}"
     );
-    assert_eq!(log.len(), 7, "{log:#?}");
+    assert_eq!(log.len(), 11, "{log:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

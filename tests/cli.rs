@@ -234,11 +234,25 @@ fn configuration_errors_exit_2_and_name_the_problem() {
     );
     assert!(r.stdout.is_empty(), "{r}");
 
-    // keyless is not silently ignored
+    // a keyless attestor without a subject is named
     std::fs::write(&bad, "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: p}\nspec:\n  rules:\n    - name: r\n      images: ['**']\n      signatures:\n        attestors: [{name: rel, keyless: {issuer: 'https://token.actions.githubusercontent.com'}}]\n").unwrap();
     let r = offline(&[&d.join("manifests")], &bad, &d.join("oci-layout"), &[]);
     assert_eq!(r.code, 2, "{r}");
-    assert!(r.stderr.contains("not supported yet"), "{r}");
+    assert!(
+        r.stderr
+            .contains("spec.rules[0].signatures.attestors[0].keyless")
+            && r.stderr.contains("needs `subject` or `subjectRegExp`"),
+        "{r}"
+    );
+    // an unreadable --trusted-root is a usage error
+    let r = offline(
+        &[&d.join("manifests")],
+        &d.join("policy.yaml"),
+        &d.join("oci-layout"),
+        &["--trusted-root", "/nonexistent/trusted_root.json"],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("/nonexistent/trusted_root.json"), "{r}");
 
     // no manifests, missing path, unknown flag, --offline without a layout
     let empty = tempfile::tempdir().unwrap();

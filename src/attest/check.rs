@@ -43,6 +43,9 @@ pub struct Opened {
     pub source: SignatureSource,
     /// Why the envelope is unusable, if it is.
     content: Result<Content, String>,
+    /// The Sigstore material it came with (a bundle, or a legacy layer's keyless
+    /// annotations turned into one), or why that does not decode.
+    bundle: Result<Option<crate::sigstore::bundle::Bundle>, String>,
 }
 
 #[derive(Debug)]
@@ -94,8 +97,64 @@ pub fn open_all(found: &[AttestationEnvelope]) -> Vec<Opened> {
             origin: f.origin.clone(),
             source: f.source,
             content: open(&f.envelope),
+            bundle: open_bundle(f),
         })
         .collect()
+}
+
+fn open_bundle(f: &AttestationEnvelope) -> Result<Option<crate::sigstore::bundle::Bundle>, String> {
+    use crate::sigstore::bundle::{Bundle, Content as BundleContent, Envelope as BundleEnvelope};
+    if let Some(b) = &f.bundle {
+        return Bundle::from_json(b).map(Some).map_err(|e| e.to_string());
+    }
+    if !f
+        .annotations
+        .contains_key(crate::sigstore::verify::CERTIFICATE_ANNOTATION)
+    {
+        return Ok(None);
+    }
+    let env: Envelope =
+        serde_json::from_slice(&f.envelope).map_err(|e| format!("not a DSSE envelope: {e}"))?;
+    let payload = super::decode_any_base64(&env.payload).ok_or("payload is not base64")?;
+    let [sig] = env.signatures.as_slice() else {
+        return Err("a keyless envelope must carry exactly one signature".into());
+    };
+    let signature = super::decode_any_base64(&sig.sig).ok_or("signature is not base64")?;
+    crate::sigstore::verify::legacy_bundle(
+        &f.annotations,
+        BundleContent::Dsse(BundleEnvelope {
+            payload_type: env.payload_type,
+            payload,
+            signature,
+        }),
+    )
+}
+
+/// Whether attestor `a` signed the envelope: a key attestor's key verifies a signature over
+/// the PAE (or the bundle, with its tlog material, verifies with that key); a keyless
+/// attestor's identity is proven by the bundle's certificate, tlog entries and timestamps.
+/// The statement's subject is checked by the caller.
+fn signed_by(a: &crate::policy::Attestor, o: &Opened, content: &Content, now: i64) -> bool {
+    use crate::sigstore::verify::{Artifact, Options, verify_bundle};
+    let opts = Options {
+        ignore_tlog: a.ignore_tlog,
+        now,
+    };
+    match (&o.bundle, a.key()) {
+        (Ok(Some(b)), _) => verify_bundle(
+            b,
+            Artifact::StatementChecked,
+            a.expected(),
+            &a.trusted_root,
+            opts,
+        )
+        .is_ok(),
+        (_, Some(key)) => content
+            .signatures
+            .iter()
+            .any(|sig| key.verify(&content.pae, sig).is_ok()),
+        (_, None) => false,
+    }
 }
 
 fn open(bytes: &[u8]) -> Result<Content, String> {
@@ -195,12 +254,7 @@ pub fn check(rule: &AttestationRule, digest: &Digest, opened: &[Opened], now: i6
         f.attestor = rule
             .attestors
             .iter()
-            .find(|a| {
-                content
-                    .signatures
-                    .iter()
-                    .any(|sig| a.key.verify(&content.pae, sig).is_ok())
-            })
+            .find(|a| signed_by(a, o, content, now))
             .map(|a| a.name.clone());
         if f.attestor.is_none() {
             untrusted += 1;
@@ -534,7 +588,9 @@ mod tests {
                 .iter()
                 .map(|(n, k)| Attestor {
                     name: (*n).into(),
-                    key: k.public_key(),
+                    kind: crate::policy::AttestorKind::Key(k.public_key()),
+                    trusted_root: crate::sigstore::trust::TrustedRoot::production(),
+                    ignore_tlog: false,
                 })
                 .collect(),
             sbom: None,
@@ -555,6 +611,8 @@ mod tests {
                 source: SignatureSource::LegacyTag,
                 origin: format!("layer {i}"),
                 envelope: e.clone(),
+                bundle: None,
+                annotations: Default::default(),
             })
             .collect();
         open_all(&list)

@@ -87,12 +87,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if args.oci_layout.is_some() && !args.offline {
         bail!("--oci-layout reads images from a directory: add --offline");
     }
-    if let Some(tr) = &args.trusted_root {
-        bail!(
-            "--trusted-root {}: keyless (Fulcio/Rekor) verification is not supported yet by this version of sealgate",
-            tr.display()
-        );
-    }
+    let trusted_root = match &args.trusted_root {
+        None => None,
+        Some(tr) => Some(std::sync::Arc::new(
+            sealgate::sigstore::trust::TrustedRoot::from_file(tr).map_err(anyhow::Error::new)?,
+        )),
+    };
     let now = match &args.now {
         Some(now) => sealgate::time::parse_rfc3339(now)
             .map_err(anyhow::Error::msg)
@@ -116,6 +116,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             keysource::fetch_secrets(&client, &refs).await
         })
         .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?
+    };
+    let resolved = match trusted_root {
+        Some(root) => resolved.with_trusted_root(root),
+        None => resolved,
     };
     let policies = policy::load_with(&args.policy, &resolved).map_err(anyhow::Error::new)?;
     let mut extra = Vec::new();

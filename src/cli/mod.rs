@@ -9,6 +9,7 @@ mod demo;
 mod keys;
 mod run;
 mod sign;
+mod verify_blob;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,8 @@ enum Command {
     Approve(approve::ApproveArgs),
     /// Run the gate end to end on a generated example (keys, images, a Git repository).
     Demo(demo::DemoArgs),
+    /// Verify a Sigstore bundle over a file or digest, offline (cosign verify-blob's flags).
+    VerifyBlob(verify_blob::VerifyBlobArgs),
 }
 
 /// Logging to stderr; stdout carries only the report.
@@ -104,6 +107,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => {
             init_logging(0, false);
             demo::run(args)
+        }
+        Command::VerifyBlob(args) => {
+            init_logging(0, false);
+            verify_blob::run(args)
         }
     };
     match result {

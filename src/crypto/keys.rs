@@ -313,6 +313,80 @@ impl PublicKey {
         }
     }
 
+    /// Verify a signature over a message of which only the digest is known (`sha256:<hex>`
+    /// artifacts, RFC 3161 and Sigstore message signatures): ECDSA with the digest as the
+    /// prehash (the algorithm must be the curve's: SHA-256 for P-256, SHA-384 for P-384,
+    /// SHA-512 for P-521), RSA PKCS#1 v1.5 with that hash. Ed25519 signs the whole message and
+    /// cannot be checked from a digest.
+    ///
+    /// # Errors
+    /// [`SignatureError::Malformed`] for a digest of the wrong length or algorithm, or an
+    /// Ed25519 key; [`SignatureError::Invalid`] when it does not verify.
+    pub fn verify_digest(
+        &self,
+        algorithm: HashAlgorithm,
+        digest: &[u8],
+        sig: &[u8],
+    ) -> Result<(), SignatureError> {
+        use ecdsa::signature::hazmat::PrehashVerifier as _;
+        if digest.len() != algorithm.digest(b"").len() {
+            return Err(SignatureError::Malformed(format!(
+                "a {algorithm} digest is {} bytes, got {}",
+                algorithm.digest(b"").len(),
+                digest.len()
+            )));
+        }
+        let curve_hash = |want: HashAlgorithm| {
+            if want == algorithm {
+                Ok(())
+            } else {
+                Err(SignatureError::Malformed(format!(
+                    "a {} key signs {want} digests, not {algorithm}",
+                    self.algorithm()
+                )))
+            }
+        };
+        macro_rules! ec {
+            ($curve:ident, $key:expr, $hash:expr) => {{
+                curve_hash($hash)?;
+                let der = $curve::ecdsa::Signature::from_der(sig).ok();
+                let raw = $curve::ecdsa::Signature::from_slice(sig).ok();
+                if der.is_none() && raw.is_none() {
+                    return Err(SignatureError::Malformed(
+                        "ECDSA signature is neither ASN.1 DER nor r||s".into(),
+                    ));
+                }
+                if der
+                    .iter()
+                    .chain(raw.iter())
+                    .any(|s| $key.verify_prehash(digest, s).is_ok())
+                {
+                    Ok(())
+                } else {
+                    Err(SignatureError::Invalid)
+                }
+            }};
+        }
+        match &self.inner {
+            Inner::P256(key) => ec!(p256, key, HashAlgorithm::Sha256),
+            Inner::P384(key) => ec!(p384, key, HashAlgorithm::Sha384),
+            Inner::P521(key) => ec!(p521, key, HashAlgorithm::Sha512),
+            Inner::Rsa(key) => {
+                check_rsa_length(key, sig)?;
+                let scheme = match algorithm {
+                    HashAlgorithm::Sha256 => rsa::Pkcs1v15Sign::new::<Sha256>(),
+                    HashAlgorithm::Sha384 => rsa::Pkcs1v15Sign::new::<Sha384>(),
+                    HashAlgorithm::Sha512 => rsa::Pkcs1v15Sign::new::<Sha512>(),
+                };
+                key.verify(scheme, digest, sig)
+                    .map_err(|_| SignatureError::Invalid)
+            }
+            Inner::Ed25519(_) => Err(SignatureError::Malformed(
+                "an Ed25519 signature cannot be checked against a digest alone".into(),
+            )),
+        }
+    }
+
     /// Verify an RSA signature with one explicit scheme (e.g. Notation's `PS384`, TUF's
     /// `rsassa-pss-sha256`). PSS requires salt length = hash length, as Go's verifiers do.
     ///

@@ -177,7 +177,7 @@ pub fn evaluate(
                     ok = false;
                 }
                 (Ok(d), Some(ev)) => {
-                    let outcome = cosign::check(sig_rule, d, ev);
+                    let outcome = cosign::check(sig_rule, d, ev, now);
                     signatures.extend(outcome.attestors);
                     ok &= absorb(
                         outcome.verdict,

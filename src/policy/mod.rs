@@ -167,11 +167,36 @@ pub struct AttestorSpec {
     #[serde(default)]
     pub key: Option<KeySpec>,
     #[serde(default)]
-    pub keyless: Option<serde_json::Value>,
+    pub keyless: Option<KeylessSpec>,
     #[serde(default)]
-    pub trusted_root: Option<serde_json::Value>,
+    pub trusted_root: Option<TrustedRootSpec>,
     #[serde(default)]
     pub ignore_tlog: Option<bool>,
+}
+
+/// A keyless (Fulcio) identity: the OIDC issuer and the certificate subject, each exact or
+/// an anchored regular expression, plus optional Fulcio claims that must equal exactly.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeylessSpec {
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default, rename = "issuerRegExp")]
+    pub issuer_regexp: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default, rename = "subjectRegExp")]
+    pub subject_regexp: Option<String>,
+    /// Fulcio certificate claims by name (`githubWorkflowRepository`, `sourceRepositoryRef`, …).
+    #[serde(default)]
+    pub claims: std::collections::BTreeMap<String, String>,
+}
+
+/// Where a `trusted_root.json` comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedRootSpec {
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -233,7 +258,37 @@ pub struct SignatureRule {
 #[derive(Debug, Clone)]
 pub struct Attestor {
     pub name: String,
-    pub key: PublicKey,
+    pub kind: AttestorKind,
+    /// Trust material for certificates, transparency-log entries and timestamps (the
+    /// attestor's `trustedRoot`, `--trusted-root`, or the built-in production root).
+    pub trusted_root: std::sync::Arc<crate::sigstore::trust::TrustedRoot>,
+    /// `ignoreTlog`: a keyless signature may rely on a signed timestamp alone.
+    pub ignore_tlog: bool,
+}
+
+/// How an attestor's signatures are recognised.
+#[derive(Debug, Clone)]
+pub enum AttestorKind {
+    Key(PublicKey),
+    Keyless(crate::sigstore::verify::Identity),
+}
+
+impl Attestor {
+    /// The attestor's key, when it is key-based.
+    pub fn key(&self) -> Option<&PublicKey> {
+        match &self.kind {
+            AttestorKind::Key(k) => Some(k),
+            AttestorKind::Keyless(_) => None,
+        }
+    }
+
+    /// What [`crate::sigstore::verify::verify_bundle`] expects.
+    pub fn expected(&self) -> crate::sigstore::verify::Expected<'_> {
+        match &self.kind {
+            AttestorKind::Key(k) => crate::sigstore::verify::Expected::Key(k),
+            AttestorKind::Keyless(id) => crate::sigstore::verify::Expected::Keyless(id),
+        }
+    }
 }
 
 impl Policy {
@@ -662,6 +717,69 @@ fn compile_attestation(
     })
 }
 
+/// Fulcio claim names a `keyless.claims` entry may use.
+pub const KEYLESS_CLAIMS: &[&str] = &[
+    "githubWorkflowTrigger",
+    "githubWorkflowSha",
+    "githubWorkflowName",
+    "githubWorkflowRepository",
+    "githubWorkflowRef",
+    "buildSignerURI",
+    "buildSignerDigest",
+    "runnerEnvironment",
+    "sourceRepositoryURI",
+    "sourceRepositoryDigest",
+    "sourceRepositoryRef",
+    "sourceRepositoryIdentifier",
+    "sourceRepositoryOwnerURI",
+    "sourceRepositoryOwnerIdentifier",
+    "buildConfigURI",
+    "buildConfigDigest",
+    "buildTrigger",
+    "runInvocationURI",
+    "sourceRepositoryVisibilityAtSigning",
+];
+
+fn compile_keyless(
+    k: &KeylessSpec,
+    at: &str,
+    invalid: &dyn Fn(&str, String) -> PolicyError,
+) -> Result<crate::sigstore::verify::Identity, PolicyError> {
+    use crate::sigstore::verify::Matcher;
+    let matcher =
+        |exact: &Option<String>, re: &Option<String>, name: &str| -> Result<Matcher, PolicyError> {
+            match (exact, re) {
+                (Some(s), None) if !s.is_empty() => Ok(Matcher::Exact(s.clone())),
+                (None, Some(r)) => Matcher::regex(r).map_err(|e| {
+                    invalid(
+                        &format!("{at}.{name}RegExp"),
+                        format!("invalid regular expression: {e}"),
+                    )
+                }),
+                (Some(_), Some(_)) => Err(invalid(
+                    at,
+                    format!("set either `{name}` or `{name}RegExp`, not both"),
+                )),
+                _ => Err(invalid(at, format!("needs `{name}` or `{name}RegExp`"))),
+            }
+        };
+    let issuer = matcher(&k.issuer, &k.issuer_regexp, "issuer")?;
+    let subject = matcher(&k.subject, &k.subject_regexp, "subject")?;
+    for name in k.claims.keys() {
+        if !KEYLESS_CLAIMS.contains(&name.as_str()) {
+            return Err(invalid(
+                &format!("{at}.claims.{name}"),
+                format!("unknown Fulcio claim; known: {}", KEYLESS_CLAIMS.join(", ")),
+            ));
+        }
+    }
+    Ok(crate::sigstore::verify::Identity {
+        issuer,
+        subject,
+        claims: k.claims.clone(),
+    })
+}
+
 fn compile_signatures(
     s: &SignaturesSpec,
     at: &str,
@@ -687,38 +805,61 @@ fn compile_signatures(
                 format!("duplicate attestor name {:?}", a.name),
             ));
         }
-        for (field, present) in [
-            ("keyless", a.keyless.is_some()),
-            ("trustedRoot", a.trusted_root.is_some()),
-            ("ignoreTlog", a.ignore_tlog.is_some()),
-        ] {
-            if present {
-                return Err(invalid(
-                    &format!("{here}.{field}"),
-                    "keyless (Fulcio/Rekor) verification is not supported yet by this version of sealgate".into(),
-                ));
-            }
-        }
-        let Some(key) = &a.key else {
-            return Err(invalid(&here, "needs `key` ({path: …} or {pem: …})".into()));
-        };
-        let pem = match (&key.path, &key.pem) {
-            (Some(p), None) => crate::keysource::KeySource::parse(p, base)
-                .and_then(|src| src.read_public(resolved))
-                .map_err(|e| invalid(&format!("{here}.key.path"), crate::error::chain(&e)))?,
-            (None, Some(pem)) => pem.clone(),
-            _ => {
-                return Err(invalid(
-                    &format!("{here}.key"),
-                    "set exactly one of `path` or `pem`".into(),
-                ));
+        let trusted_root = match &a.trusted_root {
+            None => resolved
+                .trusted_root
+                .clone()
+                .unwrap_or_else(crate::sigstore::trust::TrustedRoot::production),
+            Some(t) => {
+                let path = base.join(&t.path);
+                std::sync::Arc::new(
+                    crate::sigstore::trust::TrustedRoot::from_file(&path)
+                        .map_err(|e| invalid(&format!("{here}.trustedRoot.path"), e.to_string()))?,
+                )
             }
         };
-        let key = PublicKey::from_pem(&pem)
-            .map_err(|e| invalid(&format!("{here}.key"), crate::error::chain(&e)))?;
+        let kind = match (&a.key, &a.keyless) {
+            (Some(key), None) => {
+                let pem = match (&key.path, &key.pem) {
+                    (Some(p), None) => crate::keysource::KeySource::parse(p, base)
+                        .and_then(|src| src.read_public(resolved))
+                        .map_err(|e| {
+                            invalid(&format!("{here}.key.path"), crate::error::chain(&e))
+                        })?,
+                    (None, Some(pem)) => pem.clone(),
+                    _ => {
+                        return Err(invalid(
+                            &format!("{here}.key"),
+                            "set exactly one of `path` or `pem`".into(),
+                        ));
+                    }
+                };
+                AttestorKind::Key(
+                    PublicKey::from_pem(&pem)
+                        .map_err(|e| invalid(&format!("{here}.key"), crate::error::chain(&e)))?,
+                )
+            }
+            (None, Some(k)) => {
+                AttestorKind::Keyless(compile_keyless(k, &format!("{here}.keyless"), invalid)?)
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    &here,
+                    "set either `key` or `keyless`, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    &here,
+                    "needs `key` ({path: …} or {pem: …}) or `keyless` ({issuer, subject})".into(),
+                ));
+            }
+        };
         attestors.push(Attestor {
             name: a.name.clone(),
-            key,
+            kind,
+            trusted_root,
+            ignore_tlog: a.ignore_tlog.unwrap_or(false),
         });
     }
     let n = attestors.len();
@@ -807,14 +948,82 @@ wHDtyaXlq7Nhj8279+1u/l5pZhXJPW8PnGRRLdO5NbsuM6aT7pOcP100uw==
         assert!(msg.contains("between 1 and"), "{msg}");
     }
 
+    fn keyless_policy(attestor: &str) -> String {
+        policy(&format!(
+            "  rules:\n  - name: a\n    images: ['**']\n    signatures:\n      attestors:\n      - name: rel\n{attestor}"
+        ))
+    }
+
     #[test]
-    fn later_features_are_rejected_not_ignored() {
-        let y = policy(
-            "  rules:\n  - name: a\n    images: ['**']\n    signatures:\n      attestors:\n      - name: rel\n        keyless: {issuer: https://x}\n",
+    fn keyless_attestors_compile_with_anchored_regexes_and_claims() {
+        let p = compile_yaml(&keyless_policy(
+            "        keyless:\n          issuer: https://token.actions.githubusercontent.com\n          subjectRegExp: https://github\\.com/acme/.+\n          claims: {githubWorkflowRepository: acme/app}\n        ignoreTlog: true\n",
+        ))
+        .unwrap();
+        let a = &p.rules[0].signatures.as_ref().unwrap().attestors[0];
+        assert!(a.ignore_tlog);
+        assert!(a.key().is_none());
+        let AttestorKind::Keyless(id) = &a.kind else {
+            panic!("keyless")
+        };
+        assert!(id.subject.matches("https://github.com/acme/x"));
+        assert!(
+            !id.subject.matches("xhttps://github.com/acme/x"),
+            "anchored at the start"
         );
-        let (path, msg) = err_path(compile_yaml(&y));
-        assert_eq!(path, "spec.rules[0].signatures.attestors[0].keyless");
-        assert!(msg.contains("not supported yet"));
+        assert!(
+            id.issuer
+                .matches("https://token.actions.githubusercontent.com")
+        );
+        assert!(
+            !id.issuer
+                .matches("https://token.actions.githubusercontent.com.evil")
+        );
+        assert_eq!(
+            id.claims.get("githubWorkflowRepository").unwrap(),
+            "acme/app"
+        );
+        assert_eq!(a.trusted_root.origin, "built-in production trusted root");
+    }
+
+    #[test]
+    fn keyless_mistakes_are_named() {
+        for (attestor, path, want) in [
+            (
+                "        keyless: {issuer: https://x}\n",
+                "spec.rules[0].signatures.attestors[0].keyless",
+                "needs `subject` or `subjectRegExp`",
+            ),
+            (
+                "        keyless: {issuer: https://x, subjectRegExp: '('}\n",
+                "spec.rules[0].signatures.attestors[0].keyless.subjectRegExp",
+                "invalid regular expression",
+            ),
+            (
+                "        keyless: {issuer: https://x, issuerRegExp: x, subject: a}\n",
+                "spec.rules[0].signatures.attestors[0].keyless",
+                "not both",
+            ),
+            (
+                "        keyless: {issuer: https://x, subject: a, claims: {repo: x}}\n",
+                "spec.rules[0].signatures.attestors[0].keyless.claims.repo",
+                "unknown Fulcio claim",
+            ),
+            (
+                "        keyless: {issuer: https://x, subject: a}\n        trustedRoot: {path: /nonexistent/trusted_root.json}\n",
+                "spec.rules[0].signatures.attestors[0].trustedRoot.path",
+                "/nonexistent/trusted_root.json",
+            ),
+            (
+                "        keyless: {issuer: https://x, subject: a, email: b}\n",
+                "spec.rules[0].signatures.attestors[0].keyless.email",
+                "unknown field",
+            ),
+        ] {
+            let (p, msg) = err_path(compile_yaml(&keyless_policy(attestor)));
+            assert_eq!(p, path, "{attestor}: {msg}");
+            assert!(msg.contains(want), "{attestor}: {msg}");
+        }
     }
 
     fn with_attestations(att: &str) -> String {

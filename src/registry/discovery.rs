@@ -35,7 +35,7 @@ struct Layer {
     digest: String,
     size: i64,
     #[serde(default)]
-    annotations: HashMap<String, String>,
+    annotations: std::collections::BTreeMap<String, String>,
 }
 
 fn malformed(what: &str, message: impl Into<String>) -> SignatureEvidence {
@@ -44,6 +44,72 @@ fn malformed(what: &str, message: impl Into<String>) -> SignatureEvidence {
         format!("{what}: {}", message.into()),
     ))
 }
+
+/// Finds every signature of `digest` in `repo`, in this order, de-duplicated: Sigstore
+/// bundles listed by the OCI referrers API, bundles listed by the referrers fallback tag
+/// `sha256-<hex>` (cosign v3 `cosign sign`, key-based or keyless), and the layers of the cosign
+/// legacy `sha256-<hex>.sig` manifest. Bundles are returned as layers of a bundle media type
+/// whose payload is the bundle document. Bundles whose referrer annotation names another
+/// predicate type (attestations) or that exceed the signature size limit are skipped: leaving
+/// out a candidate can only fail a check, never pass one. Registry trouble on any path makes
+/// the evidence unverifiable.
+pub async fn signatures<R: Registry>(
+    registry: &R,
+    repo: &Repository,
+    digest: &Digest,
+) -> SignatureEvidence {
+    let mut budget = SIGNATURE_BUNDLES_BUDGET;
+    let bundles = match find_bundles(
+        registry,
+        repo,
+        digest,
+        MAX_SIGNATURE_BUNDLE_BYTES,
+        &mut budget,
+        |d| {
+            d.annotations
+                .get(BUNDLE_PREDICATE_ANNOTATION)
+                .is_none_or(|t| t == COSIGN_SIGN_PREDICATE)
+                && u64::try_from(d.size).is_ok_and(|s| s <= MAX_SIGNATURE_BUNDLE_BYTES)
+        },
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(r) => return SignatureEvidence::Unverifiable(r),
+    };
+    let legacy = legacy_signatures(registry, repo, digest).await;
+    let mut layers: Vec<SignatureLayer> = bundles
+        .into_iter()
+        .enumerate()
+        .map(|(index, b)| SignatureLayer {
+            index,
+            origin: b.origin,
+            media_type: b.media_type,
+            payload: b.bytes,
+            signature: None,
+            annotations: Default::default(),
+            source: b.source,
+        })
+        .collect();
+    match legacy {
+        SignatureEvidence::Missing if layers.is_empty() => SignatureEvidence::Missing,
+        SignatureEvidence::Missing => SignatureEvidence::Layers(layers),
+        SignatureEvidence::Layers(l) => {
+            layers.extend(l);
+            SignatureEvidence::Layers(layers)
+        }
+        u @ SignatureEvidence::Unverifiable(_) => u,
+    }
+}
+
+/// Referrer annotation cosign writes with the bundle's predicate type.
+pub const BUNDLE_PREDICATE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
+/// The predicate type of cosign v3 image signatures.
+pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+/// Largest signature bundle considered.
+pub const MAX_SIGNATURE_BUNDLE_BYTES: u64 = 1 << 20;
+/// All of an image's signature bundles together.
+const SIGNATURE_BUNDLES_BUDGET: u64 = 16 << 20;
 
 /// Fetches the cosign `.sig` signature object of `digest` in `repo`.
 pub async fn legacy_signatures<R: Registry>(
@@ -108,9 +174,11 @@ pub async fn legacy_signatures<R: Registry>(
         }
         out.push(SignatureLayer {
             index,
+            origin: format!("{tag} layer {index}"),
             media_type: l.media_type,
             payload,
             signature: l.annotations.get(SIGNATURE_ANNOTATION).cloned(),
+            annotations: l.annotations,
             source: registry.source(),
         });
     }
@@ -170,76 +238,28 @@ async fn find_attestations<R: Registry>(
     let mut seen: HashSet<String> = HashSet::new();
 
     // 1 + 2: bundle referrers, through the API and the fallback tag
-    let mut referrers: Vec<(SignatureSource, Descriptor)> = Vec::new();
-    let api_source = match registry.source() {
-        SignatureSource::OciLayout => SignatureSource::OciLayout,
-        _ => SignatureSource::Referrers,
-    };
-    if let Some(list) = registry
-        .referrers(repo, digest, None)
-        .await
-        .map_err(|e| e.reason())?
+    for b in find_bundles(registry, repo, digest, limit, &mut budget, |d| {
+        d.annotations
+            .get(BUNDLE_PREDICATE_ANNOTATION)
+            .is_none_or(|t| t != COSIGN_SIGN_PREDICATE)
+    })
+    .await?
     {
-        referrers.extend(list.into_iter().map(|d| (api_source, d)));
-    }
-    let fallback = digest.fallback_tag();
-    if let Some(m) = registry
-        .manifest(repo, &fallback)
-        .await
-        .map_err(|e| e.reason())?
-    {
-        let index: Index = serde_json::from_slice(&m.bytes).map_err(|e| {
+        seen.insert(b.digest.clone());
+        let bundle: Bundle = serde_json::from_slice(&b.bytes).map_err(|e| {
             Reason::new(
                 ReasonCode::MalformedSignature,
-                format!("referrers fallback tag {repo}:{fallback}: not an image index: {e}"),
-            )
-        })?;
-        let source = match registry.source() {
-            SignatureSource::OciLayout => SignatureSource::OciLayout,
-            _ => SignatureSource::FallbackTag,
-        };
-        referrers.extend(index.manifests.into_iter().map(|d| (source, d)));
-    }
-    for (source, d) in referrers {
-        if !d.artifact_type.as_deref().is_some_and(is_bundle_type) || !seen.insert(d.digest.clone())
-        {
-            continue;
-        }
-        let what = format!("referrer {repo}@{}", d.digest);
-        let Some(m) = registry
-            .manifest(repo, &d.digest)
-            .await
-            .map_err(|e| e.reason())?
-        else {
-            // listed but gone (deleted referrer): nothing to hide
-            tracing::warn!("{what}: listed but not found");
-            continue;
-        };
-        let manifest: SigManifest = serde_json::from_slice(&m.bytes).map_err(|e| {
-            Reason::new(
-                ReasonCode::MalformedSignature,
-                format!("{what}: not an OCI manifest: {e}"),
-            )
-        })?;
-        let Some(layer) = manifest.layers.unwrap_or_default().into_iter().next() else {
-            return Err(Reason::new(
-                ReasonCode::MalformedSignature,
-                format!("{what}: no bundle layer"),
-            ));
-        };
-        let bytes = fetch_layer(registry, repo, &layer, limit, &mut budget, &what).await?;
-        let bundle: Bundle = serde_json::from_slice(&bytes).map_err(|e| {
-            Reason::new(
-                ReasonCode::MalformedSignature,
-                format!("{what}: not a Sigstore bundle: {e}"),
+                format!("{}: not a Sigstore bundle: {e}", b.origin),
             )
         })?;
         // a message-signature bundle is a signature, not an attestation
         if let Some(env) = bundle.dsse_envelope {
             out.push(AttestationEnvelope {
-                source,
-                origin: what,
+                source: b.source,
+                origin: b.origin,
                 envelope: Bytes::from(env.get().as_bytes().to_vec()),
+                bundle: Some(b.bytes),
+                annotations: Default::default(),
             });
         }
     }
@@ -286,9 +306,107 @@ async fn find_attestations<R: Registry>(
                 source: registry.source(),
                 origin,
                 envelope: bytes,
+                bundle: None,
+                annotations: layer.annotations.clone(),
             });
         }
     }
+    Ok(out)
+}
+
+/// A Sigstore bundle attached to an image as a referrer.
+struct FoundBundle {
+    source: SignatureSource,
+    /// `referrer <repo>@<manifest digest>`.
+    origin: String,
+    /// The referrer manifest's digest (for de-duplication).
+    digest: String,
+    /// The bundle layer's media type.
+    media_type: String,
+    bytes: Bytes,
+}
+
+/// Every bundle referrer of `digest` that `wanted` keeps: through the referrers API, then the
+/// fallback tag, de-duplicated by manifest digest; each manifest and layer re-hashed.
+async fn find_bundles<R: Registry>(
+    registry: &R,
+    repo: &Repository,
+    digest: &Digest,
+    limit: u64,
+    budget: &mut u64,
+    wanted: impl Fn(&Descriptor) -> bool,
+) -> Result<Vec<FoundBundle>, Reason> {
+    let mut out = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut referrers: Vec<(SignatureSource, Descriptor)> = Vec::new();
+    let api_source = match registry.source() {
+        SignatureSource::OciLayout => SignatureSource::OciLayout,
+        _ => SignatureSource::Referrers,
+    };
+    if let Some(list) = registry
+        .referrers(repo, digest, None)
+        .await
+        .map_err(|e| e.reason())?
+    {
+        referrers.extend(list.into_iter().map(|d| (api_source, d)));
+    }
+    let fallback = digest.fallback_tag();
+    if let Some(m) = registry
+        .manifest(repo, &fallback)
+        .await
+        .map_err(|e| e.reason())?
+    {
+        let index: Index = serde_json::from_slice(&m.bytes).map_err(|e| {
+            Reason::new(
+                ReasonCode::MalformedSignature,
+                format!("referrers fallback tag {repo}:{fallback}: not an image index: {e}"),
+            )
+        })?;
+        let source = match registry.source() {
+            SignatureSource::OciLayout => SignatureSource::OciLayout,
+            _ => SignatureSource::FallbackTag,
+        };
+        referrers.extend(index.manifests.into_iter().map(|d| (source, d)));
+    }
+    for (source, d) in referrers {
+        if !d.artifact_type.as_deref().is_some_and(is_bundle_type)
+            || !wanted(&d)
+            || !seen.insert(d.digest.clone())
+        {
+            continue;
+        }
+        let what = format!("referrer {repo}@{}", d.digest);
+        let Some(m) = registry
+            .manifest(repo, &d.digest)
+            .await
+            .map_err(|e| e.reason())?
+        else {
+            // listed but gone (deleted referrer): nothing to hide
+            tracing::warn!("{what}: listed but not found");
+            continue;
+        };
+        let manifest: SigManifest = serde_json::from_slice(&m.bytes).map_err(|e| {
+            Reason::new(
+                ReasonCode::MalformedSignature,
+                format!("{what}: not an OCI manifest: {e}"),
+            )
+        })?;
+        let Some(layer) = manifest.layers.unwrap_or_default().into_iter().next() else {
+            return Err(Reason::new(
+                ReasonCode::MalformedSignature,
+                format!("{what}: no bundle layer"),
+            ));
+        };
+        let bytes = fetch_layer(registry, repo, &layer, limit, budget, &what).await?;
+        out.push(FoundBundle {
+            source,
+            origin: what,
+            digest: d.digest,
+            media_type: layer.media_type,
+            bytes,
+        });
+    }
+
     Ok(out)
 }
 

@@ -1,16 +1,33 @@
-//! Key-based verification of cosign legacy `.sig` layers (pure). Reproduces cosign's
-//! flow for keys (formats.md §1.7): every layer is considered; a layer verifies for an
-//! attestor when its signature verifies over the exact payload bytes with the
-//! attestor's key **and** the payload's `docker-manifest-digest` equals the image
-//! digest (a signature replayed from another image fails). Attestors are counted once
-//! however many of their signatures verify.
+//! Verification of an image's signatures (pure): cosign legacy `.sig` layers and cosign v3
+//! Sigstore bundles found as referrers, for key-based and keyless attestors.
+//!
+//! * Legacy layer, key attestor: the signature verifies over the exact payload bytes with the
+//!   attestor's key (cosign's flow, formats.md §1.7).
+//! * Legacy layer, keyless attestor: the layer's certificate, chain, Rekor bundle and
+//!   timestamp annotations are verified as a v0.1 bundle over the payload
+//!   ([`super::verify::legacy_bundle`]).
+//! * Bundle: a DSSE in-toto statement with predicate type `https://sigstore.dev/cosign/sign/v1`
+//!   whose subject is the image digest, verified with [`super::verify::verify_bundle`] (tlog
+//!   entries and timestamps checked against the attestor's trusted root).
+//!
+//! Every legacy payload's `docker-manifest-digest` must equal the image digest (a signature
+//! replayed from another image fails). Attestors are counted once however many of their
+//! signatures verify.
 
-use crate::crypto::SignatureError;
+use std::collections::BTreeMap;
+
+use crate::crypto::{HashAlgorithm, SignatureError};
 use crate::evidence::{SignatureEvidence, SignatureLayer, SignatureSource};
-use crate::policy::SignatureRule;
+use crate::policy::{Attestor, AttestorKind, SignatureRule};
 use crate::reference::Digest;
+use crate::registry::discovery::{COSIGN_SIGN_PREDICATE, is_bundle_type};
+use crate::sigstore::bundle::{Bundle, Content};
 use crate::sigstore::simple_signing;
+use crate::sigstore::verify::{self, Artifact, Failure, Options};
 use crate::verdict::{Reason, ReasonCode, Verdict};
+
+/// Most failures named in one reason message.
+const MAX_FAILURES_NAMED: usize = 3;
 
 /// Per-attestor result, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +36,8 @@ pub struct AttestorResult {
     pub verified: bool,
     /// Where the verifying signature came from (or where signatures were looked for).
     pub source: Option<SignatureSource>,
+    /// The verified keyless signer (certificate subject) and OIDC issuer.
+    pub identity: Option<(String, Option<String>)>,
 }
 
 /// Result of checking one rule's signatures.
@@ -28,11 +47,189 @@ pub struct SignatureOutcome {
     pub attestors: Vec<AttestorResult>,
 }
 
-/// Checks `evidence` for `digest` against the rule's attestors and threshold.
+/// A layer decoded once for all attestors.
+enum Prepared {
+    Legacy {
+        payload: Result<simple_signing::SimpleSigning, simple_signing::PayloadError>,
+        signature: Option<Vec<u8>>,
+        /// The layer's keyless material as a bundle, if it has a certificate.
+        keyless: Result<Option<Bundle>, String>,
+    },
+    Bundle(Result<Bundle, String>),
+}
+
+fn prepare(layer: &SignatureLayer) -> Prepared {
+    if is_bundle_type(&layer.media_type) {
+        return Prepared::Bundle(Bundle::from_json(&layer.payload).map_err(|e| e.to_string()));
+    }
+    let signature = layer
+        .signature
+        .as_deref()
+        .and_then(|s| crate::crypto::decode_base64_lenient(s).ok());
+    let keyless = match &signature {
+        Some(sig) => verify::legacy_bundle(
+            &layer.annotations,
+            Content::Message {
+                digest: None,
+                signature: sig.clone(),
+            },
+        ),
+        None => Ok(None),
+    };
+    Prepared::Legacy {
+        payload: simple_signing::parse(&layer.payload),
+        signature,
+        keyless,
+    }
+}
+
+/// What one attestor made of one layer.
+enum Attempt {
+    Verified(Option<(String, Option<String>)>),
+    /// Not this attestor's kind of signature, or its key does not verify it.
+    NoMatch,
+    Failed(Failure),
+}
+
+fn failure(code: ReasonCode, message: String) -> Attempt {
+    Attempt::Failed(Failure { code, message })
+}
+
+fn try_layer(
+    a: &Attestor,
+    layer: &SignatureLayer,
+    prepared: &Prepared,
+    digest: &Digest,
+    now: i64,
+) -> Attempt {
+    let opts = Options {
+        ignore_tlog: a.ignore_tlog,
+        now,
+    };
+    let want = digest.to_string();
+    let at = &layer.origin;
+    let payload_ok = |payload: &Result<simple_signing::SimpleSigning, _>| match payload {
+        Ok(p) if p.docker_manifest_digest == want => None,
+        Ok(p) => Some(failure(
+            ReasonCode::PayloadDigestMismatch,
+            format!(
+                "{} signed {} ({at}), not {want}",
+                a.name, p.docker_manifest_digest
+            ),
+        )),
+        Err(e) => Some(failure(
+            ReasonCode::SignatureInvalid,
+            format!("{at}: signature payload: {e}"),
+        )),
+    };
+    match (prepared, &a.kind) {
+        (
+            Prepared::Legacy {
+                payload, signature, ..
+            },
+            AttestorKind::Key(key),
+        ) => {
+            let Some(sig) = signature else {
+                return Attempt::NoMatch;
+            };
+            match key.verify(&layer.payload, sig) {
+                Ok(()) => payload_ok(payload).unwrap_or(Attempt::Verified(None)),
+                Err(SignatureError::Malformed(_) | SignatureError::Invalid) => Attempt::NoMatch,
+            }
+        }
+        (
+            Prepared::Legacy {
+                payload, keyless, ..
+            },
+            AttestorKind::Keyless(_),
+        ) => match keyless {
+            Ok(None) => Attempt::NoMatch,
+            Err(e) => failure(ReasonCode::SignatureInvalid, format!("{at}: {e}")),
+            Ok(Some(b)) => match verify::verify_bundle(
+                b,
+                Artifact::Bytes(&layer.payload),
+                a.expected(),
+                &a.trusted_root,
+                opts,
+            ) {
+                Ok(v) => {
+                    payload_ok(payload).unwrap_or(Attempt::Verified(Some((v.signer, v.issuer))))
+                }
+                Err(f) => Attempt::Failed(Failure {
+                    code: f.code,
+                    message: format!("{at}: {}", f.message),
+                }),
+            },
+        },
+        (Prepared::Bundle(Err(e)), _) => {
+            failure(ReasonCode::SignatureInvalid, format!("{at}: {e}"))
+        }
+        (Prepared::Bundle(Ok(b)), _) => {
+            let Content::Dsse(env) = &b.content else {
+                return failure(
+                    ReasonCode::SignatureInvalid,
+                    format!("{at}: a message-signature bundle is not an image signature"),
+                );
+            };
+            match verify::verify_bundle(
+                b,
+                Artifact::Digest(
+                    HashAlgorithm::Sha256,
+                    &hex::decode(digest.hex()).unwrap_or_default(),
+                ),
+                a.expected(),
+                &a.trusted_root,
+                opts,
+            ) {
+                Ok(v) => {
+                    let predicate = serde_json::from_slice::<serde_json::Value>(&env.payload)
+                        .ok()
+                        .and_then(|s| {
+                            s.get("predicateType")
+                                .and_then(|t| t.as_str().map(str::to_owned))
+                        });
+                    if predicate.as_deref() != Some(COSIGN_SIGN_PREDICATE) {
+                        return failure(
+                            ReasonCode::SignatureInvalid,
+                            format!(
+                                "{at}: statement predicateType {predicate:?} is not {COSIGN_SIGN_PREDICATE}"
+                            ),
+                        );
+                    }
+                    Attempt::Verified(match a.kind {
+                        AttestorKind::Keyless(_) => Some((v.signer, v.issuer)),
+                        AttestorKind::Key(_) => None,
+                    })
+                }
+                Err(f) if f.code == ReasonCode::NoMatchingSignature => Attempt::NoMatch,
+                Err(f) => Attempt::Failed(Failure {
+                    code: f.code,
+                    message: format!("{at}: {}", f.message),
+                }),
+            }
+        }
+    }
+}
+
+/// How telling a failure is, when no attestor verified: the most specific one is reported.
+fn rank(code: ReasonCode) -> u8 {
+    match code {
+        ReasonCode::PayloadDigestMismatch => 6,
+        ReasonCode::IdentityMismatch => 5,
+        ReasonCode::CertificateInvalid => 4,
+        ReasonCode::TlogInvalid => 3,
+        ReasonCode::SignatureInvalid => 2,
+        _ => 1,
+    }
+}
+
+/// Checks `evidence` for `digest` against the rule's attestors and threshold; `now` (seconds)
+/// bounds signing times.
 pub fn check(
     rule: &SignatureRule,
     digest: &Digest,
     evidence: &SignatureEvidence,
+    now: i64,
 ) -> SignatureOutcome {
     let unverified = |source| {
         rule.attestors
@@ -41,6 +238,7 @@ pub fn check(
                 attestor: a.name.clone(),
                 verified: false,
                 source,
+                identity: None,
             })
             .collect()
     };
@@ -71,49 +269,32 @@ pub fn check(
             attestors: unverified(None),
         };
     }
-    let want = digest.to_string();
-    // Parse every payload once.
-    let payloads: Vec<_> = layers
-        .iter()
-        .map(|l| simple_signing::parse(&l.payload))
-        .collect();
-    let sigs: Vec<Option<Vec<u8>>> = layers
-        .iter()
-        .map(|l| {
-            l.signature
-                .as_deref()
-                .and_then(|s| crate::crypto::decode_base64_lenient(s).ok())
-        })
-        .collect();
+    let prepared: Vec<Prepared> = layers.iter().map(prepare).collect();
 
     let mut attestors = Vec::with_capacity(rule.attestors.len());
-    let mut replayed: Vec<String> = Vec::new();
-    let mut malformed = 0usize;
+    let mut failures: BTreeMap<String, Failure> = BTreeMap::new();
     for a in &rule.attestors {
-        let mut verified_source = None;
-        for (i, layer) in layers.iter().enumerate() {
-            let Some(Some(sig)) = sigs.get(i) else {
-                continue;
-            };
-            match a.key.verify(&layer.payload, sig) {
-                Ok(()) => match payloads.get(i) {
-                    Some(Ok(p)) if p.docker_manifest_digest == want => {
-                        verified_source = Some(layer.source);
-                        break;
-                    }
-                    Some(Ok(p)) => replayed.push(format!(
-                        "{} signed {} (layer {}), not {want}",
-                        a.name, p.docker_manifest_digest, layer.index
-                    )),
-                    _ => malformed += 1,
-                },
-                Err(SignatureError::Malformed(_) | SignatureError::Invalid) => {}
+        let mut verified = None;
+        for (layer, p) in layers.iter().zip(&prepared) {
+            match try_layer(a, layer, p, digest, now) {
+                Attempt::Verified(id) => {
+                    verified = Some((layer.source, id));
+                    break;
+                }
+                Attempt::NoMatch => {}
+                Attempt::Failed(f) => {
+                    failures.entry(f.message.clone()).or_insert(f);
+                }
             }
         }
         attestors.push(AttestorResult {
             attestor: a.name.clone(),
-            verified: verified_source.is_some(),
-            source: verified_source.or_else(|| layers.first().map(|l| l.source)),
+            verified: verified.is_some(),
+            source: verified
+                .as_ref()
+                .map(|(s, _)| *s)
+                .or_else(|| layers.first().map(|l| l.source)),
+            identity: verified.and_then(|(_, id)| id),
         });
     }
     let ok: Vec<&str> = attestors
@@ -126,6 +307,7 @@ pub fn check(
         .filter(|r| !r.verified)
         .map(|r| r.attestor.as_str())
         .collect();
+    let best = failures.values().map(|f| rank(f.code)).max();
     let verdict = if ok.len() >= rule.threshold {
         Verdict::Pass
     } else if !ok.is_empty() {
@@ -140,19 +322,46 @@ pub fn check(
                 missing.join(", ")
             ),
         )])
-    } else if !replayed.is_empty() {
-        Verdict::Fail(vec![Reason::new(
-            ReasonCode::PayloadDigestMismatch,
+    } else if let Some(best) = best {
+        let top: Vec<&Failure> = failures.values().filter(|f| rank(f.code) == best).collect();
+        let code = top
+            .first()
+            .map_or(ReasonCode::NoMatchingSignature, |f| f.code);
+        let mut text: Vec<String> = top
+            .iter()
+            .take(MAX_FAILURES_NAMED)
+            .map(|f| f.message.clone())
+            .collect();
+        if failures.len() > text.len() {
+            text.push(format!("{} more", failures.len() - text.len()));
+        }
+        let message = if code == ReasonCode::PayloadDigestMismatch {
             format!(
                 "signature payload is for another image: {}",
-                replayed.join("; ")
-            ),
-        )])
-    } else if sigs.iter().all(Option::is_none) || malformed > 0 {
+                text.join("; ")
+            )
+        } else {
+            format!(
+                "{} signature(s) found, none verified for {}: {}",
+                layers.len(),
+                missing.join(", "),
+                text.join("; ")
+            )
+        };
+        Verdict::Fail(vec![Reason::new(code, message)])
+    } else if prepared.iter().all(|p| {
+        matches!(
+            p,
+            Prepared::Legacy {
+                signature: None,
+                ..
+            }
+        )
+    }) {
         Verdict::Fail(vec![Reason::new(
             ReasonCode::SignatureInvalid,
             format!(
-                "{} signature layer(s) carry no decodable signature or payload; none verified with {}",
+                "{} signature layer(s) carry no decodable signature; none verified with {}",
                 layers.len(),
                 missing.join(", ")
             ),
@@ -161,7 +370,7 @@ pub fn check(
         Verdict::Fail(vec![Reason::new(
             ReasonCode::NoMatchingSignature,
             format!(
-                "{} signature(s) found, none verified with the keys of {}",
+                "{} signature(s) found, none verified with the keys or identities of {}",
                 layers.len(),
                 missing.join(", ")
             ),
@@ -179,6 +388,8 @@ pub fn layer(
 ) -> SignatureLayer {
     SignatureLayer {
         index,
+        origin: format!("layer {index}"),
+        annotations: Default::default(),
         media_type: "application/vnd.dev.cosign.simplesigning.v1+json".into(),
         payload: payload.into(),
         signature,

@@ -197,7 +197,7 @@ pub async fn gather_cached<R: Registry>(
                 {
                     return (key, ev);
                 }
-                let ev = discovery::legacy_signatures(registry, &key.0, &key.1).await;
+                let ev = discovery::signatures(registry, &key.0, &key.1).await;
                 if let Some(c) = cache
                     && !matches!(ev, SignatureEvidence::Unverifiable(_))
                 {
