@@ -760,7 +760,7 @@ impl Gate {
 /// libgit2 only checks the fetch deadline while data flows; a server that accepts the
 /// connection and then says nothing is caught here: after `limit` the work is abandoned
 /// (its thread finishes on its own; the next reconcile starts afresh).
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     busy: &Arc<std::sync::atomic::AtomicBool>,
     reason: &str,
     limit: std::time::Duration,

@@ -29,6 +29,8 @@ pub enum KeySource {
 pub enum KeySourceError {
     #[error("{0:?} is not a key reference (a path, env://NAME or k8s://namespace/name)")]
     Invalid(String),
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("cannot read key file {path}")]
     ReadFailed {
         path: PathBuf,
@@ -93,6 +95,17 @@ impl std::fmt::Debug for SecretKeys {
 pub struct Resolved {
     secrets: HashMap<(String, String), SecretKeys>,
     pub trusted_root: Option<std::sync::Arc<crate::sigstore::trust::TrustedRoot>>,
+    /// Set when the policies come from custom resources (see [`ClusterScope`]).
+    pub cluster: Option<ClusterScope>,
+}
+
+/// Restrictions on policies compiled from custom resources: files and environment
+/// variables of the controller are never read (a tenant must not reach the controller's
+/// filesystem), and a namespaced `ImagePolicy` may read only Secrets of its own namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterScope {
+    /// The namespace `k8s://` keys must be in; `None` for a `ClusterImagePolicy`.
+    pub namespace: Option<String>,
 }
 
 impl Resolved {

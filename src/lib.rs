@@ -39,6 +39,7 @@
 
 pub mod attest;
 pub mod config;
+pub mod controller;
 pub mod crypto;
 pub mod daemon;
 pub mod error;

@@ -38,6 +38,8 @@ pub const RECONCILE_BUCKETS: [f64; 15] = [
 pub enum ReconcileResult {
     /// A new revision was promoted (label value `promoted`).
     Promoted,
+    /// The controller server-side applied a revision (`applied`).
+    Applied,
     /// Nothing to do: the revision was already promoted (`unchanged`).
     Unchanged,
     /// The gate blocked the revision (`blocked`).
@@ -53,6 +55,7 @@ impl ReconcileResult {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Promoted => "promoted",
+            Self::Applied => "applied",
             Self::Unchanged => "unchanged",
             Self::Blocked => "blocked",
             Self::AwaitingApproval => "awaiting_approval",
@@ -173,6 +176,7 @@ pub struct Metrics {
     cache: Family<CacheLabels, Counter>,
     blocked_gates: Gauge,
     last_promotion: Gauge,
+    last_success: Gauge,
     /// Makes [`Metrics::set_image_verdicts`] (clear + refill) atomic with
     /// respect to [`Metrics::encode`]: a scrape never sees a half-replaced
     /// verdict family. Encoders share it, the replacement holds it alone.
@@ -235,6 +239,14 @@ impl Metrics {
             last_promotion.clone(),
         );
 
+        let last_success = Gauge::default();
+        registry.register_with_unit(
+            "sealgate_last_success_timestamp",
+            "Unix time of the last reconcile that ended applied, promoted or unchanged",
+            Unit::Seconds,
+            last_success.clone(),
+        );
+
         Self {
             registry,
             reconciles,
@@ -244,6 +256,7 @@ impl Metrics {
             cache,
             blocked_gates,
             last_promotion,
+            last_success,
             verdicts_swap: RwLock::new(()),
         }
     }
@@ -332,6 +345,11 @@ impl Metrics {
     /// Sets `sealgate_last_promotion_timestamp_seconds` to a Unix time.
     pub fn set_last_promotion(&self, unix_seconds: i64) {
         self.last_promotion.set(unix_seconds);
+    }
+
+    /// Sets `sealgate_last_success_timestamp_seconds` to a Unix time.
+    pub fn set_last_success(&self, unix_seconds: i64) {
+        self.last_success.set(unix_seconds);
     }
 }
 

@@ -1,3 +1,7 @@
+//! `sealgate approve GATE [--revision SHA] -n NS`: approves the verified revision of a
+//! `DeploymentGate` in the cluster (sets `spec.approvedRevision`; RBAC on
+//! `patch deploymentgates` — the `sealgate-approver` ClusterRole — decides who may).
+//!
 //! `sealgate approve --repo URL --key SSH_KEY <sha>`: records a release manager's approval
 //! of a verified revision in Git, as the SSH-signed annotated tag
 //! `sealgate/approved/<sha>` (what `git tag -s` with `gpg.format=ssh` makes: the tag is
@@ -17,12 +21,19 @@ use sealgate::source::git::{PushOutcome, Repo};
 
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
-    /// The source repository of the gate (file://, git://, https://, ssh://).
-    #[arg(long, value_name = "URL")]
-    repo: String,
+    /// Standalone gate: its source repository (file://, git://, https://, ssh://); the
+    /// approval becomes a signed tag. Without it, GATE names a DeploymentGate.
+    #[arg(long, value_name = "URL", requires = "key")]
+    repo: Option<String>,
     /// The SSH private key to sign with (its public key is in the approvers file).
     #[arg(long, value_name = "FILE")]
-    key: PathBuf,
+    key: Option<PathBuf>,
+    /// Namespace of the DeploymentGate.
+    #[arg(short, long, default_value = "default", conflicts_with = "repo")]
+    namespace: String,
+    /// The revision to approve; it must be the gate's verified revision (default: that one).
+    #[arg(long, value_name = "SHA", conflicts_with = "repo")]
+    revision: Option<String>,
     /// Tagger name and email (default: from `git config user.name` / `user.email`, else sealgate).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
@@ -31,9 +42,42 @@ pub struct ApproveArgs {
     /// HTTPS token from this environment variable.
     #[arg(long, value_name = "NAME")]
     token_env: Option<String>,
-    /// The full commit id of the verified revision.
-    #[arg(value_name = "SHA")]
+    /// With --repo: the full commit id of the verified revision. Else: the DeploymentGate's name.
+    #[arg(value_name = "GATE|SHA")]
     sha: String,
+}
+
+/// Cluster mode: patch `spec.approvedRevision` of the DeploymentGate.
+fn approve_gate(args: &ApproveArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .context("no Kubernetes configuration (KUBECONFIG or in-cluster)")?;
+        match sealgate::controller::approve(
+            &client,
+            &args.namespace,
+            &args.sha,
+            args.revision.as_deref(),
+        )
+        .await
+        {
+            Ok(rev) => {
+                println!(
+                    "approved {rev} on DeploymentGate {}/{}",
+                    args.namespace, args.sha
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("sealgate: approval refused: {}", sealgate::error::chain(&e));
+                Ok(ExitCode::from(1))
+            }
+        }
+    })
 }
 
 fn git_config(key: &str) -> Option<String> {
@@ -71,6 +115,9 @@ fn ssh_sign(key: &std::path::Path, data: &[u8]) -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
+    let (Some(repo_url), Some(key)) = (args.repo.clone(), args.key.clone()) else {
+        return approve_gate(&args);
+    };
     let oid = git2::Oid::from_str(&args.sha)
         .ok()
         .filter(|_| args.sha.len() == 40)
@@ -94,7 +141,7 @@ pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
     let state = tempfile::tempdir().context("creating a work directory")?;
     let repo = Repo::open(
         state.path(),
-        &args.repo,
+        &repo_url,
         auth,
         std::time::Duration::from_secs(120),
     )
@@ -102,7 +149,7 @@ pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
     repo.fetch_all_heads()
         .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
     if repo.git().find_commit(oid).is_err() {
-        bail!("{} has no commit {} on any branch", args.repo, args.sha);
+        bail!("{} has no commit {} on any branch", repo_url, args.sha);
     }
     let tag = format!("{APPROVAL_TAG_PREFIX}{}", args.sha);
     let local = format!("refs/tags/{tag}");
@@ -115,7 +162,7 @@ pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
     {
         bail!(
             "{tag} already exists on {} (approvals are never overwritten)",
-            args.repo
+            repo_url
         );
     }
     let now = sealgate::time::now();
@@ -123,7 +170,7 @@ pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
         "object {}\ntype commit\ntag {tag}\ntagger {name} <{email}> {now} +0000\n\nApproved {} for promotion by sealgate approve\n",
         args.sha, args.sha
     );
-    let signature = ssh_sign(&args.key, body.as_bytes())?;
+    let signature = ssh_sign(&key, body.as_bytes())?;
     let mut object = body.into_bytes();
     object.extend_from_slice(&signature);
     let odb = repo.git().odb().context("object database")?;
@@ -139,9 +186,9 @@ pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
     if let PushOutcome::Refused(_) = pushed {
         bail!(
             "{tag} already exists on {} (approvals are never overwritten)",
-            args.repo
+            repo_url
         );
     }
-    println!("approved {} in {} as tag {tag}", args.sha, args.repo);
+    println!("approved {} in {repo_url} as tag {tag}", args.sha);
     Ok(ExitCode::SUCCESS)
 }

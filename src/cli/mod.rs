@@ -5,6 +5,7 @@ mod approve;
 mod attest;
 mod bundle;
 mod check;
+mod controller;
 mod demo;
 mod keys;
 mod run;
@@ -45,6 +46,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Verify a Sigstore bundle over a file or digest, offline (cosign verify-blob's flags).
     VerifyBlob(verify_blob::VerifyBlobArgs),
+    /// The Kubernetes controller: reconcile DeploymentGates (leader-elected).
+    Controller(controller::ControllerArgs),
+    /// Print (or write) the CustomResourceDefinitions.
+    Crdgen(controller::CrdgenArgs),
 }
 
 /// Logging to stderr; stdout carries only the report.
@@ -108,6 +113,11 @@ pub fn run(cli: Cli) -> ExitCode {
             init_logging(0, false);
             demo::run(args)
         }
+        Command::Controller(args) => {
+            init_logging(args.verbose.max(1), false);
+            controller::run(args)
+        }
+        Command::Crdgen(args) => controller::crdgen(args),
         Command::VerifyBlob(args) => {
             init_logging(0, false);
             verify_blob::run(args)

@@ -61,7 +61,7 @@ struct RawMetadata {
 }
 
 /// `ImagePolicy.spec`, exactly the contract's schema.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ImagePolicySpec {
     #[serde(default)]
@@ -73,10 +73,22 @@ pub struct ImagePolicySpec {
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
     #[serde(default)]
+    #[schemars(schema_with = "string_or_object_list")]
     pub extra_image_paths: Vec<ExtraImagePathSpec>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// `extraImagePaths` items are a string or an object: Kubernetes structural schemas
+/// cannot say so, so the items keep unknown fields and are validated when compiled.
+fn string_or_object_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {"x-kubernetes-preserve-unknown-fields": true}
+    })
+}
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     #[default]
@@ -84,7 +96,9 @@ pub enum Mode {
     Warn,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Unmatched {
     #[default]
@@ -94,14 +108,14 @@ pub enum Unmatched {
 
 /// An extra image location for CRDs: `"Rollout=/spec/template/spec/containers/*/image"`
 /// or `{kind: Rollout, pointer: /spec/…}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum ExtraImagePathSpec {
     Text(String),
     Object { kind: String, pointer: String },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RuleSpec {
     pub name: String,
@@ -115,7 +129,7 @@ pub struct RuleSpec {
 }
 
 /// One entry of a rule's `attestations`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AttestationSpec {
     /// A URI, or an alias: cyclonedx, spdx, spdxjson, vuln, slsaprovenance,
@@ -130,7 +144,7 @@ pub struct AttestationSpec {
     pub vulnerabilities: Option<VulnerabilitiesSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SbomSpec {
     #[serde(default)]
@@ -139,7 +153,7 @@ pub struct SbomSpec {
     pub denied_licenses: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VulnerabilitiesSpec {
     #[serde(default)]
@@ -152,7 +166,7 @@ pub struct VulnerabilitiesSpec {
     pub max_age: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SignaturesSpec {
     #[serde(default)]
@@ -160,7 +174,7 @@ pub struct SignaturesSpec {
     pub attestors: Vec<AttestorSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AttestorSpec {
     pub name: String,
@@ -176,7 +190,7 @@ pub struct AttestorSpec {
 
 /// A keyless (Fulcio) identity: the OIDC issuer and the certificate subject, each exact or
 /// an anchored regular expression, plus optional Fulcio claims that must equal exactly.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KeylessSpec {
     #[serde(default)]
@@ -193,13 +207,13 @@ pub struct KeylessSpec {
 }
 
 /// Where a `trusted_root.json` comes from.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrustedRootSpec {
     pub path: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeySpec {
     #[serde(default)]
@@ -717,6 +731,33 @@ fn compile_attestation(
     })
 }
 
+/// Refuses key sources a policy from a custom resource may not use.
+fn in_scope(
+    src: &crate::keysource::KeySource,
+    resolved: &Resolved,
+) -> Result<(), crate::keysource::KeySourceError> {
+    use crate::keysource::{KeySource, KeySourceError};
+    let Some(scope) = &resolved.cluster else {
+        return Ok(());
+    };
+    match src {
+        KeySource::Inline(_) => Ok(()),
+        KeySource::File(p) => Err(KeySourceError::NotAllowed(format!(
+            "{} (a policy in the cluster uses pem or k8s://namespace/secret, never files)",
+            p.display()
+        ))),
+        KeySource::Env(v) => Err(KeySourceError::NotAllowed(format!(
+            "env://{v} (a policy in the cluster uses pem or k8s://namespace/secret)"
+        ))),
+        KeySource::Kubernetes { namespace, name } => match &scope.namespace {
+            Some(own) if own != namespace => Err(KeySourceError::NotAllowed(format!(
+                "k8s://{namespace}/{name} (an ImagePolicy reads Secrets of its own namespace {own} only)"
+            ))),
+            _ => Ok(()),
+        },
+    }
+}
+
 /// Fulcio claim names a `keyless.claims` entry may use.
 pub const KEYLESS_CLAIMS: &[&str] = &[
     "githubWorkflowTrigger",
@@ -805,6 +846,12 @@ fn compile_signatures(
                 format!("duplicate attestor name {:?}", a.name),
             ));
         }
+        if resolved.cluster.is_some() && a.trusted_root.is_some() {
+            return Err(invalid(
+                &format!("{here}.trustedRoot"),
+                "a policy in the cluster cannot read files: the controller's trusted root (--trusted-root) applies".into(),
+            ));
+        }
         let trusted_root = match &a.trusted_root {
             None => resolved
                 .trusted_root
@@ -822,7 +869,10 @@ fn compile_signatures(
             (Some(key), None) => {
                 let pem = match (&key.path, &key.pem) {
                     (Some(p), None) => crate::keysource::KeySource::parse(p, base)
-                        .and_then(|src| src.read_public(resolved))
+                        .and_then(|src| {
+                            in_scope(&src, resolved)?;
+                            src.read_public(resolved)
+                        })
                         .map_err(|e| {
                             invalid(&format!("{here}.key.path"), crate::error::chain(&e))
                         })?,

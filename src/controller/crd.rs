@@ -1,0 +1,281 @@
+//! The custom resources (`sealgate.dev/v1alpha1`): `DeploymentGate` (namespaced: a Git
+//! source, the policies it must pass, and where a passing revision goes), `ImagePolicy`
+//! (namespaced) and `ClusterImagePolicy` (cluster-wide), whose spec is exactly the policy
+//! file's schema. `sealgate crdgen` prints the CRDs from these types.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::policy::ImagePolicySpec;
+
+/// The API group.
+pub const GROUP: &str = "sealgate.dev";
+/// The finalizer that prunes applied objects when a gate is deleted.
+pub const FINALIZER: &str = "sealgate.dev/prune";
+
+/// `ImagePolicy`: the contract's policy schema, namespaced.
+#[derive(CustomResource, Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[kube(
+    group = "sealgate.dev",
+    version = "v1alpha1",
+    kind = "ImagePolicy",
+    namespaced,
+    shortname = "imgpol",
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+pub struct ImagePolicyCrdSpec(pub ImagePolicySpec);
+
+/// `ClusterImagePolicy`: the same schema, cluster-wide; it applies to every gate.
+#[derive(CustomResource, Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[kube(
+    group = "sealgate.dev",
+    version = "v1alpha1",
+    kind = "ClusterImagePolicy",
+    shortname = "cimgpol",
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+pub struct ClusterImagePolicyCrdSpec(pub ImagePolicySpec);
+
+/// A Secret in the gate's namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub struct LocalObjectReference {
+    pub name: String,
+}
+
+/// Where the manifests come from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GateSource {
+    /// `https://`, `ssh://`, `git://` or `file://` URL of the repository.
+    pub url: String,
+    /// Branch or tag to follow.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// Sub-directory holding the manifests (default: the whole repository).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    /// How often the source is checked (Go duration, default `5m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Deadline of one fetch (default `60s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Secret with `token` (and optional `username`) for HTTPS, or `identity` and
+    /// `known_hosts` for SSH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+    /// Require the head commit to be signed by a key in this Secret (`allowed_signers` for
+    /// SSH signatures, `*.asc` entries for OpenPGP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifySpec {
+    pub secret_ref: LocalObjectReference,
+}
+
+/// Server-side apply into this cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyTarget {
+    /// Delete objects a later revision drops (and everything applied, when the gate is deleted).
+    #[serde(default)]
+    pub prune: bool,
+    /// Namespace for namespaced objects that name none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_namespace: Option<String>,
+    /// Apply as this ServiceAccount of the gate's namespace (impersonation), so a tenant's
+    /// gate cannot write outside the tenant's rights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Take over fields other managers own (server-side apply `force`).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Commit the revision, digest-pinned, to a deploy branch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PromoteTarget {
+    /// Repository of the deploy branch (default: the source repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub branch: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    /// Credentials for the deploy repository (default: the source's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_email: Option<String>,
+}
+
+/// Exactly one of `apply` or `promote`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GateTarget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote: Option<PromoteTarget>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalSpec {
+    /// A verified revision waits until `spec.approvedRevision` names it
+    /// (`sealgate approve GATE -n NS`).
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// `DeploymentGate`: applies or promotes a Git revision only when every image passes.
+#[derive(CustomResource, Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[kube(
+    group = "sealgate.dev",
+    version = "v1alpha1",
+    kind = "DeploymentGate",
+    namespaced,
+    shortname = "dgate",
+    status = "DeploymentGateStatus",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.lastAttemptedRevision"}"#,
+    printcolumn = r#"{"name":"Blocked","type":"integer","jsonPath":".status.imagesBlocked"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentGateSpec {
+    pub source: GateSource,
+    /// ImagePolicies of this namespace that every image must pass (every ClusterImagePolicy
+    /// applies too).
+    #[serde(default)]
+    pub policy_refs: Vec<LocalObjectReference>,
+    pub target: GateTarget,
+    #[serde(default)]
+    pub approval: ApprovalSpec,
+    /// The revision a release manager approved (only the verified revision can be).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_revision: Option<String>,
+    /// Stop reconciling (nothing is fetched, applied or pruned).
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// A kstatus condition.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    pub last_transition_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// One reason of an image verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub struct ImageReason {
+    pub code: String,
+    pub message: String,
+}
+
+/// One image of the last verified revision.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStatus {
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    pub verdict: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<ImageReason>,
+}
+
+/// One applied object (Flux's inventory format): `id` is
+/// `<namespace>_<name>_<group>_<kind>`, `v` the API version.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+pub struct InventoryEntry {
+    pub id: String,
+    pub v: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub struct Inventory {
+    pub entries: Vec<InventoryEntry>,
+}
+
+/// The gate's status, computed as a value each reconcile and written only when it changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentGateStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_verified_revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_revision: Option<String>,
+    /// The deploy-branch commit of the last promotion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_promotion_commit: Option<String>,
+    /// Digest of what the last verification depended on (revision, generation, policies,
+    /// trust material): a reconcile with the same digest does not verify again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_inputs: Option<String>,
+    #[serde(default)]
+    pub images_total: usize,
+    #[serde(default)]
+    pub images_blocked: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageStatus>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<Inventory>,
+}
+
+impl DeploymentGateStatus {
+    /// The condition of a type, if set.
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+}
+
+/// The CRDs as YAML documents, in install order.
+///
+/// # Errors
+/// Serialization errors (none expected).
+pub fn crds() -> Result<BTreeMap<&'static str, String>, serde_saphyr::SerializeError> {
+    use kube::CustomResourceExt as _;
+    let mut out = BTreeMap::new();
+    out.insert(
+        "deploymentgates.yaml",
+        serde_saphyr::to_string(&DeploymentGate::crd())?,
+    );
+    out.insert(
+        "imagepolicies.yaml",
+        serde_saphyr::to_string(&ImagePolicy::crd())?,
+    );
+    out.insert(
+        "clusterimagepolicies.yaml",
+        serde_saphyr::to_string(&ClusterImagePolicy::crd())?,
+    );
+    Ok(out)
+}
