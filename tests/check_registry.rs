@@ -900,7 +900,7 @@ async fn each_digest_resolved_once_and_each_signature_fetched_once() {
             .iter()
             .filter(|l| l.contains(&format!("/v2/{name}/manifests/v1 ")))
             .count();
-        // the referrers API (404 here), the fallback tag and the `.sig` tag: once each
+        // the fallback tag and the `.sig` tag once each (the referrers API: see below)
         let referrers = log
             .iter()
             .filter(|l| l.contains(&format!("/v2/{name}/referrers/sha256:")))
@@ -913,18 +913,19 @@ async fn each_digest_resolved_once_and_each_signature_fetched_once() {
             .iter()
             .filter(|l| l.contains(&format!("/v2/{name}/blobs/")))
             .count();
-        assert_eq!(
-            (resolves, referrers, sigs, blobs),
-            (1, 1, 2, 1),
-            "{name}: {log:#?}"
-        );
+        assert_eq!((resolves, sigs, blobs), (1, 2, 1), "{name}: {log:#?}");
+        assert!(referrers <= 1, "{name}: {log:#?}");
     }
     assert_eq!(
         log.iter().filter(|l| l.contains("GET /v2/ ")).count(),
         1,
         "one ping: {log:#?}"
     );
-    assert_eq!(log.len(), 11, "{log:#?}");
+    // the referrers API is asked until the registry's 404 is known (once, or twice when
+    // both images ask at the same moment), then never again in the run
+    let referrers = log.iter().filter(|l| l.contains("/referrers/")).count();
+    assert!((1..=2).contains(&referrers), "{log:#?}");
+    assert_eq!(log.len(), 9 + referrers, "{log:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -923,3 +923,38 @@ fn kubectl_kustomize_builds_the_install() {
             .unwrap()
     );
 }
+
+/// The committed CRDs are exactly what `sealgate crdgen` generates from the Rust types: CI
+/// fails when they drift (regenerate with `cargo run -- crdgen --out-dir manifests/crds`).
+#[test]
+fn committed_crds_match_crdgen() {
+    let out = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .args(["crdgen", "--out-dir"])
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut generated: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    generated.sort();
+    assert_eq!(
+        generated,
+        [
+            "clusterimagepolicies.yaml",
+            "deploymentgates.yaml",
+            "imagepolicies.yaml"
+        ]
+    );
+    for f in &generated {
+        let want = std::fs::read_to_string(out.path().join(f)).unwrap();
+        let have =
+            std::fs::read_to_string(repo().join("manifests/crds").join(f)).unwrap_or_default();
+        assert!(
+            want == have,
+            "manifests/crds/{f} drifted from the Rust types: run `cargo run -- crdgen --out-dir manifests/crds`"
+        );
+    }
+}

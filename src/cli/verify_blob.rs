@@ -132,8 +132,14 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let identity = if key.is_some() {
-        if args.certificate_identity.is_some() || args.certificate_identity_regexp.is_some() {
-            bail!("--key and --certificate-identity[-regexp] exclude each other");
+        if args.certificate_identity.is_some()
+            || args.certificate_identity_regexp.is_some()
+            || args.certificate_oidc_issuer.is_some()
+            || args.certificate_oidc_issuer_regexp.is_some()
+        {
+            bail!(
+                "--key excludes --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]"
+            );
         }
         None
     } else {
@@ -141,7 +147,7 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitCode> {
             &args.certificate_identity,
             &args.certificate_identity_regexp,
         ) {
-            (Some(s), None) => Matcher::Exact(s.clone()),
+            (Some(s), None) if !s.is_empty() => Matcher::Exact(s.clone()),
             (None, Some(r)) => Matcher::regex(r)
                 .map_err(|e| anyhow::anyhow!("--certificate-identity-regexp: {e}"))?,
             _ => bail!(
@@ -152,7 +158,7 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitCode> {
             &args.certificate_oidc_issuer,
             &args.certificate_oidc_issuer_regexp,
         ) {
-            (Some(s), None) => Matcher::Exact(s.clone()),
+            (Some(s), None) if !s.is_empty() => Matcher::Exact(s.clone()),
             (None, Some(r)) => Matcher::regex(r)
                 .map_err(|e| anyhow::anyhow!("--certificate-oidc-issuer-regexp: {e}"))?,
             _ => bail!(

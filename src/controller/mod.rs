@@ -313,7 +313,9 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_secs(secs).min(MAX_BACKOFF)
 }
 
-/// Deleting a gate: with `prune`, everything it applied is deleted first.
+/// Deleting a gate: with `prune`, everything it applied is deleted first — unless the gate
+/// is suspended (`suspend` prunes nothing, as in Flux: deleting a suspended gate orphans
+/// its objects).
 async fn cleanup(gate: Arc<DeploymentGate>, ctx: Arc<Context>) -> Result<Action, Error> {
     let Some(a) = &gate.spec.target.apply else {
         return Ok(Action::await_change());
@@ -323,7 +325,7 @@ async fn cleanup(gate: Arc<DeploymentGate>, ctx: Arc<Context>) -> Result<Action,
         .as_ref()
         .and_then(|s| s.inventory.clone())
         .unwrap_or_default();
-    if a.prune && !inventory.entries.is_empty() {
+    if a.prune && !gate.spec.suspend && !inventory.entries.is_empty() {
         let client = apply_client(&gate, &ctx)?;
         let deleted = apply::prune(&client, &inventory, &Inventory::default())
             .await
@@ -397,7 +399,7 @@ async fn reconcile_gate(gate: Arc<DeploymentGate>, ctx: Arc<Context>) -> Result<
     let ns = gate.namespace().unwrap_or_default();
     if st != old {
         let api: Api<DeploymentGate> = Api::namespaced(ctx.client.clone(), &ns);
-        let patch = serde_json::json!({"status": st});
+        let patch = serde_json::json!({"status": status_patch(&st)});
         api.patch_status(
             &gate.name_any(),
             &PatchParams::default(),
@@ -440,6 +442,28 @@ async fn reconcile_gate(gate: Arc<DeploymentGate>, ctx: Arc<Context>) -> Result<
             Action::requeue(interval)
         }
     })
+}
+
+/// The status as a JSON merge patch: optional fields that are now absent are sent as
+/// `null`, so a value of an earlier reconcile does not linger.
+fn status_patch(st: &DeploymentGateStatus) -> serde_json::Value {
+    let mut v = serde_json::to_value(st).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        for k in [
+            "observedGeneration",
+            "lastAttemptedRevision",
+            "lastVerifiedRevision",
+            "lastAppliedRevision",
+            "lastPromotionCommit",
+            "verifiedInputs",
+            "images",
+            "problems",
+            "inventory",
+        ] {
+            o.entry(k).or_insert(serde_json::Value::Null);
+        }
+    }
+    v
 }
 
 /// The report step: `Ready`, `Stalled` and `Reconciling` from the outcome.

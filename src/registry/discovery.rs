@@ -1,7 +1,8 @@
-//! Signature and attestation discovery. Signatures: the cosign legacy `sha256-<hex>.sig`
-//! tag. Attestations: Sigstore bundles through the OCI referrers API and its fallback tag,
-//! and the cosign legacy `sha256-<hex>.att` tag. Each manifest and blob is fetched once,
-//! re-hashed, within limits.
+//! Signature and attestation discovery, per image digest, in this order and de-duplicated:
+//! Sigstore bundles through the OCI referrers API, bundles listed by its fallback tag
+//! `sha256-<hex>`, then the cosign legacy `sha256-<hex>.sig` (signatures) or
+//! `sha256-<hex>.att` (attestations) tag. Each manifest and blob is fetched once, re-hashed,
+//! within limits.
 
 use std::collections::{HashMap, HashSet};
 

@@ -98,7 +98,14 @@ pub struct HttpRegistry {
     docker: Arc<DockerConfig>,
     hosts: std::sync::Mutex<HashMap<String, Arc<Host>>>,
     requests: AtomicU64,
+    /// Registries that answered the referrers API with 404/405: they do not implement it
+    /// (OCI distribution-spec 1.1 forbids a 404 from one that does), so it is not asked
+    /// again for an hour; discovery goes straight to the fallback tag.
+    no_referrers_api: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
+
+/// How long a registry without the referrers API is remembered as such.
+const NO_REFERRERS_API_TTL: Duration = Duration::from_secs(3600);
 
 impl HttpRegistry {
     /// # Errors
@@ -121,6 +128,7 @@ impl HttpRegistry {
             docker: Arc::new(docker),
             hosts: std::sync::Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
+            no_referrers_api: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -614,6 +622,15 @@ impl Registry for HttpRegistry {
         digest: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        if self
+            .no_referrers_api
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&repo.registry).copied())
+            .is_some_and(|at| at.elapsed() < NO_REFERRERS_API_TTL)
+        {
+            return Ok(None);
+        }
         let base = self.host(&repo.registry).base.clone();
         let mut url = format!("{base}/v2/{}/referrers/{digest}", repo.path);
         if let Some(t) = artifact_type {
@@ -623,11 +640,16 @@ impl Registry for HttpRegistry {
         for page in 0..MAX_REFERRER_PAGES {
             let resp = self.get(repo, &url, Some(OCI_INDEX)).await?;
             match resp.status() {
-                StatusCode::NOT_FOUND
+                s @ (StatusCode::NOT_FOUND
                 | StatusCode::METHOD_NOT_ALLOWED
-                | StatusCode::BAD_REQUEST
+                | StatusCode::BAD_REQUEST)
                     if page == 0 =>
                 {
+                    if s != StatusCode::BAD_REQUEST
+                        && let Ok(mut m) = self.no_referrers_api.lock()
+                    {
+                        m.insert(repo.registry.clone(), std::time::Instant::now());
+                    }
                     return Ok(None);
                 }
                 s if s.is_success() => {}

@@ -4,7 +4,9 @@
 //! failure reports:
 //!
 //! 1. signer material fits the expectation (a key bundle for a key, a certificate for an
-//!    identity; a bundle never ships a root certificate) → `IdentityMismatch` / `CertificateInvalid`;
+//!    identity or for a key equal to the certificate's) → `NoMatchingSignature` (callers read
+//!    it as "not this attestor's signature"); a bundle never ships a root certificate and its
+//!    certificate chains to a Fulcio CA at its notBefore → `CertificateInvalid`;
 //! 2. the signature over the artifact (message signature) or over the DSSE PAE, and the
 //!    artifact digest (message digest hint, in-toto subject) → `SignatureInvalid` /
 //!    `PayloadDigestMismatch`;
@@ -336,7 +338,7 @@ pub fn verify_bundle(
                 ));
             }
             let subjects = statement_subjects(&env.payload)
-                .map_err(|e| fail(ReasonCode::MalformedSignature, e))?;
+                .map_err(|e| fail(ReasonCode::SignatureInvalid, e))?;
             let want = (hash_name(computed_alg).to_owned(), hex::encode(&computed));
             if !matches!(artifact, Artifact::StatementChecked) && !subjects.contains(&want) {
                 return Err(fail(
@@ -367,6 +369,8 @@ pub fn verify_bundle(
 
     // 3. transparency log
     let mut times = Vec::new();
+    // Rekor v2 entries carry no time: their log must be valid at the signed timestamps
+    let mut v2_logs: Vec<(String, crate::sigstore::trust::TimeRange)> = Vec::new();
     let require_proof = bundle.version >= Version::V02;
     for (i, entry) in bundle.tlog_entries.iter().enumerate() {
         let tlog = |e: &dyn std::fmt::Display| {
@@ -379,6 +383,9 @@ pub fn verify_bundle(
             )
         };
         let v = rekor::verify_entry(entry, root, require_proof).map_err(|e| tlog(&e))?;
+        if entry.is_rekor_v2() {
+            v2_logs.push((v.log.base_url.clone(), v.log.valid_for));
+        }
         let body = rekor::parse_body(entry).map_err(|e| tlog(&e))?;
         rekor::check_body(&body, &signed, &signer).map_err(|e| tlog(&e))?;
         if v.has_promise
@@ -404,6 +411,17 @@ pub fn verify_bundle(
                 )
             })?;
         times.push(v.time);
+    }
+    for (url, range) in &v2_logs {
+        if let Some(t) = times.iter().find(|t| !range.contains(**t)) {
+            return Err(fail(
+                ReasonCode::TlogInvalid,
+                format!(
+                    "signed at {}, outside the validity of transparency log {url}",
+                    crate::time::format_rfc3339(*t)
+                ),
+            ));
+        }
     }
     if let Some(t) = times.iter().find(|t| **t > opts.now + MAX_CLOCK_SKEW) {
         return Err(fail(
