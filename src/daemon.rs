@@ -440,28 +440,8 @@ impl Gate {
                     signature::verify(trust, signature, data, time.unwrap_or(now))
                 }
             };
-            let (ok, reason, message) = match check {
-                SignatureCheck::Verified { signer, .. } => (
-                    true,
-                    "CommitSignatureVerified".to_string(),
-                    format!("{commit} is signed by {signer}"),
-                ),
-                SignatureCheck::NotSigned => (
-                    false,
-                    "CommitNotSigned".to_string(),
-                    format!("{commit} is not signed"),
-                ),
-                SignatureCheck::SignerNotAllowed { detail } => (
-                    false,
-                    "CommitSignerNotAllowed".to_string(),
-                    format!("{commit}: {detail}"),
-                ),
-                SignatureCheck::Invalid { detail } => (
-                    false,
-                    "CommitSignerNotAllowed".to_string(),
-                    format!("{commit}: invalid signature: {detail}"),
-                ),
-            };
+            let (ok, reason, message) = commit_check(&commit, check);
+            let reason = reason.to_string();
             if let Ok(mut s) = self.status.lock() {
                 s.set("SourceVerified", ok, &reason, message.clone(), stamp);
                 if !ok {
@@ -731,25 +711,12 @@ impl Gate {
         let blocked = report.images.iter().filter(|i| i.blocking).count();
         images.sort_by_key(|i| matches!(i.verdict.as_str(), "pass" | "allowed"));
         images.truncate(MAX_STATUS_IMAGES);
-        let root_text = format!("{}/", root.display());
         if let Ok(mut s) = self.status.lock() {
             s.images_total = report.images.len();
             s.images_blocked = blocked;
             s.images = images;
             s.decision = Some(report.decision.as_str().to_string());
-            s.problems = report
-                .problems
-                .iter()
-                .map(|p| {
-                    format!(
-                        "{} #{}: {}: {}",
-                        p.file.trim_start_matches(&root_text),
-                        p.document.map(|d| d.to_string()).unwrap_or_default(),
-                        p.code.as_str(),
-                        p.message
-                    )
-                })
-                .collect();
+            s.problems = problem_lines(report, root);
             let _ = stamp;
         }
     }
@@ -800,7 +767,49 @@ pub(crate) async fn blocking<T: Send + 'static>(
     }
 }
 
-fn first_reason(report: &Report) -> String {
+/// The `SourceVerified` verdict of a head-commit signature check: (passed, reason, message).
+pub(crate) fn commit_check(commit: &str, check: SignatureCheck) -> (bool, &'static str, String) {
+    match check {
+        SignatureCheck::Verified { signer, .. } => (
+            true,
+            "CommitSignatureVerified",
+            format!("{commit} is signed by {signer}"),
+        ),
+        SignatureCheck::NotSigned => (false, "CommitNotSigned", format!("{commit} is not signed")),
+        SignatureCheck::SignerNotAllowed { detail } => (
+            false,
+            "CommitSignerNotAllowed",
+            format!("{commit}: {detail}"),
+        ),
+        SignatureCheck::Invalid { detail } => (
+            false,
+            "CommitSignerNotAllowed",
+            format!("{commit}: invalid signature: {detail}"),
+        ),
+    }
+}
+
+/// The report's manifest problems as status lines, paths relative to the checkout `root`.
+pub(crate) fn problem_lines(report: &Report, root: &std::path::Path) -> Vec<String> {
+    let root_text = format!("{}/", root.display());
+    report
+        .problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{} #{}: {}: {}",
+                p.file.trim_start_matches(&root_text),
+                p.document.map(|d| d.to_string()).unwrap_or_default(),
+                p.code.as_str(),
+                p.message
+            )
+        })
+        .collect()
+}
+
+/// The reason code that blocked the report: its first manifest problem, else the first
+/// blocking image's first reason.
+pub(crate) fn first_reason(report: &Report) -> String {
     if let Some(p) = report.problems.first() {
         return p.code.as_str().to_string();
     }

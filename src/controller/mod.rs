@@ -44,7 +44,7 @@ use crate::registry::AnyRegistry;
 use crate::source::git::Repo;
 use crate::source::signature::{self, AllowedSigners, OpenPgpKeys, SignatureCheck, SignerTrust};
 use crate::target::promote::{self, PromoteOutcome, Promotion};
-use crate::verdict::{Decision, Verdict};
+use crate::verdict::Decision;
 use crate::verify::{self, Cache, GatherOptions};
 use crd::{
     ClusterImagePolicy, Condition, DeploymentGate, DeploymentGateStatus, FINALIZER, ImagePolicy,
@@ -1053,26 +1053,7 @@ async fn run(
                     signature::verify(trust, signature, data, time.unwrap_or(now))
                 }
             };
-            let (ok, reason, message) = match check {
-                SignatureCheck::Verified { signer, .. } => (
-                    true,
-                    "CommitSignatureVerified",
-                    format!("{commit} is signed by {signer}"),
-                ),
-                SignatureCheck::NotSigned => {
-                    (false, "CommitNotSigned", format!("{commit} is not signed"))
-                }
-                SignatureCheck::SignerNotAllowed { detail } => (
-                    false,
-                    "CommitSignerNotAllowed",
-                    format!("{commit}: {detail}"),
-                ),
-                SignatureCheck::Invalid { detail } => (
-                    false,
-                    "CommitSignerNotAllowed",
-                    format!("{commit}: invalid signature: {detail}"),
-                ),
-            };
+            let (ok, reason, message) = crate::daemon::commit_check(&commit, check);
             set(st, "SourceVerified", ok, reason, message, stamp, generation);
             if !ok {
                 set(
@@ -1139,7 +1120,7 @@ async fn run(
     record_images(st, &report, &root);
     ctx.gauges(&key, &report);
     if report.decision == Decision::Blocked {
-        let reason = first_reason(&report);
+        let reason = crate::daemon::first_reason(&report);
         let msg = format!(
             "{} of {} images blocked, {} manifest problems",
             st.images_blocked,
@@ -1427,36 +1408,7 @@ fn record_images(st: &mut DeploymentGateStatus, report: &Report, root: &std::pat
     st.images_total = report.images.len();
     st.images_blocked = report.images.iter().filter(|i| i.blocking).count();
     st.images = images;
-    let root_text = format!("{}/", root.display());
-    st.problems = report
-        .problems
-        .iter()
-        .map(|p| {
-            format!(
-                "{} #{}: {}: {}",
-                p.file.trim_start_matches(&root_text),
-                p.document.map(|d| d.to_string()).unwrap_or_default(),
-                p.code.as_str(),
-                p.message
-            )
-        })
-        .collect();
-}
-
-fn first_reason(report: &Report) -> String {
-    if let Some(p) = report.problems.first() {
-        return p.code.as_str().to_owned();
-    }
-    report
-        .images
-        .iter()
-        .filter(|i| i.blocking)
-        .find_map(|i| match &i.verdict {
-            Verdict::Fail(r) => r.first().map(|r| r.code.as_str().to_owned()),
-            Verdict::Unverifiable(r) => Some(r.code.as_str().to_owned()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "Blocked".into())
+    st.problems = crate::daemon::problem_lines(report, root);
 }
 
 // ---------------------------------------------------------------------------------------
