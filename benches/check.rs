@@ -85,7 +85,8 @@ async fn sealgate_check(dir: &Path, policy: &Path, registry: &str) -> (String, u
     (report.decision.as_str().to_string(), http.requests())
 }
 
-/// The floor: the same requests (ping, resolve, .sig manifest, payload blob) with no
+/// The floor: the same requests (ping, one referrers-API probe answered 404, then per
+/// image: resolve, referrers fallback tag, .sig manifest, payload blob) with no
 /// verification, hashing or policy work.
 async fn floor(registry: &str, repos: &[String]) -> u64 {
     let client = reqwest::Client::builder()
@@ -102,6 +103,20 @@ async fn floor(registry: &str, repos: &[String]) -> u64 {
         .await
         .unwrap();
     let accept = sealgate::registry::MANIFEST_ACCEPT.join(", ");
+    // the registry has no referrers API: one probe tells, as it tells sealgate
+    if let Some(repo) = repos.first() {
+        client
+            .get(format!(
+                "{base}/v2/{repo}/referrers/sha256:{}",
+                "0".repeat(64)
+            ))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+    }
     let counts: Vec<u64> = futures::stream::iter(repos.iter())
         .map(|repo| {
             let (client, base, accept) = (client.clone(), base.clone(), accept.clone());
@@ -117,6 +132,18 @@ async fn floor(registry: &str, repos: &[String]) -> u64 {
                     .unwrap()
                     .to_string();
                 r.bytes().await.unwrap();
+                client
+                    .get(format!(
+                        "{base}/v2/{repo}/manifests/{}",
+                        digest.replace(':', "-")
+                    ))
+                    .header("Accept", &accept)
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
                 let sig = client
                     .get(format!(
                         "{base}/v2/{repo}/manifests/{}.sig",
@@ -139,13 +166,13 @@ async fn floor(registry: &str, repos: &[String]) -> u64 {
                     .bytes()
                     .await
                     .unwrap();
-                3u64
+                4u64
             }
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    1 + counts.iter().sum::<u64>()
+    2 + counts.iter().sum::<u64>()
 }
 
 /// (b): a per-image loop over the sigstore crate's cosign verification.

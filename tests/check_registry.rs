@@ -921,11 +921,11 @@ async fn each_digest_resolved_once_and_each_signature_fetched_once() {
         1,
         "one ping: {log:#?}"
     );
-    // the referrers API is asked until the registry's 404 is known (once, or twice when
-    // both images ask at the same moment), then never again in the run
+    // the referrers API is probed once per registry (single flight): its 404 says the
+    // registry has none, and it is not asked again in the run
     let referrers = log.iter().filter(|l| l.contains("/referrers/")).count();
-    assert!((1..=2).contains(&referrers), "{log:#?}");
-    assert_eq!(log.len(), 9 + referrers, "{log:#?}");
+    assert_eq!(referrers, 1, "{log:#?}");
+    assert_eq!(log.len(), 10, "{log:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -98,10 +98,13 @@ pub struct HttpRegistry {
     docker: Arc<DockerConfig>,
     hosts: std::sync::Mutex<HashMap<String, Arc<Host>>>,
     requests: AtomicU64,
-    /// Registries that answered the referrers API with 404/405: they do not implement it
-    /// (OCI distribution-spec 1.1 forbids a 404 from one that does), so it is not asked
-    /// again for an hour; discovery goes straight to the fallback tag.
-    no_referrers_api: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+    /// Whether a registry implements the referrers API (`false` after a 404/405: OCI
+    /// distribution-spec 1.1 forbids a 404 from one that does), remembered for an hour;
+    /// without it discovery goes straight to the fallback tag.
+    referrers_api: std::sync::Mutex<HashMap<String, (bool, std::time::Instant)>>,
+    /// One probe at a time per registry while its answer is unknown (single flight), so
+    /// concurrent images do not all probe an API that is not there.
+    referrers_probe: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// How long a registry without the referrers API is remembered as such.
@@ -128,7 +131,8 @@ impl HttpRegistry {
             docker: Arc::new(docker),
             hosts: std::sync::Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
-            no_referrers_api: std::sync::Mutex::new(HashMap::new()),
+            referrers_api: std::sync::Mutex::new(HashMap::new()),
+            referrers_probe: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -622,15 +626,58 @@ impl Registry for HttpRegistry {
         digest: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
-        if self
-            .no_referrers_api
+        match self.referrers_api_known(&repo.registry) {
+            Some(false) => return Ok(None),
+            Some(true) => {}
+            None => {
+                let lock = self
+                    .referrers_probe
+                    .lock()
+                    .map_err(|_| RegistryError::Unavailable {
+                        registry: repo.registry.clone(),
+                        message: "internal lock poisoned".into(),
+                    })?
+                    .entry(repo.registry.clone())
+                    .or_default()
+                    .clone();
+                let _probe = lock.lock().await;
+                if self.referrers_api_known(&repo.registry) == Some(false) {
+                    return Ok(None);
+                }
+                return self.referrers_fetch(repo, digest, artifact_type).await;
+            }
+        }
+        self.referrers_fetch(repo, digest, artifact_type).await
+    }
+
+    fn source(&self) -> SignatureSource {
+        SignatureSource::LegacyTag
+    }
+}
+
+impl HttpRegistry {
+    /// What is known of the registry's referrers API (within the memo's TTL).
+    fn referrers_api_known(&self, registry: &str) -> Option<bool> {
+        self.referrers_api
             .lock()
             .ok()
-            .and_then(|m| m.get(&repo.registry).copied())
-            .is_some_and(|at| at.elapsed() < NO_REFERRERS_API_TTL)
-        {
-            return Ok(None);
+            .and_then(|m| m.get(registry).copied())
+            .filter(|(_, at)| at.elapsed() < NO_REFERRERS_API_TTL)
+            .map(|(supported, _)| supported)
+    }
+
+    fn remember_referrers_api(&self, registry: &str, supported: bool) {
+        if let Ok(mut m) = self.referrers_api.lock() {
+            m.insert(registry.to_owned(), (supported, std::time::Instant::now()));
         }
+    }
+
+    async fn referrers_fetch(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
         let base = self.host(&repo.registry).base.clone();
         let mut url = format!("{base}/v2/{}/referrers/{digest}", repo.path);
         if let Some(t) = artifact_type {
@@ -645,10 +692,8 @@ impl Registry for HttpRegistry {
                 | StatusCode::BAD_REQUEST)
                     if page == 0 =>
                 {
-                    if s != StatusCode::BAD_REQUEST
-                        && let Ok(mut m) = self.no_referrers_api.lock()
-                    {
-                        m.insert(repo.registry.clone(), std::time::Instant::now());
+                    if s != StatusCode::BAD_REQUEST {
+                        self.remember_referrers_api(&repo.registry, false);
                     }
                     return Ok(None);
                 }
@@ -692,17 +737,16 @@ impl Registry for HttpRegistry {
             }
             match next {
                 Some(n) => url = n,
-                None => return Ok(Some(out)),
+                None => {
+                    self.remember_referrers_api(&repo.registry, true);
+                    return Ok(Some(out));
+                }
             }
         }
         Err(RegistryError::Malformed {
             what: format!("referrers of {repo}@{digest}"),
             message: format!("more than {MAX_REFERRER_PAGES} pages"),
         })
-    }
-
-    fn source(&self) -> SignatureSource {
-        SignatureSource::LegacyTag
     }
 }
 
