@@ -817,6 +817,15 @@ async fn an_unchanged_revision_is_neither_applied_nor_written_until_the_generati
     script.push(event_again("Applied", "Normal", 2));
     let (r, _) = e.reconcile(&gate, script).await;
     assert_eq!(r.unwrap(), Action::requeue(INTERVAL));
+    // re-verifying the same digest used the shared evidence cache (no registry fetch)
+    assert_eq!(
+        e.metric("sealgate_verification_cache_total{result=\"hit\"}"),
+        ["sealgate_verification_cache_total{result=\"hit\"} 1"]
+    );
+    assert_eq!(
+        e.metric("sealgate_verification_cache_total{result=\"miss\"}"),
+        ["sealgate_verification_cache_total{result=\"miss\"} 1"]
+    );
 }
 
 // ---------------------------------------------------------------------------------------

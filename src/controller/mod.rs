@@ -99,6 +99,8 @@ pub struct Context {
     pub metrics: Option<Arc<Metrics>>,
     pub options: Options,
     memory: std::sync::Mutex<HashMap<String, Memory>>,
+    /// Cache lookups already counted in the metrics (hits, misses).
+    cache_reported: std::sync::Mutex<(u64, u64)>,
 }
 
 /// What the controller remembers of a gate between reconciles (not in the status).
@@ -136,7 +138,24 @@ impl Context {
             metrics,
             options,
             memory: std::sync::Mutex::new(HashMap::new()),
+            cache_reported: std::sync::Mutex::new((0, 0)),
         }
+    }
+
+    /// Counts the cache lookups made since the last report in
+    /// `sealgate_verification_cache_total` (once each, whichever gate made them).
+    fn report_cache(&self) {
+        let Some(m) = &self.metrics else {
+            return;
+        };
+        let mut last = self
+            .cache_reported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (hits, misses) = self.cache.stats();
+        (last.0..hits).for_each(|_| m.cache(true));
+        (last.1..misses).for_each(|_| m.cache(false));
+        *last = (hits.max(last.0), misses.max(last.1));
     }
 
     /// Updates the image-verdict and blocked-gate gauges with this gate's latest report
@@ -1116,6 +1135,7 @@ async fn run(
         max_attestation_bytes: ctx.options.max_sbom_size,
     };
     let evidence = verify::gather_cached(&ctx.registry, &wanted, &gather, Some(&ctx.cache)).await;
+    ctx.report_cache();
     let report = gate::decide(&snapshot, &policies, &evidence, now);
     record_images(st, &report, &root);
     ctx.gauges(&key, &report);
