@@ -49,18 +49,8 @@ pub enum SetupError {
     DockerConfig(#[source] crate::registry::credentials::CredentialsError),
 }
 
-/// One kstatus-style condition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Condition {
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// "True" | "False" | "Unknown"
-    pub status: String,
-    pub reason: String,
-    pub message: String,
-    pub last_transition_time: String,
-}
+/// One kstatus-style condition (the same type as the controller's status uses).
+pub use crate::controller::crd::Condition;
 
 /// One image in the status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,7 +87,7 @@ pub struct Status {
 impl Status {
     /// The condition of a type, if set.
     pub fn condition(&self, kind: &str) -> Option<&Condition> {
-        self.conditions.iter().find(|c| c.kind == kind)
+        self.conditions.iter().find(|c| c.type_ == kind)
     }
 
     fn set(
@@ -108,29 +98,52 @@ impl Status {
         message: impl Into<String>,
         now: &str,
     ) {
-        let status = if status { "True" } else { "False" }.to_string();
-        let message = message.into();
-        match self.conditions.iter_mut().find(|c| c.kind == kind) {
-            Some(c) => {
-                if c.status != status {
-                    c.last_transition_time = now.to_string();
-                }
-                c.status = status;
-                c.reason = reason.to_string();
-                c.message = message;
-            }
-            None => self.conditions.push(Condition {
-                kind: kind.to_string(),
-                status,
-                reason: reason.to_string(),
-                message,
-                last_transition_time: now.to_string(),
-            }),
-        }
+        set_condition(
+            &mut self.conditions,
+            kind,
+            status,
+            reason,
+            message,
+            now,
+            None,
+        );
     }
 
     fn unset(&mut self, kind: &str) {
-        self.conditions.retain(|c| c.kind != kind);
+        self.conditions.retain(|c| c.type_ != kind);
+    }
+}
+
+/// Sets condition `type_` (kstatus): `lastTransitionTime` moves only when the status flips.
+pub(crate) fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: impl Into<String>,
+    now: &str,
+    generation: Option<i64>,
+) {
+    let status = if status { "True" } else { "False" }.to_owned();
+    let message = message.into();
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => {
+            if c.status != status {
+                c.last_transition_time = now.to_owned();
+            }
+            c.status = status;
+            c.reason = reason.to_owned();
+            c.message = message;
+            c.observed_generation = generation;
+        }
+        None => conditions.push(Condition {
+            type_: type_.to_owned(),
+            status,
+            reason: reason.to_owned(),
+            message,
+            last_transition_time: now.to_owned(),
+            observed_generation: generation,
+        }),
     }
 }
 

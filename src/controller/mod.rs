@@ -47,8 +47,8 @@ use crate::target::promote::{self, PromoteOutcome, Promotion};
 use crate::verdict::Decision;
 use crate::verify::{self, Cache, GatherOptions};
 use crd::{
-    ClusterImagePolicy, Condition, DeploymentGate, DeploymentGateStatus, FINALIZER, ImagePolicy,
-    ImageReason, ImageStatus, Inventory,
+    ClusterImagePolicy, DeploymentGate, DeploymentGateStatus, FINALIZER, ImagePolicy, ImageReason,
+    ImageStatus, Inventory,
 };
 
 /// Most per-image entries kept in the status (blocked ones first).
@@ -258,27 +258,15 @@ fn set(
     now: &str,
     generation: Option<i64>,
 ) {
-    let status = if status { "True" } else { "False" }.to_owned();
-    let message = message.into();
-    match st.conditions.iter_mut().find(|c| c.type_ == type_) {
-        Some(c) => {
-            if c.status != status {
-                c.last_transition_time = now.to_owned();
-            }
-            c.status = status;
-            c.reason = reason.to_owned();
-            c.message = message;
-            c.observed_generation = generation;
-        }
-        None => st.conditions.push(Condition {
-            type_: type_.to_owned(),
-            status,
-            reason: reason.to_owned(),
-            message,
-            last_transition_time: now.to_owned(),
-            observed_generation: generation,
-        }),
-    }
+    crate::daemon::set_condition(
+        &mut st.conditions,
+        type_,
+        status,
+        reason,
+        message,
+        now,
+        generation,
+    );
 }
 
 fn unset(st: &mut DeploymentGateStatus, type_: &str) {
