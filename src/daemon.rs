@@ -52,15 +52,8 @@ pub enum SetupError {
 /// One kstatus-style condition (the same type as the controller's status uses).
 pub use crate::controller::crd::Condition;
 
-/// One image in the status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageStatus {
-    pub image: String,
-    pub digest: Option<String>,
-    pub verdict: String,
-    pub reasons: Vec<crate::verdict::Reason>,
-}
+/// One image in the status (the same type as the controller's status uses).
+pub use crate::controller::crd::ImageStatus;
 
 /// The gate's status document (`GET /status`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -707,23 +700,8 @@ impl Gate {
     }
 
     fn record_images(&self, report: &Report, root: &std::path::Path, stamp: &str) {
-        let mut images: Vec<ImageStatus> = report
-            .images
-            .iter()
-            .map(|i| ImageStatus {
-                image: i.image.clone(),
-                digest: i.digest.clone(),
-                verdict: if i.blocking || i.verdict.is_ok() {
-                    i.verdict.as_str().to_string()
-                } else {
-                    format!("{} (warn)", i.verdict.as_str())
-                },
-                reasons: i.verdict.reasons(),
-            })
-            .collect();
+        let images = image_statuses(report);
         let blocked = report.images.iter().filter(|i| i.blocking).count();
-        images.sort_by_key(|i| matches!(i.verdict.as_str(), "pass" | "allowed"));
-        images.truncate(MAX_STATUS_IMAGES);
         if let Ok(mut s) = self.status.lock() {
             s.images_total = report.images.len();
             s.images_blocked = blocked;
@@ -800,6 +778,36 @@ pub(crate) fn commit_check(commit: &str, check: SignatureCheck) -> (bool, &'stat
             format!("{commit}: invalid signature: {detail}"),
         ),
     }
+}
+
+/// The report's images as status entries: at most [`MAX_STATUS_IMAGES`], blocked and failing
+/// ones first; a failure of a warn-mode policy reads `fail (warn)`.
+pub(crate) fn image_statuses(report: &Report) -> Vec<ImageStatus> {
+    let mut images: Vec<ImageStatus> = report
+        .images
+        .iter()
+        .map(|i| ImageStatus {
+            image: i.image.clone(),
+            digest: i.digest.clone(),
+            verdict: if i.blocking || i.verdict.is_ok() {
+                i.verdict.as_str().to_owned()
+            } else {
+                format!("{} (warn)", i.verdict.as_str())
+            },
+            reasons: i
+                .verdict
+                .reasons()
+                .into_iter()
+                .map(|r| crate::controller::crd::ImageReason {
+                    code: r.code.as_str().to_owned(),
+                    message: r.message,
+                })
+                .collect(),
+        })
+        .collect();
+    images.sort_by_key(|i| matches!(i.verdict.as_str(), "pass" | "allowed"));
+    images.truncate(MAX_STATUS_IMAGES);
+    images
 }
 
 /// The report's manifest problems as status lines, paths relative to the checkout `root`.

@@ -47,12 +47,9 @@ use crate::target::promote::{self, PromoteOutcome, Promotion};
 use crate::verdict::Decision;
 use crate::verify::{self, Cache, GatherOptions};
 use crd::{
-    ClusterImagePolicy, DeploymentGate, DeploymentGateStatus, FINALIZER, ImagePolicy, ImageReason,
-    ImageStatus, Inventory,
+    ClusterImagePolicy, DeploymentGate, DeploymentGateStatus, FINALIZER, ImagePolicy, Inventory,
 };
 
-/// Most per-image entries kept in the status (blocked ones first).
-pub const MAX_STATUS_IMAGES: usize = 50;
 /// Default source interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 /// Longest backoff after failures.
@@ -1389,33 +1386,9 @@ fn daemon_outcome(o: crate::daemon::Outcome) -> Outcome {
 }
 
 fn record_images(st: &mut DeploymentGateStatus, report: &Report, root: &std::path::Path) {
-    let mut images: Vec<ImageStatus> = report
-        .images
-        .iter()
-        .map(|i| ImageStatus {
-            image: i.image.clone(),
-            digest: i.digest.clone(),
-            verdict: if i.blocking || i.verdict.is_ok() {
-                i.verdict.as_str().to_owned()
-            } else {
-                format!("{} (warn)", i.verdict.as_str())
-            },
-            reasons: i
-                .verdict
-                .reasons()
-                .into_iter()
-                .map(|r| ImageReason {
-                    code: r.code.as_str().to_owned(),
-                    message: r.message,
-                })
-                .collect(),
-        })
-        .collect();
-    images.sort_by_key(|i| matches!(i.verdict.as_str(), "pass" | "allowed"));
-    images.truncate(MAX_STATUS_IMAGES);
     st.images_total = report.images.len();
     st.images_blocked = report.images.iter().filter(|i| i.blocking).count();
-    st.images = images;
+    st.images = crate::daemon::image_statuses(report);
     st.problems = crate::daemon::problem_lines(report, root);
 }
 
