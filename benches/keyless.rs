@@ -43,7 +43,7 @@ const CONNAISSEUR_SIG: &str =
 
 fn fixtures() -> PathBuf {
     std::env::var_os("SEALGATE_FIXTURES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
         PathBuf::from,
     )
 }

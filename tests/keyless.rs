@@ -299,8 +299,8 @@ async fn a_bundle_moved_to_another_image_or_tampered_with_fails_with_its_reason(
         &reg.addr,
         &[
             "--trusted-root",
-            fixtures()
-                .join("trusted-roots/staging.json")
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("src/sigstore/roots/staging.json")
                 .to_str()
                 .unwrap(),
         ],

@@ -4,7 +4,7 @@
 //! the two cases whose bad part is a command-line input (`REFUSED_AS_USAGE_ERRORS`). No case
 //! is skipped. The table of every case's result is printed.
 //!
-//! Fixtures are read in place from `$SEALGATE_FIXTURES` (default `../shared/fixtures`).
+//! Fixtures: the vendored `tests/fixtures` (`$SEALGATE_FIXTURES` overrides).
 
 #![allow(
     clippy::unwrap_used,
@@ -22,7 +22,7 @@ const DEFAULT_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
 fn fixtures() -> PathBuf {
     let dir = std::env::var_os("SEALGATE_FIXTURES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
         PathBuf::from,
     );
     assert!(

@@ -2363,12 +2363,12 @@ mod tests {
         let p = std::env::var_os("SEALGATE_FIXTURES")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
             });
         assert!(
             p.join("cosign/testdata/valid").is_dir(),
-            "real-tool fixtures not found at {} (set SEALGATE_FIXTURES, or check out \
-             ../shared beside the repo)",
+            "real-tool fixtures not found at {} (SEALGATE_FIXTURES overrides \
+             the default tests/fixtures)",
             p.display()
         );
         p

@@ -494,7 +494,7 @@ mod tests {
 
     fn fixtures_dir() -> PathBuf {
         let dir = std::env::var_os("SEALGATE_FIXTURES").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
             PathBuf::from,
         );
         assert!(

@@ -1,8 +1,8 @@
 //! Interoperability tests against real-tool fixtures, plus sign/verify round trips, error
 //! classification and no-panic checks for every key type.
 //!
-//! Fixtures are read in place from `$SEALGATE_FIXTURES` (default `../shared/fixtures` relative to
-//! the crate root); they are never copied into the repository.
+//! Fixtures are the real-tool data vendored under `tests/fixtures` (`$SEALGATE_FIXTURES`
+//! overrides the location; `tests/fixtures/SOURCES.md` names where each folder came from).
 
 use std::path::{Path, PathBuf};
 
@@ -19,13 +19,13 @@ use super::*;
 
 fn fixtures_dir() -> PathBuf {
     let dir = std::env::var_os("SEALGATE_FIXTURES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
         PathBuf::from,
     );
     assert!(
         dir.is_dir(),
-        "real-tool fixtures not found at {}: set SEALGATE_FIXTURES to the shared fixtures \
-         folder (the one holding connaisseur/, sigstore-conformance/, …)",
+        "real-tool fixtures not found at {}: SEALGATE_FIXTURES must name the folder \
+         holding connaisseur/, sigstore-conformance/, … (default tests/fixtures)",
         dir.display()
     );
     dir
@@ -378,8 +378,16 @@ fn check_trusted_root_keys(rel: &str) -> usize {
 #[test]
 fn trusted_root_log_keys_load_and_log_ids_match_fingerprints() {
     let mut roots = vec![
-        "trusted-roots/production.json".to_owned(),
-        "trusted-roots/staging.json".to_owned(),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/sigstore/roots/production.json"
+        )
+        .to_owned(),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/sigstore/roots/staging.json"
+        )
+        .to_owned(),
         "cosign/testdata/trusted_root_pgi.json".to_owned(),
     ];
     let conformance = fixture("sigstore-conformance/bundle-verify");
@@ -396,7 +404,10 @@ fn trusted_root_log_keys_load_and_log_ids_match_fingerprints() {
 
 #[test]
 fn fulcio_certificate_chains_verify_p384() {
-    let root = read_json("trusted-roots/production.json");
+    let root = read_json(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/sigstore/roots/production.json"
+    ));
     let mut verified = 0;
     for ca in root["certificateAuthorities"].as_array().unwrap() {
         let certs: Vec<Cert> = ca["certChain"]["certificates"]

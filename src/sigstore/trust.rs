@@ -15,7 +15,7 @@ use crate::crypto::{PublicKey, decode_base64_lenient};
 /// The public-good trusted root built into the binary (`--trusted-root` overrides it).
 const PRODUCTION_JSON: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/trusted-roots/production.json"
+    "/src/sigstore/roots/production.json"
 ));
 
 /// Largest `trusted_root.json` accepted, in bytes.
@@ -326,13 +326,8 @@ impl TrustedRoot {
     /// # Errors
     /// Unreadable file (with the path) or any [`TrustedRoot::from_json`] error.
     pub fn from_file(path: &std::path::Path) -> Result<Self, TrustError> {
-        use std::io::Read as _;
-        let f = std::fs::File::open(path)
-            .map_err(|e| TrustError(format!("{}: {e}", path.display())))?;
-        let mut bytes = Vec::new();
-        f.take(MAX_TRUSTED_ROOT_BYTES as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| TrustError(format!("{}: {e}", path.display())))?;
+        let bytes = crate::files::read_regular(path, MAX_TRUSTED_ROOT_BYTES as u64 + 1)
+            .map_err(|e| TrustError(e.to_string()))?;
         Self::from_json(&bytes, path.display().to_string())
     }
 

@@ -652,10 +652,10 @@ pub(crate) mod test_support {
         crate::crypto::decode_base64_lenient(&joined)
     }
 
-    /// `$SEALGATE_FIXTURES`, else `../shared/fixtures` next to the crate.
+    /// `$SEALGATE_FIXTURES`, else the vendored `tests/fixtures` of the crate.
     pub(crate) fn fixtures_dir() -> PathBuf {
         let dir = std::env::var_os("SEALGATE_FIXTURES").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
             PathBuf::from,
         );
         assert!(dir.is_dir(), "fixtures not found at {}", dir.display());
@@ -681,7 +681,7 @@ pub(crate) mod test_support {
             let root_path = if dir.join("trusted_root.json").is_file() {
                 dir.join("trusted_root.json")
             } else {
-                fixtures_dir().join("trusted-roots/production.json")
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sigstore/roots/production.json")
             };
             Some(Self {
                 name: name.to_owned(),

@@ -19,14 +19,15 @@ use oci_client::Reference;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use sha2::Digest as _;
 
-/// `../shared/fixtures` (or `$SEALGATE_FIXTURES`); panics with a clear message if absent.
+/// The vendored real-tool data, `tests/fixtures` (or `$SEALGATE_FIXTURES`); panics with a
+/// clear message if absent.
 pub fn fixtures() -> PathBuf {
     let p = std::env::var_os("SEALGATE_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"));
     assert!(
-        p.join("README.md").is_file(),
-        "real-tool fixtures not found at {} (set SEALGATE_FIXTURES, or check out ../shared beside the repo)",
+        p.join("connaisseur").is_dir(),
+        "real-tool fixtures not found at {} (SEALGATE_FIXTURES overrides the default tests/fixtures)",
         p.display()
     );
     p
@@ -215,21 +216,67 @@ fn which(bin: &str) -> Option<PathBuf> {
     })
 }
 
-/// Loads the connaisseur cosign dump into a registry storage root, byte for byte.
+/// Loads a registry dump (`manifests/<tag>.json`, `blobs/sha256:<hex>.json`) into the
+/// filesystem storage of a CNCF distribution registry, byte for byte: `docker-registry`
+/// refuses to PUT a manifest whose blobs are absent and the dumps lack image layers, so the
+/// storage layout (`docker/registry/v2/{blobs,repositories}`) is written directly.
 pub fn load_dump(storage: &Path, repo: &str, dump: &Path) {
-    let tool = fixtures().join("../tools/load-registry-dump.py");
-    let out = Command::new("python3")
-        .arg(&tool)
-        .arg(storage)
-        .arg(repo)
-        .arg(dump)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "load-registry-dump failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fn write(path: &Path, data: &[u8]) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+    fn sorted(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("registry dump {}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    }
+    let v2 = storage.join("docker/registry/v2");
+    let put_blob = |data: &[u8]| -> String {
+        let hex = hex::encode(sha2::Sha256::digest(data));
+        write(
+            &v2.join("blobs/sha256")
+                .join(&hex[..2])
+                .join(&hex)
+                .join("data"),
+            data,
+        );
+        hex
+    };
+    let repo_dir = v2.join("repositories").join(repo);
+    for blob in sorted(&dump.join("blobs")) {
+        let hex = put_blob(&std::fs::read(&blob).unwrap());
+        let link = format!("sha256:{hex}");
+        write(
+            &repo_dir.join("_layers/sha256").join(&hex).join("link"),
+            link.as_bytes(),
+        );
+    }
+    for manifest in sorted(&dump.join("manifests")) {
+        let name = manifest.file_name().unwrap().to_str().unwrap();
+        let tag = name.strip_suffix(".json").unwrap();
+        let hex = put_blob(&std::fs::read(&manifest).unwrap());
+        let link = format!("sha256:{hex}");
+        let m = repo_dir.join("_manifests");
+        write(
+            &m.join("revisions/sha256").join(&hex).join("link"),
+            link.as_bytes(),
+        );
+        write(
+            &m.join("tags").join(tag).join("current/link"),
+            link.as_bytes(),
+        );
+        write(
+            &m.join("tags")
+                .join(tag)
+                .join("index/sha256")
+                .join(&hex)
+                .join("link"),
+            link.as_bytes(),
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
