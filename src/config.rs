@@ -285,25 +285,26 @@ impl GateConfig {
 /// # Errors
 /// [`ConfigError`] naming the file, the field and the problem.
 pub fn load(file: &Path) -> Result<GateConfig, ConfigError> {
-    let meta = std::fs::metadata(file).map_err(|source| ConfigError::ReadFailed {
-        file: file.to_path_buf(),
-        source,
-    })?;
     let invalid = |path: &str, message: String| ConfigError::Invalid {
         file: file.to_path_buf(),
         path: path.to_string(),
         message,
     };
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(invalid(
-            "(file)",
-            format!("larger than {MAX_CONFIG_BYTES} bytes"),
-        ));
-    }
-    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::ReadFailed {
-        file: file.to_path_buf(),
-        source,
-    })?;
+    let text = match crate::files::read_regular_string(file, MAX_CONFIG_BYTES) {
+        Ok(t) => t,
+        Err(crate::files::FileError::TooLarge { .. }) => {
+            return Err(invalid(
+                "(file)",
+                format!("larger than {MAX_CONFIG_BYTES} bytes"),
+            ));
+        }
+        Err(e) => {
+            return Err(ConfigError::ReadFailed {
+                file: file.to_path_buf(),
+                source: e.into_io(),
+            });
+        }
+    };
     let value: serde_json::Value =
         serde_saphyr::from_str(&text).map_err(|e| invalid("(document)", e.to_string()))?;
     let raw: Raw = serde_path_to_error::deserialize(value).map_err(|e| {

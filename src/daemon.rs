@@ -174,9 +174,11 @@ pub struct Gate {
 }
 
 fn read(path: &std::path::Path) -> Result<String, SetupError> {
-    std::fs::read_to_string(path).map_err(|source| SetupError::ReadFailed {
-        path: path.to_path_buf(),
-        source,
+    crate::files::read_regular_string(path, crate::files::MAX_SMALL_FILE).map_err(|e| {
+        SetupError::ReadFailed {
+            path: path.to_path_buf(),
+            source: e.into_io(),
+        }
     })
 }
 
@@ -502,8 +504,19 @@ impl Gate {
             concurrency: cfg.registry.concurrency,
             max_attestation_bytes: cfg.max_sbom_size,
         };
-        let evidence =
-            verify::gather_cached(&self.registry, &wanted, &gather, Some(&self.cache)).await;
+        let enough = |r: &crate::reference::Repository,
+                      d: &crate::reference::Digest,
+                      l: &[crate::evidence::SignatureLayer]| {
+            crate::policy::eval::signatures_suffice(&cfg.policies, r, d, l, now)
+        };
+        let evidence = verify::gather_until(
+            &self.registry,
+            &wanted,
+            &gather,
+            Some(&self.cache),
+            Some(&enough),
+        )
+        .await;
         let report = gate::decide(&snapshot, &cfg.policies, &evidence, now);
         self.record_images(&report, &root, stamp);
         if report.decision == Decision::Blocked {

@@ -126,7 +126,12 @@ pub fn decide(
                     ReasonCode::UnresolvableReference,
                     e.to_string(),
                 )),
-                blocking: true,
+                // "warn: report, never block": only an enforcing policy (or none at all)
+                // makes an unreadable reference block; manifest problems block regardless
+                blocking: policies.is_empty()
+                    || policies
+                        .iter()
+                        .any(|p| p.mode == crate::policy::Mode::Enforce),
                 signatures: Vec::new(),
                 attestations: Vec::new(),
                 locations,

@@ -272,20 +272,16 @@ impl KeySource {
     pub fn read(&self) -> Result<String, KeySourceError> {
         match self {
             Self::Inline(pem) => Ok(pem.clone()),
-            Self::File(path) => {
-                let meta =
-                    std::fs::metadata(path).map_err(|source| KeySourceError::ReadFailed {
-                        path: path.clone(),
-                        source,
-                    })?;
-                if meta.len() > MAX_KEY_BYTES {
-                    return Err(KeySourceError::TooLarge(path.clone()));
+            Self::File(path) => match crate::files::read_regular_string(path, MAX_KEY_BYTES) {
+                Ok(t) => Ok(t),
+                Err(crate::files::FileError::TooLarge { .. }) => {
+                    Err(KeySourceError::TooLarge(path.clone()))
                 }
-                std::fs::read_to_string(path).map_err(|source| KeySourceError::ReadFailed {
+                Err(e) => Err(KeySourceError::ReadFailed {
                     path: path.clone(),
-                    source,
-                })
-            }
+                    source: e.into_io(),
+                }),
+            },
             Self::Env(name) => {
                 std::env::var(name).map_err(|_| KeySourceError::EnvUnset(name.clone()))
             }

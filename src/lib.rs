@@ -35,6 +35,7 @@
 //! - [`daemon`]: the reconcile core of `sealgate run` and its status (a value);
 //!   [`http`] and [`metrics`]: its HTTP surface (`/status`, `/metrics`, webhooks).
 //! - [`time`]: RFC 3339 timestamps and durations (pure; the clock is an argument).
+//! - [`files`]: reading user-named files (regular files only, bounded, never blocking).
 #![forbid(unsafe_code)]
 
 pub mod attest;
@@ -44,6 +45,7 @@ pub mod crypto;
 pub mod daemon;
 pub mod error;
 pub mod evidence;
+pub mod files;
 pub mod gate;
 pub mod http;
 pub mod keysource;

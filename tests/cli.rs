@@ -532,3 +532,143 @@ fn the_gate_demo_promotes_blocks_and_promotes() {
         .to_string();
     assert!(!std::path::Path::new(&dir).exists(), "{dir} was kept");
 }
+
+fn mkfifo(path: &Path) {
+    let st = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mkfifo {}", path.display());
+}
+
+#[test]
+fn warn_mode_never_blocks_on_unreadable_references_but_manifest_problems_do() {
+    let d = demo();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::copy(d.join("cosign.pub"), t.join("cosign.pub")).unwrap();
+    let warn = std::fs::read_to_string(d.join("policy.yaml"))
+        .unwrap()
+        .replace("spec:\n", "spec:\n  mode: warn\n");
+    std::fs::write(t.join("policy.yaml"), &warn).unwrap();
+    // Helm and envsubst placeholders: references that cannot be parsed
+    write(
+        t,
+        "deploy/templated.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: t}\nspec:\n  containers:\n    - {name: a, image: '{{ .Values.image }}'}\n    - {name: b, image: '$(IMAGE)'}\n",
+    );
+    let r = offline(
+        &[&t.join("deploy")],
+        &t.join("policy.yaml"),
+        &d.join("oci-layout"),
+        &["-o", "json"],
+    );
+    assert_eq!(r.code, 0, "{r}");
+    let j = r.json();
+    assert_eq!(j["decision"], "warn", "{r}");
+    let images = j["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2, "{r}");
+    for i in images {
+        assert_eq!(i["verdict"], "unverifiable", "{r}");
+        assert_eq!(i["reasons"][0]["code"], "UnresolvableReference", "{r}");
+    }
+    // the same under an enforcing policy blocks
+    let r = offline(
+        &[&t.join("deploy")],
+        &d.join("policy.yaml"),
+        &d.join("oci-layout"),
+        &["-o", "json"],
+    );
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(r.json()["decision"], "blocked");
+    // a manifest that cannot be parsed may hide images: it blocks in warn mode too
+    write(t, "deploy/broken.yaml", "apiVersion: v1\nkind: [unclosed\n");
+    let r = offline(
+        &[&t.join("deploy")],
+        &t.join("policy.yaml"),
+        &d.join("oci-layout"),
+        &["-o", "json"],
+    );
+    assert_eq!(r.code, 1, "{r}");
+    let j = r.json();
+    assert_eq!(j["decision"], "blocked");
+    assert_eq!(problem_codes(&j), vec!["ManifestParseError"]);
+}
+
+#[test]
+fn fifos_and_other_special_files_are_refused_never_read() {
+    let d = demo();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    // a FIFO named *.yaml in the --policy directory: a clear error naming it, not a hang
+    let policies = t.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::copy(d.join("cosign.pub"), policies.join("cosign.pub")).unwrap();
+    std::fs::copy(d.join("policy.yaml"), policies.join("a.yaml")).unwrap();
+    mkfifo(&policies.join("b.yaml"));
+    let r = offline(
+        &[&d.join("manifests")],
+        &policies,
+        &d.join("oci-layout"),
+        &[],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr.contains("b.yaml") && r.stderr.contains("not a regular file (a FIFO)"),
+        "{r}"
+    );
+    // a FIFO as the policy's key file
+    let keyed = t.join("keyed");
+    std::fs::create_dir_all(&keyed).unwrap();
+    std::fs::copy(d.join("policy.yaml"), keyed.join("policy.yaml")).unwrap();
+    mkfifo(&keyed.join("cosign.pub"));
+    let r = offline(
+        &[&d.join("manifests")],
+        &keyed.join("policy.yaml"),
+        &d.join("oci-layout"),
+        &[],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr.contains("cosign.pub") && r.stderr.contains("FIFO"),
+        "{r}"
+    );
+    // a FIFO, a directory and a device as --trusted-root
+    let fifo = t.join("root.json");
+    mkfifo(&fifo);
+    for (path, kind) in [
+        (fifo.as_path(), "a FIFO"),
+        (t, "a directory"),
+        (Path::new("/dev/zero"), "a character device"),
+    ] {
+        let r = offline(
+            &[&d.join("manifests")],
+            &d.join("policy.yaml"),
+            &d.join("oci-layout"),
+            &["--trusted-root", path.to_str().unwrap()],
+        );
+        assert_eq!(r.code, 2, "{r}");
+        assert!(r.stderr.contains(kind), "{kind}: {r}");
+    }
+    // a FIFO among the manifests is a problem (never read, never skipped silently)
+    let deploy = t.join("deploy");
+    std::fs::create_dir_all(&deploy).unwrap();
+    std::fs::copy(d.join("manifests/worker.yaml"), deploy.join("worker.yaml")).unwrap();
+    mkfifo(&deploy.join("pipe.yaml"));
+    let r = offline(
+        &[&deploy],
+        &d.join("policy.yaml"),
+        &d.join("oci-layout"),
+        &["-o", "json"],
+    );
+    assert_eq!(r.code, 1, "{r}");
+    let j = r.json();
+    assert_eq!(problem_codes(&j), vec!["ManifestParseError"]);
+    assert!(
+        j["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("FIFO"),
+        "{r}"
+    );
+}

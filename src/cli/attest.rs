@@ -42,16 +42,8 @@ pub struct AttestArgs {
 pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
     let key = super::keys::load_private_key(&args.key)?;
     let image = ImageRef::parse(&args.image).map_err(|e| anyhow::anyhow!("{}: {e}", args.image))?;
-    let meta = std::fs::metadata(&args.predicate)
-        .with_context(|| format!("reading {}", args.predicate.display()))?;
-    if meta.len() > MAX_PREDICATE_BYTES {
-        anyhow::bail!(
-            "{}: larger than {MAX_PREDICATE_BYTES} bytes",
-            args.predicate.display()
-        );
-    }
-    let predicate = std::fs::read(&args.predicate)
-        .with_context(|| format!("reading {}", args.predicate.display()))?;
+    let predicate = sealgate::files::read_regular(&args.predicate, MAX_PREDICATE_BYTES)
+        .context("reading the predicate")?;
     // validate the type and predicate before any network access
     attest::statement(
         &image.name(),

@@ -177,9 +177,21 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         max_attestation_bytes: args.max_sbom_size,
     };
     let progress = !args.quiet && std::io::stderr().is_terminal();
+    // signature discovery stops once every rule is satisfied
+    let enough = |r: &sealgate::reference::Repository,
+                  d: &sealgate::reference::Digest,
+                  l: &[sealgate::evidence::SignatureLayer]| {
+        sealgate::policy::eval::signatures_suffice(&policies, r, d, l, now)
+    };
     let evidence = if let Some(dir) = &args.oci_layout {
         let layout = OciLayout::open(dir).map_err(anyhow::Error::new)?;
-        rt.block_on(verify::gather(&layout, &wanted, &gather_opts))
+        rt.block_on(verify::gather_until(
+            &layout,
+            &wanted,
+            &gather_opts,
+            None,
+            Some(&enough),
+        ))
     } else {
         let docker =
             DockerConfig::load(args.docker_config.as_deref()).map_err(anyhow::Error::new)?;
@@ -196,7 +208,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         if progress && !wanted.is_empty() {
             eprintln!("sealgate: checking {} images…", wanted.len());
         }
-        let ev = rt.block_on(verify::gather(&http, &wanted, &gather_opts));
+        let ev = rt.block_on(verify::gather_until(
+            &http,
+            &wanted,
+            &gather_opts,
+            None,
+            Some(&enough),
+        ));
         tracing::info!(requests = http.requests(), "registry requests");
         ev
     };

@@ -216,8 +216,8 @@ async fn daemon(
                 .to_string(),
         ),
         (None, Some(f)) => Some(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("webhook.secretFile: {}", f.display()))?
+            sealgate::files::read_regular_string(f, sealgate::files::MAX_SMALL_FILE)
+                .context("webhook.secretFile")?
                 .trim()
                 .to_string(),
         ),

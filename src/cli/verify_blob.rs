@@ -53,15 +53,7 @@ pub struct VerifyBlobArgs {
 }
 
 fn read_limited(path: &std::path::Path, limit: u64, what: &str) -> anyhow::Result<Vec<u8>> {
-    let f = std::fs::File::open(path).with_context(|| format!("{what} {}", path.display()))?;
-    let mut bytes = Vec::new();
-    f.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("{what} {}", path.display()))?;
-    if bytes.len() as u64 > limit {
-        bail!("{what} {} is larger than {limit} bytes", path.display());
-    }
-    Ok(bytes)
+    sealgate::files::read_regular(path, limit).with_context(|| what.to_string())
 }
 
 /// The artifact: `sha256:<hex>`, a small file's bytes, or a large file's streamed digest.
@@ -88,7 +80,9 @@ fn subject(file: &str, alg: HashAlgorithm) -> anyhow::Result<Subject> {
     }
     let path = std::path::Path::new(file);
     let meta = std::fs::metadata(path).with_context(|| format!("file {file}"))?;
-    if meta.len() <= IN_MEMORY_LIMIT {
+    // the artifact may be a pipe (`<(curl …)`, `/dev/stdin`): it is streamed like a large
+    // file; every other input (key, bundle, trusted root) must be a regular file
+    if meta.is_file() && meta.len() <= IN_MEMORY_LIMIT {
         return Ok(Subject::Bytes(read_limited(path, IN_MEMORY_LIMIT, "file")?));
     }
     let mut f = std::fs::File::open(path).with_context(|| format!("file {file}"))?;

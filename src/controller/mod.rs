@@ -1119,7 +1119,19 @@ async fn run(
         concurrency: ctx.options.registry_concurrency,
         max_attestation_bytes: ctx.options.max_sbom_size,
     };
-    let evidence = verify::gather_cached(&ctx.registry, &wanted, &gather, Some(&ctx.cache)).await;
+    let enough = |r: &crate::reference::Repository,
+                  d: &crate::reference::Digest,
+                  l: &[crate::evidence::SignatureLayer]| {
+        crate::policy::eval::signatures_suffice(&policies, r, d, l, now)
+    };
+    let evidence = verify::gather_until(
+        &ctx.registry,
+        &wanted,
+        &gather,
+        Some(&ctx.cache),
+        Some(&enough),
+    )
+    .await;
     ctx.report_cache();
     let report = gate::decide(&snapshot, &policies, &evidence, now);
     record_images(st, &report, &root);

@@ -313,15 +313,29 @@ impl PublicKey {
         }
     }
 
+    /// The hash [`PublicKey::verify`] uses with this key: the curve's for ECDSA (SHA-256 for
+    /// P-256, SHA-384 for P-384, SHA-512 for P-521), SHA-256 for RSA; `None` for Ed25519,
+    /// which signs the whole message.
+    pub fn default_hash(&self) -> Option<HashAlgorithm> {
+        match &self.inner {
+            Inner::P256(_) | Inner::Rsa(_) => Some(HashAlgorithm::Sha256),
+            Inner::P384(_) => Some(HashAlgorithm::Sha384),
+            Inner::P521(_) => Some(HashAlgorithm::Sha512),
+            Inner::Ed25519(_) => None,
+        }
+    }
+
     /// Verify a signature over a message of which only the digest is known (`sha256:<hex>`
-    /// artifacts, RFC 3161 and Sigstore message signatures): ECDSA with the digest as the
-    /// prehash (the algorithm must be the curve's: SHA-256 for P-256, SHA-384 for P-384,
-    /// SHA-512 for P-521), RSA PKCS#1 v1.5 with that hash. Ed25519 signs the whole message and
-    /// cannot be checked from a digest.
+    /// artifacts, RFC 3161 and Sigstore message signatures whose `messageDigest` names the
+    /// hash): ECDSA with the digest as the prehash — any SHA-2 digest at least half the
+    /// curve's size, as Go's `ecdsa.Verify` (sigstore-go) and OpenSSL (sigstore-python)
+    /// accept, so a P-384 key over a SHA-256 digest verifies; P-521 over SHA-256 is refused —,
+    /// RSA PKCS#1 v1.5 with that hash. Ed25519 signs the whole message and cannot be checked
+    /// from a digest.
     ///
     /// # Errors
-    /// [`SignatureError::Malformed`] for a digest of the wrong length or algorithm, or an
-    /// Ed25519 key; [`SignatureError::Invalid`] when it does not verify.
+    /// [`SignatureError::Malformed`] for a digest of the wrong length, an algorithm the key
+    /// cannot use, or an Ed25519 key; [`SignatureError::Invalid`] when it does not verify.
     pub fn verify_digest(
         &self,
         algorithm: HashAlgorithm,
@@ -336,19 +350,21 @@ impl PublicKey {
                 digest.len()
             )));
         }
-        let curve_hash = |want: HashAlgorithm| {
-            if want == algorithm {
+        // ECDSA reads the digest as an integer truncated to the order's size; one shorter
+        // than half the field is no hash this curve is used with (RustCrypto refuses it too)
+        let usable = |field_bytes: usize| {
+            if digest.len() * 2 >= field_bytes {
                 Ok(())
             } else {
                 Err(SignatureError::Malformed(format!(
-                    "a {} key signs {want} digests, not {algorithm}",
+                    "a {} key cannot verify a {algorithm} digest",
                     self.algorithm()
                 )))
             }
         };
         macro_rules! ec {
-            ($curve:ident, $key:expr, $hash:expr) => {{
-                curve_hash($hash)?;
+            ($curve:ident, $key:expr, $field:expr) => {{
+                usable($field)?;
                 let der = $curve::ecdsa::Signature::from_der(sig).ok();
                 let raw = $curve::ecdsa::Signature::from_slice(sig).ok();
                 if der.is_none() && raw.is_none() {
@@ -368,9 +384,9 @@ impl PublicKey {
             }};
         }
         match &self.inner {
-            Inner::P256(key) => ec!(p256, key, HashAlgorithm::Sha256),
-            Inner::P384(key) => ec!(p384, key, HashAlgorithm::Sha384),
-            Inner::P521(key) => ec!(p521, key, HashAlgorithm::Sha512),
+            Inner::P256(key) => ec!(p256, key, 32),
+            Inner::P384(key) => ec!(p384, key, 48),
+            Inner::P521(key) => ec!(p521, key, 66),
             Inner::Rsa(key) => {
                 check_rsa_length(key, sig)?;
                 let scheme = match algorithm {

@@ -7,7 +7,8 @@
 //! # The walk
 //! - Each PATH is a file or a directory. Directories are walked recursively in sorted order; only `.yaml`,
 //!   `.yml` and `.json` files are read (a file named explicitly as a PATH is read whatever its extension);
-//!   entries whose name starts with `.` are skipped.
+//!   entries whose name starts with `.` are skipped. A FIFO, socket or device with a manifest
+//!   extension is never opened (a FIFO would block the read) and is a `ManifestParseError` problem.
 //! - Symbolic links are followed only when they resolve inside the boundary (the PATH itself, or
 //!   [`LoadOptions::boundary`]); one pointing outside is an `UnsafePath` problem. Each directory is entered
 //!   once (links cannot loop) and each file is read on its own at most once.
@@ -438,7 +439,10 @@ impl<'o> Loader<'o> {
                 &display,
                 None,
                 ProblemCode::ManifestParseError,
-                "not a regular file or directory".to_owned(),
+                format!(
+                    "not a regular file or directory ({}); not read",
+                    crate::files::kind_name(meta.file_type())
+                ),
             );
             return;
         }
@@ -576,6 +580,18 @@ impl<'o> Loader<'o> {
                     display,
                     canonical,
                 });
+            } else if manifest_name {
+                // a FIFO, socket or device named like a manifest: never opened (reading a
+                // FIFO would block), and never passed over silently either
+                self.problem(
+                    &display,
+                    None,
+                    ProblemCode::ManifestParseError,
+                    format!(
+                        "not a regular file ({}); not read",
+                        crate::files::kind_name(meta.file_type())
+                    ),
+                );
             }
         }
     }
@@ -1935,6 +1951,61 @@ items:
         assert_eq!(snap.missing, vec![display_path(&missing)]);
         assert!(snap.problems.is_empty());
         assert_eq!(snap.files, 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_named_like_manifests_are_problems_never_read() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        write(
+            &root,
+            "pod.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{image: ok:1}]}\n",
+        );
+        for name in ["pipe.yaml", "notes"] {
+            let st = std::process::Command::new("mkfifo")
+                .arg(root.join(name))
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        symlink(root.join("pipe.yaml"), root.join("via-link.yml")).unwrap();
+        // this returns at all only because the FIFOs are never opened
+        let snap = load_paths(std::slice::from_ref(&root), &LoadOptions::default());
+        let r = display_path(&root);
+        assert_eq!(refs(&snap), vec!["ok:1"]);
+        // `notes` has no manifest extension: like a regular `notes` file, not part of the check
+        assert_eq!(
+            problems(&snap),
+            vec![
+                (
+                    format!("{r}/pipe.yaml"),
+                    None,
+                    ProblemCode::ManifestParseError,
+                    s("not a regular file (a FIFO); not read")
+                ),
+                (
+                    format!("{r}/via-link.yml"),
+                    None,
+                    ProblemCode::ManifestParseError,
+                    s("not a regular file (a FIFO); not read")
+                ),
+            ]
+        );
+        // named as a PATH itself
+        let fifo = root.join("pipe.yaml");
+        let snap = load_paths(std::slice::from_ref(&fifo), &LoadOptions::default());
+        assert_eq!(
+            problems(&snap),
+            vec![(
+                display_path(&fifo),
+                None,
+                ProblemCode::ManifestParseError,
+                s("not a regular file or directory (a FIFO); not read")
+            )]
+        );
     }
 
     #[cfg(unix)]

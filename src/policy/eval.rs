@@ -35,6 +35,41 @@ pub fn needs_signatures(policies: &[Policy], image: &ImageRef) -> bool {
     })
 }
 
+/// Whether the signatures found so far for `digest` in `repo` already satisfy every signature
+/// rule that applies to the repository (threshold met by verified signatures), so signature
+/// discovery may stop: the paths not yet read can only add signatures. `false` when no rule
+/// needs signatures or any applicable rule does not pass yet.
+pub fn signatures_suffice(
+    policies: &[Policy],
+    repo: &crate::reference::Repository,
+    digest: &Digest,
+    layers: &[crate::evidence::SignatureLayer],
+    now: i64,
+) -> bool {
+    let name = format!("{}/{}", &repo.registry, repo.path);
+    let evidence = crate::evidence::SignatureEvidence::Layers(layers.to_vec());
+    let mut any = false;
+    for p in policies {
+        if !p.registry_allowed(&name) {
+            return false;
+        }
+        let Some(rule) = p.rule_for(&name) else {
+            continue;
+        };
+        let Some(sig_rule) = &rule.signatures else {
+            continue;
+        };
+        any = true;
+        if !matches!(
+            cosign::check(sig_rule, digest, &evidence, now).verdict,
+            Verdict::Pass | Verdict::Allowed
+        ) {
+            return false;
+        }
+    }
+    any
+}
+
 /// Whether any policy has attestation rules for this image (so the edge fetches them).
 pub fn needs_attestations(policies: &[Policy], image: &ImageRef) -> bool {
     let name = image.name();

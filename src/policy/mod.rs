@@ -436,14 +436,16 @@ fn read_docs(file: &Path) -> Result<Vec<serde_json::Value>, PolicyError> {
         file: file.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(file).map_err(read_err)?;
-    if meta.len() > MAX_POLICY_BYTES {
-        return Err(PolicyError::ParseFailed {
-            file: file.to_path_buf(),
-            message: format!("file is larger than {MAX_POLICY_BYTES} bytes"),
-        });
-    }
-    let bytes = std::fs::read(file).map_err(read_err)?;
+    let bytes = match crate::files::read_regular(file, MAX_POLICY_BYTES) {
+        Ok(b) => b,
+        Err(crate::files::FileError::TooLarge { .. }) => {
+            return Err(PolicyError::ParseFailed {
+                file: file.to_path_buf(),
+                message: format!("file is larger than {MAX_POLICY_BYTES} bytes"),
+            });
+        }
+        Err(e) => return Err(read_err(e.into_io())),
+    };
     let text = String::from_utf8(bytes).map_err(|e| PolicyError::ParseFailed {
         file: file.to_path_buf(),
         message: format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),

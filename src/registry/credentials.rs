@@ -108,21 +108,26 @@ impl DockerConfig {
             return Ok(Self::default());
         };
         let path = dir.join("config.json");
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => return Err(CredentialsError::ReadFailed { path, source }),
+        let bytes = match crate::files::read_regular(&path, MAX_CONFIG_BYTES) {
+            Ok(b) => b,
+            Err(crate::files::FileError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(Self::default());
+            }
+            Err(crate::files::FileError::TooLarge { .. }) => {
+                return Err(CredentialsError::Invalid {
+                    path,
+                    message: "file is too large".into(),
+                });
+            }
+            Err(e) => {
+                return Err(CredentialsError::ReadFailed {
+                    path,
+                    source: e.into_io(),
+                });
+            }
         };
-        if meta.len() > MAX_CONFIG_BYTES {
-            return Err(CredentialsError::Invalid {
-                path,
-                message: "file is too large".into(),
-            });
-        }
-        let bytes = std::fs::read(&path).map_err(|source| CredentialsError::ReadFailed {
-            path: path.clone(),
-            source,
-        })?;
         let raw: RawConfig =
             serde_json::from_slice(&bytes).map_err(|e| CredentialsError::Invalid {
                 path: path.clone(),

@@ -4,7 +4,7 @@
 //! `sha256-<hex>.att` (attestations) tag. Each manifest and blob is fetched once, re-hashed,
 //! within limits.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 use serde::Deserialize;
@@ -46,10 +46,98 @@ fn malformed(what: &str, message: impl Into<String>) -> SignatureEvidence {
     ))
 }
 
-/// Finds every signature of `digest` in `repo`, in this order, de-duplicated: Sigstore
-/// bundles listed by the OCI referrers API, bundles listed by the referrers fallback tag
-/// `sha256-<hex>` (cosign v3 `cosign sign`, key-based or keyless), and the layers of the cosign
-/// legacy `sha256-<hex>.sig` manifest. Bundles are returned as layers of a bundle media type
+/// A place signatures of an image are looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SignaturePath {
+    /// Sigstore bundles listed by the OCI referrers API.
+    Referrers,
+    /// Sigstore bundles listed by the referrers fallback tag `sha256-<hex>` (cosign v3).
+    FallbackTag,
+    /// The layers of the cosign legacy `sha256-<hex>.sig` manifest.
+    Legacy,
+}
+
+impl SignaturePath {
+    /// Every path, in the default order (also the order found signatures are listed in).
+    pub const ALL: [Self; 3] = [Self::Referrers, Self::FallbackTag, Self::Legacy];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Referrers => "referrers",
+            Self::FallbackTag => "fallback-tag",
+            Self::Legacy => "legacy-sig",
+        }
+    }
+}
+
+/// Which discovery path held each repository's signatures last time (and, for a repository
+/// not seen yet, the path its registry's repositories used last): tried first next time.
+/// Only an order: a miss still falls back to every other path, so a hint never hides a
+/// signature. Kept per run by the CLI and across reconciles in the daemon's and the
+/// controller's evidence cache.
+#[derive(Debug, Default)]
+pub struct PathHints {
+    repos: std::sync::Mutex<HashMap<Repository, SignaturePath>>,
+    registries: std::sync::Mutex<HashMap<String, SignaturePath>>,
+}
+
+/// Most repositories remembered (a bound on memory; the map is cleared when full).
+const MAX_PATH_HINTS: usize = 65_536;
+
+impl PathHints {
+    /// The path to try first for `repo`, if any was learned.
+    pub fn get(&self, repo: &Repository) -> Option<SignaturePath> {
+        let own = self.repos.lock().ok().and_then(|m| m.get(repo).copied());
+        own.or_else(|| {
+            self.registries
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&repo.registry).copied())
+        })
+    }
+
+    /// Remembers that `repo`'s signatures were found through `path`.
+    pub fn learn(&self, repo: &Repository, path: SignaturePath) {
+        if let Ok(mut m) = self.repos.lock() {
+            if m.len() >= MAX_PATH_HINTS && !m.contains_key(repo) {
+                m.clear();
+            }
+            m.insert(repo.clone(), path);
+        }
+        if let Ok(mut m) = self.registries.lock() {
+            if m.len() >= MAX_PATH_HINTS && !m.contains_key(&repo.registry) {
+                m.clear();
+            }
+            m.insert(repo.registry.clone(), path);
+        }
+    }
+
+    /// The order to try the paths in for `repo`: the learned one first, then the others in
+    /// the default order.
+    pub fn order(&self, repo: &Repository) -> Vec<SignaturePath> {
+        let mut order = SignaturePath::ALL.to_vec();
+        if let Some(first) = self.get(repo) {
+            order.retain(|p| *p != first);
+            order.insert(0, first);
+        }
+        order
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.repos.lock() {
+            m.clear();
+        }
+        if let Ok(mut m) = self.registries.lock() {
+            m.clear();
+        }
+    }
+}
+
+/// Finds every signature of `digest` in `repo`, de-duplicated: Sigstore bundles listed by
+/// the OCI referrers API, bundles listed by the referrers fallback tag `sha256-<hex>`
+/// (cosign v3 `cosign sign`, key-based or keyless), and the layers of the cosign legacy
+/// `sha256-<hex>.sig` manifest. Bundles are returned as layers of a bundle media type
 /// whose payload is the bundle document. Bundles whose referrer annotation names another
 /// predicate type (attestations) or that exceed the signature size limit are skipped: leaving
 /// out a candidate can only fail a check, never pass one. Registry trouble on any path makes
@@ -59,13 +147,136 @@ pub async fn signatures<R: Registry>(
     repo: &Repository,
     digest: &Digest,
 ) -> SignatureEvidence {
+    signatures_until(registry, repo, digest, &|_| false, None)
+        .await
+        .evidence
+}
+
+/// What [`signatures_until`] found.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    pub evidence: SignatureEvidence,
+    /// Whether every path was read (`false`: discovery stopped once the signatures were
+    /// enough; a cache must not serve them to a caller with other rules unchecked).
+    pub complete: bool,
+}
+
+/// [`signatures`], stopping once `enough` says the signatures found so far satisfy every
+/// rule (the paths not yet read can only add signatures), trying first the path `hints`
+/// learned for the repository and teaching it the path that held the signatures. Found
+/// signatures are always listed in the default path order, whatever order the paths were
+/// read in. Registry trouble on a path is remembered, not final: if the other paths'
+/// signatures are enough the evidence is those; otherwise it is unverifiable (the
+/// unreadable path might have held the signature), so the outcome does not depend on the
+/// order the paths were read in.
+pub async fn signatures_until<R: Registry>(
+    registry: &R,
+    repo: &Repository,
+    digest: &Digest,
+    enough: &(dyn Fn(&[SignatureLayer]) -> bool + Sync),
+    hints: Option<&PathHints>,
+) -> Discovered {
+    let complete = |evidence| Discovered {
+        evidence,
+        complete: true,
+    };
+    let order = hints.map_or_else(|| SignaturePath::ALL.to_vec(), |h| h.order(repo));
     let mut budget = SIGNATURE_BUNDLES_BUDGET;
-    let bundles = match find_bundles(
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut found: BTreeMap<SignaturePath, Vec<SignatureLayer>> = BTreeMap::new();
+    let mut trouble: Option<Reason> = None;
+    let mut held: Option<SignaturePath> = None;
+    let assemble = |found: &BTreeMap<SignaturePath, Vec<SignatureLayer>>| {
+        let mut all: Vec<SignatureLayer> = Vec::new();
+        let mut bundles = 0;
+        for (path, layers) in found {
+            for l in layers {
+                let mut l = l.clone();
+                if *path != SignaturePath::Legacy {
+                    l.index = bundles;
+                    bundles += 1;
+                }
+                all.push(l);
+            }
+        }
+        all
+    };
+    let last = order.len().saturating_sub(1);
+    for (i, path) in order.into_iter().enumerate() {
+        let got = match path {
+            SignaturePath::Legacy => match legacy_signatures(registry, repo, digest).await {
+                SignatureEvidence::Missing => Ok(Vec::new()),
+                SignatureEvidence::Layers(l) => Ok(l),
+                SignatureEvidence::Unverifiable(r) => Err(r),
+            },
+            bundle_path => {
+                signature_bundles(registry, repo, digest, bundle_path, &mut seen, &mut budget).await
+            }
+        };
+        match got {
+            Ok(layers) if layers.is_empty() => continue,
+            Ok(layers) => {
+                held.get_or_insert(path);
+                found.insert(path, layers);
+            }
+            Err(r) => {
+                trouble.get_or_insert(r);
+                continue;
+            }
+        }
+        // the last path read decides nothing more: the caller evaluates everything anyway
+        if i < last {
+            let all = assemble(&found);
+            if enough(&all) {
+                if let Some(h) = hints {
+                    h.learn(repo, path);
+                }
+                return Discovered {
+                    evidence: SignatureEvidence::Layers(all),
+                    complete: false,
+                };
+            }
+        }
+    }
+    if let Some(r) = trouble {
+        // not enough without the unreadable path (or never asked): could not check
+        let all = assemble(&found);
+        if !all.is_empty() && enough(&all) {
+            return Discovered {
+                evidence: SignatureEvidence::Layers(all),
+                complete: false,
+            };
+        }
+        return complete(SignatureEvidence::Unverifiable(r));
+    }
+    if let (Some(h), Some(p)) = (hints, held) {
+        h.learn(repo, p);
+    }
+    let all = assemble(&found);
+    complete(if all.is_empty() {
+        SignatureEvidence::Missing
+    } else {
+        SignatureEvidence::Layers(all)
+    })
+}
+
+/// The signature bundles of `digest` listed through one bundle path, as layers.
+async fn signature_bundles<R: Registry>(
+    registry: &R,
+    repo: &Repository,
+    digest: &Digest,
+    path: SignaturePath,
+    seen: &mut HashSet<String>,
+    budget: &mut u64,
+) -> Result<Vec<SignatureLayer>, Reason> {
+    let listed = list_referrers(registry, repo, digest, path).await?;
+    let bundles = fetch_bundles(
         registry,
         repo,
-        digest,
+        listed,
         MAX_SIGNATURE_BUNDLE_BYTES,
-        &mut budget,
+        budget,
+        seen,
         |d| {
             d.annotations
                 .get(BUNDLE_PREDICATE_ANNOTATION)
@@ -73,13 +284,8 @@ pub async fn signatures<R: Registry>(
                 && u64::try_from(d.size).is_ok_and(|s| s <= MAX_SIGNATURE_BUNDLE_BYTES)
         },
     )
-    .await
-    {
-        Ok(b) => b,
-        Err(r) => return SignatureEvidence::Unverifiable(r),
-    };
-    let legacy = legacy_signatures(registry, repo, digest).await;
-    let mut layers: Vec<SignatureLayer> = bundles
+    .await?;
+    Ok(bundles
         .into_iter()
         .enumerate()
         .map(|(index, b)| SignatureLayer {
@@ -91,16 +297,7 @@ pub async fn signatures<R: Registry>(
             annotations: Default::default(),
             source: b.source,
         })
-        .collect();
-    match legacy {
-        SignatureEvidence::Missing if layers.is_empty() => SignatureEvidence::Missing,
-        SignatureEvidence::Missing => SignatureEvidence::Layers(layers),
-        SignatureEvidence::Layers(l) => {
-            layers.extend(l);
-            SignatureEvidence::Layers(layers)
-        }
-        u @ SignatureEvidence::Unverifiable(_) => u,
-    }
+        .collect())
 }
 
 /// Referrer annotation cosign writes with the bundle's predicate type.
@@ -337,38 +534,74 @@ async fn find_bundles<R: Registry>(
     budget: &mut u64,
     wanted: impl Fn(&Descriptor) -> bool,
 ) -> Result<Vec<FoundBundle>, Reason> {
+    let mut listed = list_referrers(registry, repo, digest, SignaturePath::Referrers).await?;
+    listed.extend(list_referrers(registry, repo, digest, SignaturePath::FallbackTag).await?);
+    let mut seen = HashSet::new();
+    fetch_bundles(registry, repo, listed, limit, budget, &mut seen, wanted).await
+}
+
+/// The referrers of `digest` listed by the referrers API or by the fallback tag index.
+async fn list_referrers<R: Registry>(
+    registry: &R,
+    repo: &Repository,
+    digest: &Digest,
+    path: SignaturePath,
+) -> Result<Vec<(SignatureSource, Descriptor)>, Reason> {
+    let layout = matches!(registry.source(), SignatureSource::OciLayout);
+    match path {
+        SignaturePath::Referrers => {
+            let source = if layout {
+                SignatureSource::OciLayout
+            } else {
+                SignatureSource::Referrers
+            };
+            Ok(registry
+                .referrers(repo, digest, None)
+                .await
+                .map_err(|e| e.reason())?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| (source, d))
+                .collect())
+        }
+        SignaturePath::FallbackTag => {
+            let fallback = digest.fallback_tag();
+            let Some(m) = registry
+                .manifest(repo, &fallback)
+                .await
+                .map_err(|e| e.reason())?
+            else {
+                return Ok(Vec::new());
+            };
+            let index: Index = serde_json::from_slice(&m.bytes).map_err(|e| {
+                Reason::new(
+                    ReasonCode::MalformedSignature,
+                    format!("referrers fallback tag {repo}:{fallback}: not an image index: {e}"),
+                )
+            })?;
+            let source = if layout {
+                SignatureSource::OciLayout
+            } else {
+                SignatureSource::FallbackTag
+            };
+            Ok(index.manifests.into_iter().map(|d| (source, d)).collect())
+        }
+        SignaturePath::Legacy => Ok(Vec::new()),
+    }
+}
+
+/// Fetches the bundle referrers among `referrers` that `wanted` keeps and `seen` has not
+/// had yet; each manifest and layer re-hashed.
+async fn fetch_bundles<R: Registry>(
+    registry: &R,
+    repo: &Repository,
+    referrers: Vec<(SignatureSource, Descriptor)>,
+    limit: u64,
+    budget: &mut u64,
+    seen: &mut HashSet<String>,
+    wanted: impl Fn(&Descriptor) -> bool,
+) -> Result<Vec<FoundBundle>, Reason> {
     let mut out = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut referrers: Vec<(SignatureSource, Descriptor)> = Vec::new();
-    let api_source = match registry.source() {
-        SignatureSource::OciLayout => SignatureSource::OciLayout,
-        _ => SignatureSource::Referrers,
-    };
-    if let Some(list) = registry
-        .referrers(repo, digest, None)
-        .await
-        .map_err(|e| e.reason())?
-    {
-        referrers.extend(list.into_iter().map(|d| (api_source, d)));
-    }
-    let fallback = digest.fallback_tag();
-    if let Some(m) = registry
-        .manifest(repo, &fallback)
-        .await
-        .map_err(|e| e.reason())?
-    {
-        let index: Index = serde_json::from_slice(&m.bytes).map_err(|e| {
-            Reason::new(
-                ReasonCode::MalformedSignature,
-                format!("referrers fallback tag {repo}:{fallback}: not an image index: {e}"),
-            )
-        })?;
-        let source = match registry.source() {
-            SignatureSource::OciLayout => SignatureSource::OciLayout,
-            _ => SignatureSource::FallbackTag,
-        };
-        referrers.extend(index.manifests.into_iter().map(|d| (source, d)));
-    }
     for (source, d) in referrers {
         if !d.artifact_type.as_deref().is_some_and(is_bundle_type)
             || !wanted(&d)

@@ -428,12 +428,22 @@ impl HttpRegistry {
         url: &str,
         accept: Option<&str>,
     ) -> Result<reqwest::Response, RegistryError> {
+        self.request(reqwest::Method::GET, repo, url, accept).await
+    }
+
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        repo: &Repository,
+        url: &str,
+        accept: Option<&str>,
+    ) -> Result<reqwest::Response, RegistryError> {
         let host = self.host(&repo.registry);
         let mut refreshed = false;
         loop {
             let auth = self.authorization(repo, &host, refreshed).await?;
             let build = || {
-                let mut r = self.client.get(url);
+                let mut r = self.client.request(method.clone(), url);
                 if let Some(a) = accept {
                     r = r.header(ACCEPT, a);
                 }
@@ -578,6 +588,36 @@ impl Registry for HttpRegistry {
             digest,
             media_type,
         }))
+    }
+
+    async fn manifest_exists(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            self.host(&repo.registry).base,
+            repo.path,
+            digest
+        );
+        let resp = self
+            .request(
+                reqwest::Method::HEAD,
+                repo,
+                &url,
+                Some(&MANIFEST_ACCEPT.join(", ")),
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(false),
+            s if s.is_success() => Ok(true),
+            s => Err(RegistryError::UnexpectedStatus {
+                registry: repo.registry.clone(),
+                status: s.as_u16(),
+                url,
+            }),
+        }
     }
 
     async fn blob(

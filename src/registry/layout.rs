@@ -137,7 +137,7 @@ enum ReadError {
 }
 
 fn read_file(path: &Path, limit: u64) -> Result<Bytes, ReadError> {
-    let f = std::fs::File::open(path)?;
+    let f = crate::files::open_regular(path).map_err(crate::files::FileError::into_io)?;
     let mut buf = Vec::new();
     f.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
     if buf.len() as u64 > limit {

@@ -143,6 +143,21 @@ pub trait Registry: Send + Sync {
         reference: &str,
     ) -> impl Future<Output = Result<Option<Manifest>, RegistryError>> + Send;
 
+    /// Whether the manifest `digest` exists in `repo` (HTTP: one `HEAD`, no body read).
+    /// Asked only when an image pinned by digest has no signature, to tell `NoSignature`
+    /// from `ImageNotFound`.
+    fn manifest_exists(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<bool, RegistryError>> + Send {
+        async move {
+            self.manifest(repo, &digest.to_string())
+                .await
+                .map(|m| m.is_some())
+        }
+    }
+
     /// Fetches a blob, at most `max_bytes`, re-hashed against `digest`.
     fn blob(
         &self,
@@ -227,6 +242,17 @@ impl Registry for AnyRegistry {
         match self {
             Self::Http(h) => h.manifest(repo, reference).await,
             Self::Layout(l) => l.manifest(repo, reference).await,
+        }
+    }
+
+    async fn manifest_exists(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        match self {
+            Self::Http(h) => h.manifest_exists(repo, digest).await,
+            Self::Layout(l) => l.manifest_exists(repo, digest).await,
         }
     }
 

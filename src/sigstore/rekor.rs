@@ -173,7 +173,7 @@ pub fn verify_entry<'r>(
                     return fail("inclusion proof has no checkpoint");
                 }
             } else {
-                verify_checkpoint(&proof.checkpoint, log, size, &proof.root_hash)?;
+                verify_checkpoint(&proof.checkpoint, log, rekor_v2, size, &proof.root_hash)?;
                 has_proof = true;
             }
         }
@@ -521,13 +521,19 @@ fn ed25519_raw(key: &PublicKey) -> Option<[u8; 32]> {
 
 /// Verifies a checkpoint (C2SP signed note) for `log`, and that it commits to `tree_size` and
 /// `root_hash`:
-/// * the origin is the log's host (`log.host()`, Rekor v2) or `<host> - <tree id>` (Rekor v1);
-/// * at least one signature line is by the log: signer name equal to the log's host and key
-///   hint equal to the first 4 bytes of the log id (SHA-256 of the SPKI on Rekor v1, the C2SP
-///   note key id on Rekor v2), of `checkpointKeyId`, or of the Ed25519 note key id computed
-///   from the host and key; such a line must verify with the log key (ECDSA/RSA over the text,
-///   pure Ed25519 for Ed25519 logs). Lines by other signers (witness cosignatures, keys not in
-///   the trusted root) are ignored.
+/// * Rekor v2 (`rekor_v2`): the origin is exactly the log's host (`log.host()`, from the
+///   trusted root's `baseUrl`), and the log's signature line is signed under that name;
+/// * Rekor v1: an origin `<name> - <numeric tree id>` is bound to the log by the log's key
+///   alone, not by its `baseUrl` host (private deployments name their checkpoints after the
+///   Rekor server's hostname, e.g. `rekor-00001-deployment-… - 6364419738405537866`; so does
+///   sigstore-go's `hasRekorV1STH` path); the log's line is signed under `<name>` (or the
+///   host). A v1 origin that is the host alone is accepted as well;
+/// * at least one signature line is by the log: such a signer name and a key hint equal to
+///   the first 4 bytes of the log id (SHA-256 of the SPKI on Rekor v1, the C2SP note key id
+///   on Rekor v2), of `checkpointKeyId`, or of the Ed25519 note key id computed from the name
+///   and key; such a line must verify with the log key (ECDSA/RSA over the text, pure Ed25519
+///   for Ed25519 logs). Lines by other signers (witness cosignatures, keys not in the trusted
+///   root) are ignored.
 ///
 /// # Errors
 /// Malformed note or checkpoint, wrong origin, no signature line by the log, a log signature
@@ -535,30 +541,46 @@ fn ed25519_raw(key: &PublicKey) -> Option<[u8; 32]> {
 pub fn verify_checkpoint(
     envelope: &str,
     log: &Log,
+    rekor_v2: bool,
     tree_size: u64,
     root_hash: &[u8],
 ) -> Result<(), TlogError> {
     let note = parse_signed_note(envelope)?;
     let checkpoint = parse_checkpoint(note.text)?;
     let host = log.host();
-    if host.is_empty() {
-        return fail(format!(
-            "checkpoint: log {:?} has no host to check the checkpoint origin against",
-            log.base_url
-        ));
-    }
-    let origin_ok = checkpoint.origin == host
-        || checkpoint
-            .origin
-            .strip_prefix(host)
-            .and_then(|r| r.strip_prefix(" - "))
-            .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
-    if !origin_ok {
-        return fail(format!(
-            "checkpoint origin {:?} is not that of log {} (expected {host:?} or \"{host} - <tree id>\")",
-            checkpoint.origin, log.base_url
-        ));
-    }
+    let v1_name = if rekor_v2 {
+        None
+    } else {
+        rekor_v1_origin_name(checkpoint.origin)
+    };
+    // the names the log's own signature line may be signed under
+    let names: Vec<&str> = match v1_name {
+        Some(name) if name == host || host.is_empty() => vec![name],
+        Some(name) => vec![name, host],
+        None => {
+            if host.is_empty() {
+                return fail(format!(
+                    "checkpoint: log {:?} has no host to check the checkpoint origin against",
+                    log.base_url
+                ));
+            }
+            if checkpoint.origin != host {
+                return fail(if rekor_v2 {
+                    format!(
+                        "checkpoint origin {:?} is not that of Rekor v2 log {} (expected {host:?})",
+                        checkpoint.origin, log.base_url
+                    )
+                } else {
+                    format!(
+                        "checkpoint origin {:?} is not that of log {} (expected {host:?} or \
+                         \"<name> - <tree id>\")",
+                        checkpoint.origin, log.base_url
+                    )
+                });
+            }
+            vec![host]
+        }
+    };
 
     let ed25519 = ed25519_raw(&log.key);
     let mut hints: Vec<[u8; 4]> = Vec::new();
@@ -572,12 +594,15 @@ pub fn verify_checkpoint(
         add_hint(id);
     }
     if let Some(raw) = &ed25519 {
-        add_hint(&ed25519_note_key_id(host, raw));
+        for name in &names {
+            add_hint(&ed25519_note_key_id(name, raw));
+        }
     }
+    let signer = names.first().copied().unwrap_or(host);
 
     let mut verified = false;
     for sig in &note.signatures {
-        if sig.name != host || !hints.contains(&sig.key_hint) {
+        if !names.contains(&sig.name.as_str()) || !hints.contains(&sig.key_hint) {
             continue; // another signer (witness, other key): not checked
         }
         let ok = match &ed25519 {
@@ -586,7 +611,8 @@ pub fn verify_checkpoint(
         };
         if !ok {
             return fail(format!(
-                "checkpoint signature by {host} (key hint {}) does not verify with the key of log {}",
+                "checkpoint signature by {} (key hint {}) does not verify with the key of log {}",
+                sig.name,
                 hex::encode(sig.key_hint),
                 log.base_url
             ));
@@ -600,7 +626,7 @@ pub fn verify_checkpoint(
             .map(|s| format!("{} {}", s.name, hex::encode(s.key_hint)))
             .collect();
         return fail(format!(
-            "checkpoint has no signature by log {} (expected signer {host:?} with key hint {}; \
+            "checkpoint has no signature by log {} (expected signer {signer:?} with key hint {}; \
              found: {})",
             log.base_url,
             hints.first().map(hex::encode).unwrap_or_default(),
@@ -622,6 +648,14 @@ pub fn verify_checkpoint(
         ));
     }
     Ok(())
+}
+
+/// The `<name>` of a Rekor v1 checkpoint origin `<name> - <numeric tree id>`.
+fn rekor_v1_origin_name(origin: &str) -> Option<&str> {
+    let (name, id) = origin.rsplit_once(" - ")?;
+    let numeric =
+        !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && id.parse::<u64>().is_ok();
+    (numeric && !name.is_empty()).then_some(name)
 }
 
 fn verify_ed25519_pure(key: &[u8; 32], msg: &[u8], sig: &[u8]) -> bool {
@@ -1302,7 +1336,7 @@ mod tests {
 
     use super::*;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
     fn conformance_dir() -> PathBuf {
         Path::new(FIXTURES).join("sigstore-conformance/bundle-verify")
@@ -1790,7 +1824,7 @@ mod tests {
             .unwrap();
         let size = proof.tree_size as u64;
         let cp = proof.checkpoint.clone();
-        verify_checkpoint(&cp, log, size, &proof.root_hash).unwrap();
+        verify_checkpoint(&cp, log, true, size, &proof.root_hash).unwrap();
 
         let note = parse_signed_note(&cp).unwrap();
         assert_eq!(note.signatures.len(), 1);
@@ -1801,28 +1835,36 @@ mod tests {
         assert_eq!(c.tree_size, size);
 
         // wrong size / root
-        assert!(verify_checkpoint(&cp, log, size + 1, &proof.root_hash).is_err());
-        assert!(verify_checkpoint(&cp, log, size, &[0u8; 32]).is_err());
+        assert!(verify_checkpoint(&cp, log, true, size + 1, &proof.root_hash).is_err());
+        assert!(verify_checkpoint(&cp, log, true, size, &[0u8; 32]).is_err());
         // an unknown extra signer is ignored, wherever it is
         let (text, sigs) = cp.split_at(cp.rfind("\n\n").unwrap() + 2);
         let witness = "\u{2014} witness.example AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n";
         verify_checkpoint(
             &format!("{text}{witness}{sigs}"),
             log,
+            true,
             size,
             &proof.root_hash,
         )
         .unwrap();
-        verify_checkpoint(&format!("{cp}{witness}"), log, size, &proof.root_hash).unwrap();
+        verify_checkpoint(&format!("{cp}{witness}"), log, true, size, &proof.root_hash).unwrap();
         // only an unknown signer: fails
         assert!(
-            verify_checkpoint(&format!("{text}{witness}"), log, size, &proof.root_hash).is_err()
+            verify_checkpoint(
+                &format!("{text}{witness}"),
+                log,
+                true,
+                size,
+                &proof.root_hash
+            )
+            .is_err()
         );
         // text changed: the log signature no longer verifies
         let changed = cp
             .replacen('\n', "\nX", 0)
             .replacen("\n\n", "\nExt: 1\n\n", 1);
-        let e = verify_checkpoint(&changed, log, size, &proof.root_hash).unwrap_err();
+        let e = verify_checkpoint(&changed, log, true, size, &proof.root_hash).unwrap_err();
         assert!(e.to_string().contains("does not verify"), "{e}");
         // malformed variants
         for bad in [
@@ -1836,7 +1878,7 @@ mod tests {
             "\n\n".to_owned(),
         ] {
             assert!(
-                verify_checkpoint(&bad, log, size, &proof.root_hash).is_err(),
+                verify_checkpoint(&bad, log, true, size, &proof.root_hash).is_err(),
                 "{bad:?}"
             );
         }
@@ -1860,11 +1902,73 @@ mod tests {
             verify_checkpoint(
                 &proof.checkpoint,
                 other,
+                false,
                 proof.tree_size as u64,
                 &proof.root_hash
             )
             .is_err()
         );
+    }
+
+    /// A Rekor v1 log of a private deployment (a log in a kind cluster): its checkpoint
+    /// origin is `<pod hostname> - <tree id>`, unrelated to the trusted root's `baseUrl`.
+    #[test]
+    fn rekor_v1_checkpoint_of_a_private_deployment_is_bound_by_the_log_key() {
+        use base64::engine::general_purpose::STANDARD;
+        use p256::ecdsa::signature::Signer as _;
+        use p256::pkcs8::EncodePublicKey as _;
+        let keypair = |seed: u8| {
+            let sk = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap();
+            let pem = sk
+                .verifying_key()
+                .to_public_key_pem(p256::pkcs8::LineEnding::LF)
+                .unwrap();
+            (sk, PublicKey::from_pem(&pem).unwrap())
+        };
+        let (sk, key) = keypair(5);
+        let log = Log {
+            base_url: "http://rekor.rekor-system.svc:3000".into(),
+            log_id: sha256(key.spki_der()).to_vec(),
+            key,
+            key_details: "PKIX_ECDSA_P256_SHA_256".into(),
+            checkpoint_key_id: None,
+            valid_for: crate::sigstore::trust::TimeRange {
+                start: 0,
+                end: None,
+            },
+        };
+        let root = [0xab_u8; 32];
+        let pod = "rekor-00001-deployment-56bf7777c9-jds5x";
+        let note = |sk: &p256::ecdsa::SigningKey, origin: &str, signer: &str| {
+            let text = format!("{origin}\n7\n{}\n", STANDARD.encode(root));
+            let sig: p256::ecdsa::Signature = sk.sign(text.as_bytes());
+            let mut blob = log.log_id[..4].to_vec();
+            blob.extend_from_slice(sig.to_der().as_bytes());
+            format!("{text}\n\u{2014} {signer} {}\n", STANDARD.encode(blob))
+        };
+        let origin = format!("{pod} - 6364419738405537866");
+        // sigstore-go verifies it (hasRekorV1STH): bound by the key, not by the host
+        verify_checkpoint(&note(&sk, &origin, pod), &log, false, 7, &root).unwrap();
+        // and it still commits to exactly this tree
+        assert!(verify_checkpoint(&note(&sk, &origin, pod), &log, false, 8, &root).is_err());
+        // another key under the same names: refused
+        let (other, _) = keypair(6);
+        let e = verify_checkpoint(&note(&other, &origin, pod), &log, false, 7, &root).unwrap_err();
+        assert!(e.to_string().contains("does not verify"), "{e}");
+        // a signer name that is neither the origin's nor the log's host: not the log's line
+        let e =
+            verify_checkpoint(&note(&sk, &origin, "witness"), &log, false, 7, &root).unwrap_err();
+        assert!(e.to_string().contains("no signature by log"), "{e}");
+        // no numeric tree id: not a Rekor v1 origin, so it must be the host
+        for bad in [format!("{pod} - 12a"), format!("{pod} - "), pod.to_owned()] {
+            let e = verify_checkpoint(&note(&sk, &bad, pod), &log, false, 7, &root).unwrap_err();
+            assert!(e.to_string().contains("checkpoint origin"), "{bad}: {e}");
+        }
+        // Rekor v2 keeps the hostname binding
+        let e = verify_checkpoint(&note(&sk, &origin, pod), &log, true, 7, &root).unwrap_err();
+        assert!(e.to_string().contains("Rekor v2"), "{e}");
+        let host = "rekor.rekor-system.svc:3000";
+        verify_checkpoint(&note(&sk, host, host), &log, true, 7, &root).unwrap();
     }
 
     // ---- SET ---------------------------------------------------------------------------------

@@ -298,10 +298,17 @@ pub fn verify_bundle(
                     ),
                 ));
             }
-            let ok = match artifact {
-                Artifact::Bytes(b) => key.verify(b, signature),
-                Artifact::Digest(a, d) => key.verify_digest(a, d, signature),
-                Artifact::StatementChecked => {
+            // the hash is the one the bundle names (sigstore-go, sigstore-python), not the
+            // key's default: a P-384 Fulcio key over a SHA2_256 message digest verifies
+            let ok = match (artifact, digest) {
+                (Artifact::Bytes(_), Some((alg, _)))
+                    if key.default_hash().is_some_and(|h| h != *alg) =>
+                {
+                    key.verify_digest(*alg, &computed, signature)
+                }
+                (Artifact::Bytes(b), _) => key.verify(b, signature),
+                (Artifact::Digest(a, d), _) => key.verify_digest(a, d, signature),
+                (Artifact::StatementChecked, _) => {
                     return Err(fail(
                         ReasonCode::SignatureInvalid,
                         "a message signature bundle is not an attestation",
@@ -665,4 +672,133 @@ pub fn legacy_bundle(
         timestamps,
         content,
     }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use ecdsa::signature::hazmat::PrehashSigner as _;
+    use p384::pkcs8::EncodePublicKey as _;
+
+    use super::*;
+
+    const ARTIFACT: &[u8] = b"a release artifact\n";
+
+    /// A key-material bundle whose message signature is a P-384 ECDSA signature over the
+    /// `alg` digest of `ARTIFACT`, with `messageDigest.algorithm` = `alg_name`.
+    fn p384_bundle(alg: HashAlgorithm, alg_name: &str) -> (Bundle, PublicKey) {
+        let sk = p384::ecdsa::SigningKey::from_slice(&[7u8; 48]).unwrap();
+        let pem = sk
+            .verifying_key()
+            .to_public_key_pem(p384::pkcs8::LineEnding::LF)
+            .unwrap();
+        let digest = alg.digest(ARTIFACT);
+        let sig: p384::ecdsa::Signature = sk.sign_prehash(&digest).unwrap();
+        let json = serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": {"publicKey": {"hint": "p384"}, "tlogEntries": []},
+            "messageSignature": {
+                "messageDigest": {"algorithm": alg_name, "digest": STANDARD.encode(&digest)},
+                "signature": STANDARD.encode(sig.to_der().as_bytes()),
+            }
+        });
+        let bundle = Bundle::from_json(json.to_string().as_bytes()).unwrap();
+        (bundle, PublicKey::from_pem(&pem).unwrap())
+    }
+
+    fn opts() -> Options {
+        Options {
+            ignore_tlog: true,
+            now: 1_800_000_000,
+        }
+    }
+
+    #[test]
+    fn p384_message_signature_over_a_sha256_digest_verifies() {
+        // what sigstore-go and sigstore-python accept: the bundle's messageDigest names the
+        // hash, whatever the curve's default (SHA-384 for P-384)
+        let root = TrustedRoot::production();
+        let (bundle, key) = p384_bundle(HashAlgorithm::Sha256, "SHA2_256");
+        verify_bundle(
+            &bundle,
+            Artifact::Bytes(ARTIFACT),
+            Expected::Key(&key),
+            &root,
+            opts(),
+        )
+        .unwrap();
+        // the same from the digest alone (`verify-blob sha256:<hex>`)
+        let d = HashAlgorithm::Sha256.digest(ARTIFACT);
+        verify_bundle(
+            &bundle,
+            Artifact::Digest(HashAlgorithm::Sha256, &d),
+            Expected::Key(&key),
+            &root,
+            opts(),
+        )
+        .unwrap();
+        // and the curve's own hash keeps working
+        let (bundle, key) = p384_bundle(HashAlgorithm::Sha384, "SHA2_384");
+        verify_bundle(
+            &bundle,
+            Artifact::Bytes(ARTIFACT),
+            Expected::Key(&key),
+            &root,
+            opts(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn message_digest_algorithm_is_binding() {
+        let root = TrustedRoot::production();
+        // signed over SHA-256 but labelled SHA2_384: the digest check refuses it
+        let (mut bundle, key) = p384_bundle(HashAlgorithm::Sha256, "SHA2_384");
+        let f = verify_bundle(
+            &bundle,
+            Artifact::Bytes(ARTIFACT),
+            Expected::Key(&key),
+            &root,
+            opts(),
+        )
+        .unwrap_err();
+        assert_eq!(f.code, ReasonCode::PayloadDigestMismatch, "{f}");
+        // a consistent SHA2_384 label over a signature made over the SHA-256 digest
+        if let Content::Message { digest, .. } = &mut bundle.content {
+            *digest = Some((
+                HashAlgorithm::Sha384,
+                HashAlgorithm::Sha384.digest(ARTIFACT),
+            ));
+        }
+        let f = verify_bundle(
+            &bundle,
+            Artifact::Bytes(ARTIFACT),
+            Expected::Key(&key),
+            &root,
+            opts(),
+        )
+        .unwrap_err();
+        assert_eq!(f.code, ReasonCode::SignatureInvalid, "{f}");
+    }
+
+    #[test]
+    fn a_digest_the_key_cannot_use_is_refused() {
+        let mut scalar = [9u8; 66];
+        scalar[0] = 1; // below the P-521 group order
+        let sk = p521::ecdsa::SigningKey::from_slice(&scalar).unwrap();
+        let pem = p521::ecdsa::VerifyingKey::from(&sk)
+            .to_public_key_pem(p384::pkcs8::LineEnding::LF)
+            .unwrap();
+        let key = PublicKey::from_pem(&pem).unwrap();
+        let d = HashAlgorithm::Sha256.digest(ARTIFACT);
+        let e = key
+            .verify_digest(HashAlgorithm::Sha256, &d, &[0x30, 0x06, 2, 1, 1, 2, 1, 1])
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("cannot verify a"),
+            "P-521 over SHA-256: {e}"
+        );
+    }
 }

@@ -237,8 +237,11 @@ impl Repo {
                 let check = || {
                     let hk = cert.as_hostkey().ok_or("not an SSH host key")?;
                     let key = hk.hostkey().ok_or("the SSH host key is not available")?;
-                    let text = std::fs::read_to_string(&known_hosts)
-                        .map_err(|e| format!("reading {}: {e}", known_hosts.display()))?;
+                    let text = crate::files::read_regular_string(
+                        &known_hosts,
+                        crate::files::MAX_SMALL_FILE,
+                    )
+                    .map_err(|e| format!("reading {e}"))?;
                     // libgit2 passes the host without the port; like OpenSSH, a server on
                     // another port than 22 is listed as `[host]:port`
                     let name = match port {
@@ -668,8 +671,8 @@ fn read_token(env: Option<&str>, file: Option<&Path>) -> Result<String, String> 
     match (env, file) {
         (Some(name), _) => std::env::var(name)
             .map_err(|_| format!("environment variable {name} (source.auth.tokenEnv) is not set")),
-        (None, Some(f)) => std::fs::read_to_string(f)
-            .map_err(|e| format!("reading the token file {}: {e}", f.display())),
+        (None, Some(f)) => crate::files::read_regular_string(f, crate::files::MAX_SMALL_FILE)
+            .map_err(|e| format!("reading the token file {e}")),
         (None, None) => Err("no token configured".into()),
     }
 }

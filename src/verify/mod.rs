@@ -56,12 +56,14 @@ type Slots<T> = std::sync::Mutex<HashMap<(Repository, Digest), (T, std::time::In
 pub struct Cache {
     ttl: std::time::Duration,
     negative_ttl: std::time::Duration,
-    signatures:
-        std::sync::Mutex<HashMap<(Repository, Digest), (SignatureEvidence, std::time::Instant)>>,
+    /// With whether discovery read every path (see [`discovery::Discovered`]).
+    signatures: Slots<(SignatureEvidence, bool)>,
     attestations:
         std::sync::Mutex<HashMap<(Repository, Digest), (AttestationEvidence, std::time::Instant)>>,
     hits: std::sync::atomic::AtomicU64,
     misses: std::sync::atomic::AtomicU64,
+    /// Which discovery path held each repository's signatures (see [`discovery::PathHints`]).
+    hints: discovery::PathHints,
 }
 
 impl Cache {
@@ -73,6 +75,7 @@ impl Cache {
             attestations: std::sync::Mutex::new(HashMap::new()),
             hits: 0.into(),
             misses: 0.into(),
+            hints: discovery::PathHints::default(),
         }
     }
 
@@ -123,8 +126,8 @@ impl Cache {
     }
 }
 
-fn sig_negative(e: &SignatureEvidence) -> bool {
-    matches!(e, SignatureEvidence::Missing)
+fn sig_negative(e: &(SignatureEvidence, bool)) -> bool {
+    matches!(e.0, SignatureEvidence::Missing)
 }
 
 fn att_negative(e: &AttestationEvidence) -> bool {
@@ -148,6 +151,31 @@ pub async fn gather_cached<R: Registry>(
     opts: &GatherOptions,
     cache: Option<&Cache>,
 ) -> HashMap<ImageRef, ImageEvidence> {
+    gather_until(registry, wanted, opts, cache, None).await
+}
+
+/// Says whether the signatures found so far for (repository, digest) satisfy every rule
+/// (the policy's answer, e.g. [`crate::policy::eval::signatures_suffice`]).
+pub type Enough<'a> =
+    &'a (dyn Fn(&Repository, &Digest, &[crate::evidence::SignatureLayer]) -> bool + Sync);
+
+/// [`gather_cached`] with signature discovery that stops once `enough` says the signatures
+/// found satisfy every rule (failing images still read every path), trying first the
+/// discovery path that held each repository's signatures last time (learned per run, and
+/// across runs in the [`Cache`]). Attestations always read every path (the newest decides).
+/// An image pinned by digest without any signature costs one more request, a manifest
+/// `HEAD`, to tell `NoSignature` from `ImageNotFound`.
+pub async fn gather_until<R: Registry>(
+    registry: &R,
+    wanted: &[Wanted],
+    opts: &GatherOptions,
+    cache: Option<&Cache>,
+    enough: Option<Enough<'_>>,
+) -> HashMap<ImageRef, ImageEvidence> {
+    let run_hints = discovery::PathHints::default();
+    let hints = cache.map_or(&run_hints, |c| &c.hints);
+    let never = |_: &Repository, _: &Digest, _: &[crate::evidence::SignatureLayer]| false;
+    let enough: Enough<'_> = enough.unwrap_or(&never);
     let concurrency = opts.concurrency.max(1);
     let max_attestation = opts.max_attestation_bytes;
     // 1. resolve each (repository, tag) once
@@ -192,22 +220,70 @@ pub async fn gather_cached<R: Registry>(
         futures::stream::iter(sig_keys)
             .map(|(repo, d)| async move {
                 let key = (repo, d);
+                let (repo, d) = (&key.0, &key.1);
+                // a partial set (discovery stopped early for some rules) serves only rules it
+                // is enough for; any other looks again
                 if let Some(c) = cache
-                    && let Some(ev) = c.get(&c.signatures, &key, sig_negative)
+                    && let Some((ev, complete)) = c.get(&c.signatures, &key, sig_negative)
+                    && (complete
+                        || matches!(&ev, SignatureEvidence::Layers(l) if enough(repo, d, l)))
                 {
                     return (key, ev);
                 }
-                let ev = discovery::signatures(registry, &key.0, &key.1).await;
+                let found = discovery::signatures_until(
+                    registry,
+                    repo,
+                    d,
+                    &|layers| enough(repo, d, layers),
+                    Some(hints),
+                )
+                .await;
                 if let Some(c) = cache
-                    && !matches!(ev, SignatureEvidence::Unverifiable(_))
+                    && !matches!(found.evidence, SignatureEvidence::Unverifiable(_))
                 {
-                    Cache::put(&c.signatures, key.clone(), ev.clone());
+                    Cache::put(
+                        &c.signatures,
+                        key.clone(),
+                        (found.evidence.clone(), found.complete),
+                    );
                 }
-                (key, ev)
+                (key, found.evidence)
             })
             .buffer_unordered(concurrency)
             .collect()
             .await;
+    // 2b. a digest-pinned image without any signature may not exist at all: one HEAD tells
+    //     `NoSignature` (sign it) from `ImageNotFound` (wrong digest); tags were resolved
+    let pinned: BTreeSet<(Repository, Digest)> = wanted
+        .iter()
+        .filter(|w| w.signatures)
+        .filter_map(|w| w.image.digest().map(|d| (w.image.repository(), d.clone())))
+        .filter(|k| matches!(signatures.get(k), Some(SignatureEvidence::Missing)))
+        .collect();
+    let missing: HashMap<(Repository, Digest), Reason> = futures::stream::iter(pinned)
+        .map(|(repo, d)| async move {
+            let r = match registry.manifest_exists(&repo, &d).await {
+                Ok(true) => None,
+                Ok(false) => Some(Reason::new(
+                    ReasonCode::ImageNotFound,
+                    format!("{repo}@{d} not found"),
+                )),
+                Err(e) => Some(e.reason()),
+            };
+            ((repo, d), r)
+        })
+        .buffer_unordered(concurrency)
+        .filter_map(|(k, r)| async move { r.map(|r| (k, r)) })
+        .collect()
+        .await;
+    let digest_of = |img: &ImageRef| -> Result<Digest, Reason> {
+        if let Some(d) = img.digest()
+            && let Some(r) = missing.get(&(img.repository(), d.clone()))
+        {
+            return Err(r.clone());
+        }
+        digest_of(img)
+    };
     // 3. fetch each image's attestations once
     let att_keys: BTreeSet<(Repository, Digest)> = wanted
         .iter()
