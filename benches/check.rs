@@ -1,7 +1,11 @@
 //! `cargo bench --bench check`: cold `check` of 2,000 manifests referencing 200 unique
 //! signed images on a local docker-registry, against, in the same run,
-//! (a) a bare-HTTP floor issuing the same registry requests with no verification work and
-//! (b) a per-image loop over the `sigstore` crate's cosign verification.
+//! (a) a bare-HTTP floor issuing the requests a legacy-only verifier needs (resolve, `.sig`
+//!     manifest, payload blob: 3 per image) with no verification work,
+//! (b) a per-image loop over the `sigstore` crate's cosign verification, and
+//! (c) the same check over 200 images signed in the cosign v3 format (a Sigstore bundle
+//!     attached through the referrers fallback tag), against the 4-request floor that format
+//!     needs (resolve, fallback index, bundle manifest, bundle blob).
 //! Also: YAML parse + extract throughput and peak RSS for 10,000 manifests.
 //! Prints ratios; asserts nothing about time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -63,6 +67,8 @@ async fn sealgate_check(dir: &Path, policy: &Path, registry: &str) -> (String, u
     let policies = sealgate::policy::load(policy).unwrap();
     let snapshot = manifests::load_paths(&[dir.to_path_buf()], &LoadOptions::default());
     let wanted = sealgate::gate::plan(&snapshot, &policies, false);
+    let now = sealgate::time::now();
+    let enough = sealgate::policy::eval::signatures_enough(&policies, now);
     let http = HttpRegistry::new(
         HttpOptions {
             insecure: vec![registry.to_string()],
@@ -72,22 +78,24 @@ async fn sealgate_check(dir: &Path, policy: &Path, registry: &str) -> (String, u
         DockerConfig::default(),
     )
     .unwrap();
-    let evidence = sealgate::verify::gather(
+    let evidence = sealgate::verify::gather_until(
         &http,
         &wanted,
         &sealgate::verify::GatherOptions {
             concurrency: CONCURRENCY,
             ..Default::default()
         },
+        None,
+        Some(&enough),
     )
     .await;
-    let report = sealgate::gate::decide(&snapshot, &policies, &evidence, sealgate::time::now());
+    let report = sealgate::gate::decide(&snapshot, &policies, &evidence, now);
     (report.decision.as_str().to_string(), http.requests())
 }
 
-/// The floor: the same requests (ping, one referrers-API probe answered 404, then per
-/// image: resolve, referrers fallback tag, .sig manifest, payload blob) with no
-/// verification, hashing or policy work.
+/// The legacy floor: what a verifier of cosign `.sig` signatures only must request (ping,
+/// then per image: resolve, `.sig` manifest, payload blob), with no verification, hashing
+/// or policy work.
 async fn floor(registry: &str, repos: &[String]) -> u64 {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
@@ -103,20 +111,6 @@ async fn floor(registry: &str, repos: &[String]) -> u64 {
         .await
         .unwrap();
     let accept = sealgate::registry::MANIFEST_ACCEPT.join(", ");
-    // the registry has no referrers API: one probe tells, as it tells sealgate
-    if let Some(repo) = repos.first() {
-        client
-            .get(format!(
-                "{base}/v2/{repo}/referrers/sha256:{}",
-                "0".repeat(64)
-            ))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-    }
     let counts: Vec<u64> = futures::stream::iter(repos.iter())
         .map(|repo| {
             let (client, base, accept) = (client.clone(), base.clone(), accept.clone());
@@ -132,18 +126,6 @@ async fn floor(registry: &str, repos: &[String]) -> u64 {
                     .unwrap()
                     .to_string();
                 r.bytes().await.unwrap();
-                client
-                    .get(format!(
-                        "{base}/v2/{repo}/manifests/{}",
-                        digest.replace(':', "-")
-                    ))
-                    .header("Accept", &accept)
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap();
                 let sig = client
                     .get(format!(
                         "{base}/v2/{repo}/manifests/{}.sig",
@@ -163,6 +145,83 @@ async fn floor(registry: &str, repos: &[String]) -> u64 {
                     .send()
                     .await
                     .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                3u64
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    1 + counts.iter().sum::<u64>()
+}
+
+/// The cosign v3 floor: ping, one referrers-API probe (absent on docker-registry), then per
+/// image: resolve, fallback index, bundle manifest, bundle blob; no verification work.
+async fn bundle_floor(registry: &str, repos: &[String]) -> u64 {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
+    let base = format!("http://{registry}");
+    let get = |url: String, accept: Option<String>| {
+        let client = client.clone();
+        async move {
+            let mut r = client.get(url);
+            if let Some(a) = accept {
+                r = r.header("Accept", a);
+            }
+            r.send().await.unwrap()
+        }
+    };
+    get(format!("{base}/v2/"), None)
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    if let Some(repo) = repos.first() {
+        let probe = format!("{base}/v2/{repo}/referrers/sha256:{}", "0".repeat(64));
+        get(probe, None).await.bytes().await.unwrap();
+    }
+    let accept = sealgate::registry::MANIFEST_ACCEPT.join(", ");
+    let counts: Vec<u64> = futures::stream::iter(repos.iter())
+        .map(|repo| {
+            let (base, accept) = (base.clone(), accept.clone());
+            let get = &get;
+            async move {
+                let r = get(
+                    format!("{base}/v2/{repo}/manifests/v1"),
+                    Some(accept.clone()),
+                )
+                .await;
+                let digest = r.headers()["docker-content-digest"]
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                r.bytes().await.unwrap();
+                let index = get(
+                    format!("{base}/v2/{repo}/manifests/{}", digest.replace(':', "-")),
+                    Some(accept.clone()),
+                )
+                .await
+                .bytes()
+                .await
+                .unwrap();
+                let v: serde_json::Value = serde_json::from_slice(&index).unwrap();
+                let referrer = v["manifests"][0]["digest"].as_str().unwrap().to_owned();
+                let m = get(
+                    format!("{base}/v2/{repo}/manifests/{referrer}"),
+                    Some("application/vnd.oci.image.manifest.v1+json".into()),
+                )
+                .await
+                .bytes()
+                .await
+                .unwrap();
+                let v: serde_json::Value = serde_json::from_slice(&m).unwrap();
+                let blob = v["layers"][0]["digest"].as_str().unwrap();
+                get(format!("{base}/v2/{repo}/blobs/{blob}"), None)
+                    .await
                     .bytes()
                     .await
                     .unwrap();
@@ -273,6 +332,48 @@ fn main() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // (c) the cosign v3 format: bundles through the referrers fallback tag
+    eprintln!("setting up {IMAGES} bundle-signed images…");
+    let bundle_repos: Vec<String> = (0..IMAGES).map(|i| format!("v3/app-{i:03}")).collect();
+    for repo in &bundle_repos {
+        rt.block_on(push_image(&client, &reg, repo, "v1"));
+    }
+    let bundle_refs: Vec<String> = bundle_repos
+        .iter()
+        .map(|r| reg.reference(r, "v1"))
+        .collect();
+    let bwork = tempfile::tempdir().unwrap();
+    let (bkey, bpub) = keypair(bwork.path(), "v3");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("sign")
+        .arg("--key")
+        .arg(&bkey)
+        .args(["--bundle", "--insecure-registry", &reg.addr])
+        .args(&bundle_refs)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let btree = bwork.path().join("deploy");
+    write_tree(&btree, MANIFESTS, &bundle_refs);
+    let bpol = policy(bwork.path(), &bpub);
+    let (mut t_bfloor, mut t_bcheck) = (Vec::new(), Vec::new());
+    let (mut bfloor_req, mut bcheck_req) = (0, 0);
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        bfloor_req = rt.block_on(bundle_floor(&reg.addr, &bundle_repos));
+        t_bfloor.push(t.elapsed());
+        let t = Instant::now();
+        let (decision, req) = rt.block_on(sealgate_check(&btree, &bpol, &reg.addr));
+        t_bcheck.push(t.elapsed());
+        assert_eq!(decision, "pass");
+        bcheck_req = req;
+    }
+
     eprintln!("running the sigstore-crate loop…");
     let t = Instant::now();
     let before = reg.log_lines().len();
@@ -344,6 +445,22 @@ fn main() {
         "  sealgate check (CLI)   {:8.1} ms  (process, YAML, report)  = {:.2}x floor",
         ms(cli),
         cli.as_secs_f64() / f.as_secs_f64()
+    );
+    let per = |req: u64, fixed: u64| (req - fixed) as f64 / IMAGES as f64;
+    println!(
+        "  legacy .sig: {:.2} requests per image (floor 3.00; + ping)",
+        per(check_req, 2)
+    );
+    let (bf, bc) = (median(t_bfloor), median(t_bcheck));
+    println!(
+        "  cosign v3 bundle floor {:8.1} ms  {bfloor_req} requests",
+        ms(bf)
+    );
+    println!(
+        "  sealgate check (v3)    {:8.1} ms  {bcheck_req} requests  = {:.2}x v3 floor; {:.2} requests per image (floor 4.00; + ping, referrers probe)",
+        ms(bc),
+        bc.as_secs_f64() / bf.as_secs_f64(),
+        per(bcheck_req, 2)
     );
     println!(
         "  sigstore crate loop    {:8.1} ms  {sigstore_req} requests  = {:.1}x slower than sealgate check",

@@ -504,11 +504,7 @@ impl Gate {
             concurrency: cfg.registry.concurrency,
             max_attestation_bytes: cfg.max_sbom_size,
         };
-        let enough = |r: &crate::reference::Repository,
-                      d: &crate::reference::Digest,
-                      l: &[crate::evidence::SignatureLayer]| {
-            crate::policy::eval::signatures_suffice(&cfg.policies, r, d, l, now)
-        };
+        let enough = crate::policy::eval::signatures_enough(&cfg.policies, now);
         let evidence = verify::gather_until(
             &self.registry,
             &wanted,

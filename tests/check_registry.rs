@@ -883,7 +883,8 @@ async fn each_digest_resolved_once_and_each_signature_fetched_once() {
     let att: Vec<(&str, &str)> = att.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let p = write_policy(dir.path(), "**", &att, None, "");
     let before = reg.log_lines().len();
-    let r = check(&reg.addr, dir.path(), &p, &[]);
+    // one request at a time: what discovery learned from count/a is exact for count/b
+    let r = check(&reg.addr, dir.path(), &p, &["--concurrency", "1"]);
     assert_eq!(r.code, 0, "{r}");
     let j = r.json();
     assert_eq!(j["summary"]["manifests"], 50);
@@ -900,7 +901,6 @@ async fn each_digest_resolved_once_and_each_signature_fetched_once() {
             .iter()
             .filter(|l| l.contains(&format!("/v2/{name}/manifests/v1 ")))
             .count();
-        // the fallback tag and the `.sig` tag once each (the referrers API: see below)
         let referrers = log
             .iter()
             .filter(|l| l.contains(&format!("/v2/{name}/referrers/sha256:")))
@@ -913,7 +913,14 @@ async fn each_digest_resolved_once_and_each_signature_fetched_once() {
             .iter()
             .filter(|l| l.contains(&format!("/v2/{name}/blobs/")))
             .count();
-        assert_eq!((resolves, sigs, blobs), (1, 2, 1), "{name}: {log:#?}");
+        // count/a: the fallback tag (absent) and the `.sig` tag; count/b: the registry's
+        // repositories keep their signatures in `.sig` tags, so only that one
+        let want_sigs = if name == "count/a" { 2 } else { 1 };
+        assert_eq!(
+            (resolves, sigs, blobs),
+            (1, want_sigs, 1),
+            "{name}: {log:#?}"
+        );
         assert!(referrers <= 1, "{name}: {log:#?}");
     }
     assert_eq!(
@@ -925,7 +932,7 @@ async fn each_digest_resolved_once_and_each_signature_fetched_once() {
     // registry has none, and it is not asked again in the run
     let referrers = log.iter().filter(|l| l.contains("/referrers/")).count();
     assert_eq!(referrers, 1, "{log:#?}");
-    assert_eq!(log.len(), 10, "{log:#?}");
+    assert_eq!(log.len(), 9, "{log:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -297,13 +297,7 @@ async fn a_bundle_moved_to_another_image_or_tampered_with_fails_with_its_reason(
         &m,
         &keyless_policy(dir.path(), GITHUB, "subject", KUBEWARDEN, ""),
         &reg.addr,
-        &[
-            "--trusted-root",
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("src/sigstore/roots/staging.json")
-                .to_str()
-                .unwrap(),
-        ],
+        &["--trusted-root", "builtin:staging"],
     );
     assert_eq!(r.code, 1, "{r}");
     let c = codes(&r);

@@ -89,9 +89,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     let trusted_root = match &args.trusted_root {
         None => None,
-        Some(tr) => Some(std::sync::Arc::new(
-            sealgate::sigstore::trust::TrustedRoot::from_file(tr).map_err(anyhow::Error::new)?,
-        )),
+        Some(tr) => {
+            Some(sealgate::sigstore::trust::TrustedRoot::load(tr).map_err(anyhow::Error::new)?)
+        }
     };
     let now = match &args.now {
         Some(now) => sealgate::time::parse_rfc3339(now)
@@ -178,11 +178,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     };
     let progress = !args.quiet && std::io::stderr().is_terminal();
     // signature discovery stops once every rule is satisfied
-    let enough = |r: &sealgate::reference::Repository,
-                  d: &sealgate::reference::Digest,
-                  l: &[sealgate::evidence::SignatureLayer]| {
-        sealgate::policy::eval::signatures_suffice(&policies, r, d, l, now)
-    };
+    let enough = sealgate::policy::eval::signatures_enough(&policies, now);
     let evidence = if let Some(dir) = &args.oci_layout {
         let layout = OciLayout::open(dir).map_err(anyhow::Error::new)?;
         rt.block_on(verify::gather_until(

@@ -101,9 +101,7 @@ async fn run_async(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("--cache-ttl {:?}: {e}", args.cache_ttl))?;
     let trusted_root = match &args.trusted_root {
         None => None,
-        Some(p) => Some(Arc::new(sealgate::sigstore::trust::TrustedRoot::from_file(
-            p,
-        )?)),
+        Some(p) => Some(sealgate::sigstore::trust::TrustedRoot::load(p)?),
     };
     {
         use std::os::unix::fs::DirBuilderExt as _;

@@ -167,7 +167,7 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitCode> {
     };
     let root = match &args.trusted_root {
         None => TrustedRoot::production(),
-        Some(p) => std::sync::Arc::new(TrustedRoot::from_file(p)?),
+        Some(p) => TrustedRoot::load(p)?,
     };
     let bundle_bytes = read_limited(
         &args.bundle,

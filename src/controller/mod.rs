@@ -1119,11 +1119,7 @@ async fn run(
         concurrency: ctx.options.registry_concurrency,
         max_attestation_bytes: ctx.options.max_sbom_size,
     };
-    let enough = |r: &crate::reference::Repository,
-                  d: &crate::reference::Digest,
-                  l: &[crate::evidence::SignatureLayer]| {
-        crate::policy::eval::signatures_suffice(&policies, r, d, l, now)
-    };
+    let enough = crate::policy::eval::signatures_enough(&policies, now);
     let evidence = verify::gather_until(
         &ctx.registry,
         &wanted,

@@ -129,7 +129,7 @@ pub enum KeyError {
 }
 
 /// Why a signature was not accepted.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     /// The bytes are not a signature of the shape this key produces (wrong length, not DER, …).
     #[error("malformed signature: {0}")]
@@ -295,6 +295,18 @@ impl PublicKey {
     /// [`SignatureError::Malformed`] when `sig` cannot be a signature of this key type (e.g. the
     /// wrong length, neither DER nor `r‖s`), [`SignatureError::Invalid`] when it does not verify.
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
+        // the same (key, message, signature) is checked again when discovery's early
+        // evaluation and the final decision see one signature: answer from the memo
+        let id = memo::id(self.spki_der(), msg, sig);
+        if let Some(r) = memo::get(&id) {
+            return r;
+        }
+        let r = self.verify_uncached(msg, sig);
+        memo::put(id, &r);
+        r
+    }
+
+    fn verify_uncached(&self, msg: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
         match &self.inner {
             Inner::P256(key) => verify_p256(key, msg, sig),
             Inner::P384(key) => verify_p384(key, msg, sig),
@@ -612,4 +624,48 @@ fn verify_ed25519(
     let prehash = Sha512::new_with_prefix(msg);
     key.verify_prehashed(prehash, None, &signature)
         .map_err(|_| SignatureError::Invalid)
+}
+
+/// A bounded memo of [`PublicKey::verify`] answers, keyed by the SHA-256 of the key's SPKI,
+/// the message and the signature (each length-prefixed, so no two inputs share a key): the
+/// answer of a pure function, so a hit is exactly what verifying again would say.
+mod memo {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+
+    use sha2::{Digest as _, Sha256};
+
+    use super::SignatureError;
+
+    /// Most answers kept; the memo starts over when full.
+    const MAX: usize = 16_384;
+
+    type Answer = Result<(), SignatureError>;
+
+    fn map() -> &'static Mutex<HashMap<[u8; 32], Answer>> {
+        static MAP: OnceLock<Mutex<HashMap<[u8; 32], Answer>>> = OnceLock::new();
+        MAP.get_or_init(|| Mutex::new(HashMap::new()))
+    }
+
+    pub(super) fn id(spki: &[u8], msg: &[u8], sig: &[u8]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        for part in [spki, msg, sig] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+        h.finalize().into()
+    }
+
+    pub(super) fn get(id: &[u8; 32]) -> Option<Answer> {
+        map().lock().ok()?.get(id).cloned()
+    }
+
+    pub(super) fn put(id: [u8; 32], answer: &Answer) {
+        if let Ok(mut m) = map().lock() {
+            if m.len() >= MAX {
+                m.clear();
+            }
+            m.insert(id, answer.clone());
+        }
+    }
 }

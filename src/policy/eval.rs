@@ -70,6 +70,16 @@ pub fn signatures_suffice(
     any
 }
 
+/// [`signatures_suffice`] as the predicate [`crate::verify::gather_until`] takes.
+pub fn signatures_enough(
+    policies: &[Policy],
+    now: i64,
+) -> impl Fn(&crate::reference::Repository, &Digest, &[crate::evidence::SignatureLayer]) -> bool
++ Sync
++ '_ {
+    move |repo, digest, layers| signatures_suffice(policies, repo, digest, layers, now)
+}
+
 /// Whether any policy has attestation rules for this image (so the edge fetches them).
 pub fn needs_attestations(policies: &[Policy], image: &ImageRef) -> bool {
     let name = image.name();

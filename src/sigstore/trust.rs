@@ -18,6 +18,15 @@ const PRODUCTION_JSON: &str = include_str!(concat!(
     "/src/sigstore/roots/production.json"
 ));
 
+/// The public-good staging instance's root (`--trusted-root builtin:staging`).
+const STAGING_JSON: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/src/sigstore/roots/staging.json"
+));
+
+/// How a built-in root is named where a `trusted_root.json` path is expected.
+pub const BUILTIN_PREFIX: &str = "builtin:";
+
 /// Largest `trusted_root.json` accepted, in bytes.
 pub const MAX_TRUSTED_ROOT_BYTES: usize = 4 << 20;
 
@@ -350,6 +359,38 @@ impl TrustedRoot {
         .clone()
     }
 
+    /// The built-in public-good staging root.
+    #[allow(
+        clippy::expect_used,
+        reason = "the built-in root is checked by a unit test"
+    )]
+    pub fn staging() -> Arc<Self> {
+        static ROOT: OnceLock<Arc<TrustedRoot>> = OnceLock::new();
+        ROOT.get_or_init(|| {
+            Arc::new(
+                Self::from_json(STAGING_JSON.as_bytes(), "built-in staging trusted root")
+                    .expect("built-in trusted root parses"),
+            )
+        })
+        .clone()
+    }
+
+    /// What a `--trusted-root` argument names: `builtin:production` or `builtin:staging`
+    /// (the roots compiled in from `src/sigstore/roots/`), else a `trusted_root.json` file.
+    ///
+    /// # Errors
+    /// An unknown built-in name, or any [`TrustedRoot::from_file`] error.
+    pub fn load(arg: &std::path::Path) -> Result<Arc<Self>, TrustError> {
+        match arg.to_str().and_then(|s| s.strip_prefix(BUILTIN_PREFIX)) {
+            Some("production") => Ok(Self::production()),
+            Some("staging") => Ok(Self::staging()),
+            Some(other) => Err(TrustError(format!(
+                "unknown built-in trusted root {other:?} (builtin:production or builtin:staging)"
+            ))),
+            None => Self::from_file(arg).map(Arc::new),
+        }
+    }
+
     /// The transparency log whose `logId.keyId` (or `checkpointKeyId`) is `id`.
     pub fn tlog(&self, id: &[u8]) -> Option<&Log> {
         self.tlogs
@@ -367,6 +408,21 @@ impl TrustedRoot {
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builtin_roots_are_named_and_distinct() {
+        let p = TrustedRoot::load(std::path::Path::new("builtin:production")).unwrap();
+        let s = TrustedRoot::load(std::path::Path::new("builtin:staging")).unwrap();
+        assert_eq!(p.origin, "built-in production trusted root");
+        assert_eq!(s.origin, "built-in staging trusted root");
+        assert!(s.tlogs.iter().any(|l| l.host().ends_with("sigstage.dev")));
+        assert!(p.tlogs.iter().all(|l| !l.host().ends_with("sigstage.dev")));
+        let e = TrustedRoot::load(std::path::Path::new("builtin:prod")).unwrap_err();
+        assert!(e.to_string().contains("unknown built-in"), "{e}");
+        // anything else is a file
+        let e = TrustedRoot::load(std::path::Path::new("/nonexistent/root.json")).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/root.json"), "{e}");
+    }
 
     #[test]
     fn production_root_parses_with_all_parts() {
