@@ -14,9 +14,10 @@ mod sbomgen;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sealgate::attest::{self, check, sbom};
+use sealgate::attest::{self, sbom};
 use sealgate::crypto::PrivateKey;
 use sealgate::evidence::{AttestationEnvelope, SignatureSource};
+use sealgate::policy::attestations as check;
 use sealgate::reference::Digest;
 use sealgate::verdict::Verdict;
 

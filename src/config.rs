@@ -176,24 +176,7 @@ struct RawCache {
 // ---------------------------------------------------------------------------------------
 // Validated config
 
-/// How the source is reached. Secrets stay where they are (env var, file) until a fetch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GitAuth {
-    None,
-    /// HTTPS token from an environment variable or a file; `username` defaults to
-    /// `x-access-token` (GitHub; GitLab accepts any user name with a token).
-    Token {
-        env: Option<String>,
-        file: Option<PathBuf>,
-        username: String,
-    },
-    /// SSH key file; the server's host key must be in `known_hosts`.
-    Ssh {
-        key_file: PathBuf,
-        known_hosts: PathBuf,
-        username: Option<String>,
-    },
-}
+pub use crate::source::git::GitAuth;
 
 /// Commit-signature requirements of the source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -225,15 +208,8 @@ pub struct RegistryConfig {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone)]
-pub struct PromoteConfig {
-    pub url: String,
-    pub branch: String,
-    /// Where the files go on the target branch ("" = root).
-    pub path: String,
-    pub author_name: String,
-    pub author_email: String,
-}
+/// The deploy branch (the reconcile core's promote target).
+pub use crate::reconcile::PromoteSpec as PromoteConfig;
 
 #[derive(Debug, Clone)]
 pub struct ApprovalConfig {
@@ -263,20 +239,9 @@ pub struct GateConfig {
 }
 
 impl GateConfig {
-    /// sha256 over the loaded policies (name and document hash of each, sorted): the
-    /// `Sealgate-Policy` trailer.
+    /// The policies' digest ([`crate::policy::digest`]): the `Sealgate-Policy` trailer.
     pub fn policy_digest(&self) -> String {
-        use sha2::Digest as _;
-        let mut parts: Vec<String> = self
-            .policies
-            .iter()
-            .map(|p| format!("{}={}", p.name, p.sha256))
-            .collect();
-        parts.sort();
-        format!(
-            "sha256:{}",
-            hex::encode(sha2::Sha256::digest(parts.join("\n").as_bytes()))
-        )
+        crate::policy::digest(&self.policies)
     }
 }
 
@@ -610,7 +575,6 @@ fn compile(raw: Raw, file: &Path, base: &Path) -> Result<GateConfig, ConfigError
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

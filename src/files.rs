@@ -159,7 +159,6 @@ pub fn read_regular_string(path: &Path, max: u64) -> Result<String, FileError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

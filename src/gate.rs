@@ -2,19 +2,27 @@
 //! per-image verdicts and the decision. No I/O: [`plan`] says what evidence is needed,
 //! the edge gathers it ([`crate::verify::gather`]), [`decide`] computes the outcome.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::HashMap;
 
-use crate::attest::check::FoundAttestation;
 use crate::evidence::ImageEvidence;
 use crate::manifests::pin::PinEdit;
 use crate::manifests::{FoundImage, Location, Origin, Problem, Snapshot};
 use crate::policy::Policy;
+use crate::policy::attestations::FoundAttestation;
 use crate::policy::eval::{self, ImageOutcome};
+use crate::policy::signatures::AttestorResult;
 use crate::reference::ImageRef;
-use crate::sigstore::cosign::AttestorResult;
 use crate::verdict::{Decision, Reason, ReasonCode, Verdict};
-use crate::verify::Wanted;
+
+/// One image to gather evidence for (what [`plan`] lists for the edge).
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub image: ImageRef,
+    /// Whether some policy needs its signatures (else only the digest is resolved).
+    pub signatures: bool,
+    /// Whether some policy has attestation rules for it.
+    pub attestations: bool,
+}
 
 /// The verdict of one unique reference, with every place it occurs.
 #[derive(Debug, Clone)]
@@ -188,15 +196,7 @@ pub fn decide(
     }
 }
 
-/// The rewrites that pin every passing, tag-only image reference to its digest, per file
-/// (pure: computed from the report; [`crate::manifests::pin::apply`] reads and rewrites).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PinPlan {
-    /// Scalar rewrites (`name[:tag]` → `name[:tag]@digest`) per manifest file.
-    pub scalars: BTreeMap<PathBuf, Vec<PinEdit>>,
-    /// Kustomization `images:` entries (index) that get a `digest:`, per file.
-    pub kustomizations: BTreeMap<PathBuf, Vec<(usize, String)>>,
-}
+pub use crate::manifests::pin::PinPlan;
 
 /// What pinning the report's passing images takes.
 pub fn pin_plan(report: &Report) -> PinPlan {

@@ -363,7 +363,6 @@ async fn read_body(request: Request) -> Result<Bytes, HookError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

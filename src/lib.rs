@@ -15,28 +15,41 @@
 //!                             re-hash)
 //! ```
 //!
-//! Modules, in data-flow order:
+//! Modules by layer (each may use only the layers above it; `tests/layering.rs` checks it,
+//! docs/design.md has the map):
+//! - pure basics: [`reference`](mod@reference) (the image reference grammar), [`verdict`], [`evidence`]
+//!   (gathered bytes as values), [`time`], [`error`], [`files`] (reading user-named files:
+//!   regular only, bounded, never blocking).
 //! - [`manifests`]: safe tree walk, multi-document YAML/JSON, image extraction with JSON
-//!   pointers, kustomize `images:` overrides, format-preserving pinning (pure but for reads).
-//! - [`reference`]: the image reference grammar and normalization (pure).
-//! - [`registry`]: the edge that fetches manifests and blobs (HTTP or OCI layout), with
-//!   auth, limits, retries and digest re-checks; signature discovery.
-//! - [`verify`]: orchestration — deduplicated, concurrent evidence gathering.
-//! - [`evidence`]: the gathered bytes as plain values.
-//! - [`crypto`], [`sigstore`]: public keys and cosign payload/signature checks (pure).
-//! - [`attest`]: in-toto statements and DSSE envelopes (pure).
-//! - [`keysource`]: where keys come from (files, `env://`, `k8s://`).
-//! - [`policy`]: `ImagePolicy` schema, validation, pure evaluation.
-//! - [`gate`]: snapshot + evidence → per-image verdicts → [`verdict::Decision`] (pure).
-//! - [`report`]: text, JSON, SARIF and JUnit renderings (pure).
-//! - [`config`]: the standalone gate's `GateConfig`, validated once.
-//! - [`source`]: the Git edge (cached bare repositories, safe checkout, commit and tag
-//!   signatures); [`target`]: promotion commits on a deploy branch.
-//! - [`daemon`]: the reconcile core of `sealgate run` and its status (a value);
-//!   [`http`] and [`metrics`]: its HTTP surface (`/status`, `/metrics`, webhooks).
-//! - [`time`]: RFC 3339 timestamps and durations (pure; the clock is an argument).
-//! - [`files`]: reading user-named files (regular files only, bounded, never blocking).
+//!   pointers, kustomize `images:` overrides, format-preserving pinning.
+//! - [`crypto`] (public keys, key files), [`sigstore`] (bundles, Rekor, Fulcio, TSA, trusted
+//!   roots: protocol only), [`attest`] (in-toto, DSSE, SBOM and scan readers),
+//!   [`keysource`] (files, `env://`, `k8s://`).
+//! - [`policy`]: `ImagePolicy` schema, validation, and rule evaluation
+//!   ([`policy::signatures`], [`policy::attestations`], [`policy::eval`]), [`policy::digest`].
+//! - [`gate`]: plan → decide → pin plan over a snapshot and evidence (pure); [`report`]: text,
+//!   JSON, SARIF and JUnit renderings.
+//! - edges: [`registry`] (HTTP or OCI layout, auth, limits, digest re-checks, signature
+//!   discovery), [`verify`] (deduplicated concurrent gathering, the evidence cache, and
+//!   [`verify::check`], the one check pipeline call), [`source`] (Git: cached bare
+//!   repositories, safe checkout, commit and tag signatures), [`target`] (promotion commits,
+//!   server-side apply).
+//! - [`reconcile`]: the one reconcile core (ordered sub-steps, one status type, the
+//!   [`reconcile::Driver`] trait).
+//! - drivers and front ends: [`daemon`] (`sealgate run`), [`controller`] (`sealgate
+//!   controller`, kube-runtime), [`config`] (the standalone gate's `GateConfig`), [`http`] and
+//!   [`metrics`] (`/status`, `/metrics`, webhooks); the `sealgate` binary's `cli`.
 #![forbid(unsafe_code)]
+// Unit tests fail loudly: the one exception to the crate's unwrap/expect/panic lints.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests fail loudly"
+    )
+)]
 
 pub mod attest;
 pub mod config;
@@ -52,6 +65,7 @@ pub mod keysource;
 pub mod manifests;
 pub mod metrics;
 pub mod policy;
+pub mod reconcile;
 pub mod reference;
 pub mod registry;
 pub mod report;

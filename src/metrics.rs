@@ -51,6 +51,19 @@ pub enum ReconcileResult {
 }
 
 impl ReconcileResult {
+    /// The result of a reconcile's outcome (both drivers).
+    pub fn of(o: &crate::reconcile::Outcome) -> Self {
+        use crate::reconcile::Outcome;
+        match o {
+            Outcome::Applied { .. } => Self::Applied,
+            Outcome::Promoted { .. } => Self::Promoted,
+            Outcome::UpToDate => Self::Unchanged,
+            Outcome::Blocked { .. } => Self::Blocked,
+            Outcome::AwaitingApproval => Self::AwaitingApproval,
+            Outcome::Failed { .. } => Self::Error,
+        }
+    }
+
     /// The label value exported for this result.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -360,7 +373,6 @@ impl Default for Metrics {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -1193,7 +1193,7 @@ async fn a_failing_status_write_is_an_error_retried_with_growing_backoff() {
     }
     backoffs.push(controller::error_policy(
         Arc::new(gate.clone()),
-        &controller::Error::Invalid("again".into()),
+        &controller::Error::NotNamespaced,
         e.ctx.clone(),
     ));
     assert_eq!(
@@ -1217,7 +1217,7 @@ async fn a_failing_status_write_is_an_error_retried_with_growing_backoff() {
     assert_eq!(st.last_applied_revision.as_deref(), Some(commit.as_str()));
     let again = controller::error_policy(
         Arc::new(gate.clone()),
-        &controller::Error::Invalid("later".into()),
+        &controller::Error::NotNamespaced,
         e.ctx.clone(),
     );
     assert_eq!(again, Action::requeue(Duration::from_secs(5)));

@@ -208,3 +208,41 @@ async fn warm_reconcile_makes_no_registry_request_for_pinned_images() {
     );
     assert!(gate.cache.stats().0 > 0, "cache hits");
 }
+
+/// Regression: `sealgate_image_verdicts` counts every image of the report (the status keeps
+/// only the first 50) with the report's verdict labels (never the status's `… (warn)`).
+#[tokio::test(flavor = "multi_thread")]
+async fn image_verdict_metrics_count_every_image_with_typed_labels() {
+    let w = world().await;
+    // warn mode: 60 images that do not exist are reported, never block
+    let policy = std::fs::read_to_string(w.path("policy.yaml")).unwrap();
+    std::fs::write(
+        w.path("policy.yaml"),
+        policy.replace("spec:\n", "spec:\n  mode: warn\n"),
+    )
+    .unwrap();
+    let pods: String = (0..60)
+        .map(|i| {
+            format!(
+                "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}}}\nspec:\n  containers:\n    - name: c\n      image: {}/team/missing{i}:v1\n",
+                w.reg.addr
+            )
+        })
+        .collect();
+    w.git.commit(&[("deploy/pods.yaml", &pods)], "sixty pods");
+    let config = sealgate::config::load(&w.config).unwrap();
+    let gate = std::sync::Arc::new(sealgate::daemon::Gate::new(config).unwrap());
+    let outcome = gate.reconcile(sealgate::time::now()).await;
+    assert!(
+        matches!(outcome, sealgate::daemon::Outcome::Promoted { .. }),
+        "{outcome:?}"
+    );
+    let s = gate.status();
+    assert_eq!(s.images_total, 60);
+    assert_eq!(s.images.len(), sealgate::daemon::MAX_STATUS_IMAGES);
+    assert_eq!(s.images[0].verdict, "unverifiable (warn)");
+    assert_eq!(
+        gate.image_verdicts(),
+        [("unverifiable".to_string(), "ImageNotFound".to_string(), 60)]
+    );
+}

@@ -1,12 +1,11 @@
 //! Attestations (pure): in-toto statements, DSSE envelopes (PAE), and cosign's
 //! `--type` aliases. Building and checking envelopes over bytes; no I/O.
 //!
-//! - [`check`]: verifies the DSSE attestations found for an image against a policy's
-//!   attestation rule and picks the one that decides.
+//! - (the rule evaluation over these — which attestation decides — is
+//!   [`crate::policy::attestations`]).
 //! - [`sbom`]: SPDX / CycloneDX predicates and the `deniedPackages` / `deniedLicenses` rules.
 //! - [`vuln`]: vulnerability-scan predicates (cosign vuln, Trivy, SARIF) and their rules.
 
-pub mod check;
 pub mod sbom;
 pub mod vuln;
 
@@ -239,7 +238,6 @@ pub(crate) fn decode_any_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

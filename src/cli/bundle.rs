@@ -23,7 +23,7 @@ use sealgate::reference::{Digest, ImageRef};
 use super::sign::{Store, digest_to_sign};
 
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+pub use sealgate::sigstore::bundle::COSIGN_SIGN_PREDICATE;
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const EMPTY_CONFIG: &[u8] = b"{}";

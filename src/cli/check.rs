@@ -170,23 +170,19 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         "manifests loaded"
     );
 
-    // --- gather evidence at the edge
-    let wanted = gate::plan(&snapshot, &policies, args.pin);
-    let gather_opts = verify::GatherOptions {
-        concurrency: args.concurrency,
-        max_attestation_bytes: args.max_sbom_size,
+    // --- the check pipeline: plan → gather at the edge → decide (pure)
+    let opts = verify::CheckOptions {
+        gather: verify::GatherOptions {
+            concurrency: args.concurrency,
+            max_attestation_bytes: args.max_sbom_size,
+        },
+        resolve_all: args.pin,
     };
     let progress = !args.quiet && std::io::stderr().is_terminal();
-    // signature discovery stops once every rule is satisfied
-    let enough = sealgate::policy::eval::signatures_enough(&policies, now);
-    let evidence = if let Some(dir) = &args.oci_layout {
+    let report = if let Some(dir) = &args.oci_layout {
         let layout = OciLayout::open(dir).map_err(anyhow::Error::new)?;
-        rt.block_on(verify::gather_until(
-            &layout,
-            &wanted,
-            &gather_opts,
-            None,
-            Some(&enough),
+        rt.block_on(verify::check(
+            &layout, &snapshot, &policies, &opts, None, now, None,
         ))
     } else {
         let docker =
@@ -201,22 +197,25 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             docker,
         )
         .map_err(anyhow::Error::new)?;
-        if progress && !wanted.is_empty() {
-            eprintln!("sealgate: checking {} images…", wanted.len());
-        }
-        let ev = rt.block_on(verify::gather_until(
+        let announce = |n: usize| {
+            if progress && n > 0 {
+                eprintln!("sealgate: checking {n} images…");
+            }
+        };
+        let report = rt.block_on(verify::check(
             &http,
-            &wanted,
-            &gather_opts,
+            &snapshot,
+            &policies,
+            &opts,
             None,
-            Some(&enough),
+            now,
+            Some(&announce),
         ));
         tracing::info!(requests = http.requests(), "registry requests");
-        ev
+        report
     };
 
-    // --- decide (pure) and render
-    let report = gate::decide(&snapshot, &policies, &evidence, now);
+    // --- render
     let rendered = report::render(&report, args.output);
     match &args.output_file {
         Some(f) => {

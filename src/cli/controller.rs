@@ -217,7 +217,7 @@ async fn run_async(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     tokio::spawn({
         let stop_tx = stop_tx.clone();
         async move {
-            shutdown_signal().await;
+            super::shutdown_signal().await;
             tracing::info!("shutting down: finishing running reconciles");
             let _ = stop_tx.send(true);
         }
@@ -335,19 +335,4 @@ async fn run_controller(
             }
         })
         .await;
-}
-
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
 }

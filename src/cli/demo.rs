@@ -158,6 +158,7 @@ fn show(step: &str, story: &str, gate: &Gate, outcome: &Outcome) {
             format!("PROMOTED as {}", commit.get(..12).unwrap_or(commit))
         }
         Outcome::UpToDate => "UP TO DATE".into(),
+        Outcome::Applied { revision, .. } => format!("APPLIED {revision}"),
         Outcome::Blocked { reason } => format!("BLOCKED ({reason})"),
         Outcome::AwaitingApproval => "AWAITING APPROVAL".into(),
         Outcome::Failed { reason, message } => format!("FAILED ({reason}: {message})"),

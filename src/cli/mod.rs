@@ -136,3 +136,19 @@ pub fn run(cli: Cli) -> ExitCode {
 pub(crate) fn now_rfc3339() -> String {
     sealgate::time::format_rfc3339(sealgate::time::now())
 }
+
+/// Resolves on SIGTERM or SIGINT (the daemon and the controller stop cleanly on either).
+pub(crate) async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}

@@ -12,7 +12,7 @@ use clap::Args;
 
 use sealgate::daemon::{Gate, Outcome, Status};
 use sealgate::http::{AppState, Trigger};
-use sealgate::metrics::{Metrics, ReconcileResult};
+use sealgate::metrics::Metrics;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -55,8 +55,14 @@ pub fn render_status(s: &Status) -> String {
             .unwrap_or_else(|| "-".into())
     };
     let mut out = String::new();
-    out.push_str(&format!("SOURCE     {}\n", s.source));
-    out.push_str(&format!("TARGET     {}\n", s.target));
+    out.push_str(&format!(
+        "SOURCE     {}\n",
+        s.source.as_deref().unwrap_or("-")
+    ));
+    out.push_str(&format!(
+        "TARGET     {}\n",
+        s.target.as_deref().unwrap_or("-")
+    ));
     for k in [
         "Ready",
         "Stalled",
@@ -114,34 +120,19 @@ fn now_of(args: &Option<String>) -> anyhow::Result<Option<i64>> {
     }
 }
 
-fn result_of(o: &Outcome) -> ReconcileResult {
-    match o {
-        Outcome::Promoted { .. } => ReconcileResult::Promoted,
-        Outcome::UpToDate => ReconcileResult::Unchanged,
-        Outcome::Blocked { .. } => ReconcileResult::Blocked,
-        Outcome::AwaitingApproval => ReconcileResult::AwaitingApproval,
-        Outcome::Failed { .. } => ReconcileResult::Error,
-    }
-}
-
 fn record(metrics: &Metrics, gate: &Gate, o: &Outcome, seconds: f64, cache_before: (u64, u64)) {
-    metrics.reconcile(result_of(o), seconds);
-    let s = gate.status();
-    let mut counts: std::collections::BTreeMap<(String, String), i64> = Default::default();
-    for i in &s.images {
-        let reason = i
-            .reasons
-            .first()
-            .map(|r| r.code.as_str().to_string())
-            .unwrap_or_default();
-        *counts.entry((i.verdict.clone(), reason)).or_default() += 1;
-    }
-    let counts: Vec<(String, String, i64)> =
-        counts.into_iter().map(|((v, r), n)| (v, r, n)).collect();
-    metrics.set_image_verdicts(&counts);
+    metrics.reconcile(sealgate::metrics::ReconcileResult::of(o), seconds);
+    // every image of the last report, not the status's first 50
+    metrics.set_image_verdicts(&gate.image_verdicts());
     metrics.set_blocked_gates(i64::from(matches!(o, Outcome::Blocked { .. })));
     if let Outcome::Promoted { .. } = o {
         metrics.set_last_promotion(sealgate::time::now());
+    }
+    if matches!(
+        o,
+        Outcome::Promoted { .. } | Outcome::UpToDate | Outcome::Applied { .. }
+    ) {
+        metrics.set_last_success(sealgate::time::now());
     }
     let (hits, misses) = gate.cache.stats();
     for _ in cache_before.0..hits {
@@ -188,7 +179,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             print!("{}", render_status(&status));
         }
         return Ok(match outcome {
-            Outcome::Promoted { .. } | Outcome::UpToDate => ExitCode::SUCCESS,
+            Outcome::Promoted { .. } | Outcome::UpToDate | Outcome::Applied { .. } => {
+                ExitCode::SUCCESS
+            }
             Outcome::Blocked { .. } | Outcome::Failed { .. } => ExitCode::from(1),
             Outcome::AwaitingApproval => ExitCode::from(3),
         });
@@ -254,7 +247,7 @@ async fn daemon(
     {
         let stop_tx = stop_tx.clone();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            super::shutdown_signal().await;
             let _ = stop_tx.send(true);
         });
     }
@@ -324,28 +317,6 @@ fn jitter(d: Duration) -> Duration {
         .map_or(0, |t| t.subsec_nanos());
     let frac = f64::from(nanos % 2001) / 10_000.0 - 0.1; // -0.1 ..= 0.1
     d.mul_f64(1.0 + frac)
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {

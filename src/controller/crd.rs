@@ -171,92 +171,11 @@ pub struct DeploymentGateSpec {
     pub suspend: bool,
 }
 
-/// A kstatus condition.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Condition {
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// `True`, `False` or `Unknown`.
-    pub status: String,
-    pub reason: String,
-    pub message: String,
-    pub last_transition_time: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-}
+pub use crate::reconcile::status::{Condition, ImageReason, ImageStatus};
+pub use crate::target::apply::{Inventory, InventoryEntry};
 
-/// One reason of an image verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-pub struct ImageReason {
-    pub code: String,
-    pub message: String,
-}
-
-/// One image of the last verified revision.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageStatus {
-    pub image: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
-    pub verdict: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reasons: Vec<ImageReason>,
-}
-
-/// One applied object (Flux's inventory format): `id` is
-/// `<namespace>_<name>_<group>_<kind>`, `v` the API version.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
-pub struct InventoryEntry {
-    pub id: String,
-    pub v: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-pub struct Inventory {
-    pub entries: Vec<InventoryEntry>,
-}
-
-/// The gate's status, computed as a value each reconcile and written only when it changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DeploymentGateStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    #[serde(default)]
-    pub conditions: Vec<Condition>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_attempted_revision: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_verified_revision: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_applied_revision: Option<String>,
-    /// The deploy-branch commit of the last promotion.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_promotion_commit: Option<String>,
-    /// Digest of what the last verification depended on (revision, generation, policies,
-    /// trust material): a reconcile with the same digest does not verify again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verified_inputs: Option<String>,
-    #[serde(default)]
-    pub images_total: usize,
-    #[serde(default)]
-    pub images_blocked: usize,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub images: Vec<ImageStatus>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inventory: Option<Inventory>,
-}
-
-impl DeploymentGateStatus {
-    /// The condition of a type, if set.
-    pub fn condition(&self, type_: &str) -> Option<&Condition> {
-        self.conditions.iter().find(|c| c.type_ == type_)
-    }
-}
+/// The gate's status: the reconcile core's one status type.
+pub type DeploymentGateStatus = crate::reconcile::status::GateStatus;
 
 /// The CRDs as YAML documents, in install order.
 ///

@@ -17,8 +17,10 @@
 //! kube-rs; side effects go through the [`Context`]'s clients, so tests drive it over a
 //! mocked API server.
 
-pub mod apply;
 pub mod crd;
+
+/// Server-side apply lives with the other targets.
+pub use crate::target::apply;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -34,18 +36,19 @@ use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource as _, ResourceExt as _};
 
-use crate::config::GitAuth;
-use crate::gate::{self, Report};
+use crate::gate::Report;
 use crate::keysource::{ClusterScope, Resolved};
-use crate::manifests::{self, LoadOptions};
 use crate::metrics::{Metrics, ReconcileResult};
 use crate::policy::Policy;
+use crate::reconcile::{
+    self, Approval, ConditionType, Driver, Files, GateSpec, Outcome, PromoteSpec, Reason,
+    RepoOpener, SourceSpec, TargetSpec,
+};
 use crate::registry::AnyRegistry;
-use crate::source::git::Repo;
-use crate::source::signature::{self, AllowedSigners, OpenPgpKeys, SignatureCheck, SignerTrust};
-use crate::target::promote::{self, PromoteOutcome, Promotion};
+use crate::source::git::{GitAuth, Repo};
+use crate::source::signature::{AllowedSigners, OpenPgpKeys, SignerTrust};
 use crate::verdict::Decision;
-use crate::verify::{self, Cache, GatherOptions};
+use crate::verify::{Cache, GatherOptions};
 use crd::{
     ClusterImagePolicy, DeploymentGate, DeploymentGateStatus, FINALIZER, ImagePolicy, Inventory,
 };
@@ -161,18 +164,7 @@ impl Context {
         let Some(metrics) = &self.metrics else {
             return;
         };
-        let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
-        for i in &report.images {
-            let reason = i
-                .verdict
-                .reasons()
-                .first()
-                .map(|r| r.code.as_str().to_owned())
-                .unwrap_or_default();
-            *counts
-                .entry((i.verdict.as_str().to_owned(), reason))
-                .or_default() += 1;
-        }
+        let counts = reconcile::image_verdict_counts(report);
         let blocked = report.decision == Decision::Blocked;
         let (all, blocked_gates) = self.remember_all(|m| {
             let e = m.entry(key.to_owned()).or_default();
@@ -224,50 +216,26 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<finalizer::Error<Error>>),
-    #[error("{0}")]
-    Invalid(String),
+    #[error("a DeploymentGate is namespaced")]
+    NotNamespaced,
+    #[error("pruning: {0}")]
+    Prune(#[source] apply::ApplyError),
 }
 
-/// What a reconcile ended in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
-    Applied { revision: String, pruned: usize },
-    Promoted { commit: String, new: bool },
-    UpToDate,
-    Blocked { reason: String },
-    AwaitingApproval,
-    Failed { reason: String, message: String },
-}
-
-fn failed(reason: &str, message: impl Into<String>) -> Outcome {
-    Outcome::Failed {
-        reason: reason.into(),
-        message: message.into(),
+impl Error {
+    /// A short, bounded label of the error (for logs and metrics; kube-rs controller-rs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "kube",
+            Self::Finalizer(_) => "finalizer",
+            Self::NotNamespaced => "not_namespaced",
+            Self::Prune(_) => "prune",
+        }
     }
 }
 
-fn set(
-    st: &mut DeploymentGateStatus,
-    type_: &str,
-    status: bool,
-    reason: &str,
-    message: impl Into<String>,
-    now: &str,
-    generation: Option<i64>,
-) {
-    crate::daemon::set_condition(
-        &mut st.conditions,
-        type_,
-        status,
-        reason,
-        message,
-        now,
-        generation,
-    );
-}
-
-fn unset(st: &mut DeploymentGateStatus, type_: &str) {
-    st.conditions.retain(|c| c.type_ != type_);
+fn failed(reason: Reason, message: impl Into<String>) -> Outcome {
+    Outcome::failed(&reason, message)
 }
 
 fn duration(text: Option<&str>, default: Duration) -> Duration {
@@ -285,9 +253,7 @@ fn key_of(g: &DeploymentGate) -> String {
 /// Only when the API refuses the finalizer or the status patch; every other failure is a
 /// status (`Stalled`, `Ready=False`) and a requeue with backoff.
 pub async fn reconcile(gate: Arc<DeploymentGate>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = gate
-        .namespace()
-        .ok_or_else(|| Error::Invalid("a DeploymentGate is namespaced".into()))?;
+    let ns = gate.namespace().ok_or(Error::NotNamespaced)?;
     let api: Api<DeploymentGate> = Api::namespaced(ctx.client.clone(), &ns);
     finalizer(&api, FINALIZER, gate, |event| async {
         match event {
@@ -333,7 +299,7 @@ async fn cleanup(gate: Arc<DeploymentGate>, ctx: Arc<Context>) -> Result<Action,
         let client = apply_client(&gate, &ctx)?;
         let deleted = apply::prune(&client, &inventory, &Inventory::default())
             .await
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+            .map_err(Error::Prune)?;
         publish(
             &ctx,
             &gate,
@@ -393,12 +359,10 @@ async fn reconcile_gate(gate: Arc<DeploymentGate>, ctx: Arc<Context>) -> Result<
         return Ok(Action::await_change());
     }
     let now = crate::time::now();
-    let stamp = crate::time::format_rfc3339(now);
     let old = gate.status.clone().unwrap_or_default();
     let mut st = old.clone();
     st.observed_generation = gate.metadata.generation;
-    let outcome = run(&gate, &ctx, &mut st, now, &stamp).await;
-    finish(&gate, &mut st, &outcome, &stamp);
+    let outcome = run(&gate, &ctx, &mut st, now).await;
 
     let ns = gate.namespace().unwrap_or_default();
     if st != old {
@@ -413,14 +377,7 @@ async fn reconcile_gate(gate: Arc<DeploymentGate>, ctx: Arc<Context>) -> Result<
     }
     events(&ctx, &gate, &old, &st, &outcome).await;
 
-    let result = match &outcome {
-        Outcome::Applied { .. } => ReconcileResult::Applied,
-        Outcome::Promoted { new: true, .. } => ReconcileResult::Promoted,
-        Outcome::Promoted { new: false, .. } | Outcome::UpToDate => ReconcileResult::Unchanged,
-        Outcome::Blocked { .. } => ReconcileResult::Blocked,
-        Outcome::AwaitingApproval => ReconcileResult::AwaitingApproval,
-        Outcome::Failed { .. } => ReconcileResult::Error,
-    };
+    let result = ReconcileResult::of(&outcome);
     if let Some(m) = &ctx.metrics {
         m.reconcile(result, started.elapsed().as_secs_f64());
         if matches!(
@@ -429,7 +386,7 @@ async fn reconcile_gate(gate: Arc<DeploymentGate>, ctx: Arc<Context>) -> Result<
         ) {
             m.set_last_success(now);
         }
-        if let Outcome::Promoted { new: true, .. } = outcome {
+        if let Outcome::Promoted { .. } = outcome {
             m.set_last_promotion(now);
         }
     }
@@ -470,75 +427,6 @@ fn status_patch(st: &DeploymentGateStatus) -> serde_json::Value {
     v
 }
 
-/// The report step: `Ready`, `Stalled` and `Reconciling` from the outcome.
-fn finish(gate: &DeploymentGate, st: &mut DeploymentGateStatus, outcome: &Outcome, now: &str) {
-    let generation = gate.metadata.generation;
-    unset(st, "Reconciling");
-    let target = target_text(gate);
-    match outcome {
-        Outcome::Failed { reason, message } => {
-            set(
-                st,
-                "Stalled",
-                true,
-                reason,
-                message.clone(),
-                now,
-                generation,
-            );
-            set(st, "Ready", false, reason, message.clone(), now, generation);
-        }
-        Outcome::Applied { .. } | Outcome::Promoted { .. } | Outcome::UpToDate => {
-            unset(st, "Stalled");
-            let rev = st
-                .last_applied_revision
-                .clone()
-                .or_else(|| st.last_verified_revision.clone())
-                .unwrap_or_default();
-            set(
-                st,
-                "Ready",
-                true,
-                "Succeeded",
-                format!("{rev} is verified and {target}"),
-                now,
-                generation,
-            );
-        }
-        Outcome::Blocked { reason } => {
-            unset(st, "Stalled");
-            let kept = st
-                .last_applied_revision
-                .clone()
-                .unwrap_or_else(|| "nothing yet".into());
-            let msg = format!(
-                "revision {} is blocked ({} of {} images); the last good revision stays: {kept}",
-                st.last_attempted_revision.clone().unwrap_or_default(),
-                st.images_blocked,
-                st.images_total
-            );
-            set(st, "Ready", false, reason, msg, now, generation);
-        }
-        Outcome::AwaitingApproval => {
-            unset(st, "Stalled");
-            let rev = st.last_verified_revision.clone().unwrap_or_default();
-            set(
-                st,
-                "Ready",
-                false,
-                "AwaitingApproval",
-                format!(
-                    "revision {rev} passed and waits for approval (sealgate approve {} -n {})",
-                    gate.name_any(),
-                    gate.namespace().unwrap_or_default()
-                ),
-                now,
-                generation,
-            );
-        }
-    }
-}
-
 fn target_text(gate: &DeploymentGate) -> String {
     match (&gate.spec.target.apply, &gate.spec.target.promote) {
         (Some(a), _) => format!(
@@ -562,17 +450,17 @@ async fn events(
     outcome: &Outcome,
 ) {
     let was_blocked = old
-        .condition("ImagesVerified")
+        .get(ConditionType::ImagesVerified)
         .is_some_and(|c| c.status == "False");
     match outcome {
         Outcome::Blocked { reason } => {
             let again = old
-                .condition("Ready")
+                .get(ConditionType::Ready)
                 .is_some_and(|c| c.status == "False" && c.reason == *reason)
                 && old.last_attempted_revision == new.last_attempted_revision;
             if !again {
                 let msg = new
-                    .condition("Ready")
+                    .get(ConditionType::Ready)
                     .map(|c| c.message.clone())
                     .unwrap_or_default();
                 publish(ctx, gate, EventType::Warning, "Blocked", "Verify", msg).await;
@@ -600,7 +488,7 @@ async fn events(
             )
             .await;
         }
-        Outcome::Promoted { commit, new: true } => {
+        Outcome::Promoted { commit } => {
             if was_blocked {
                 publish(
                     ctx,
@@ -628,11 +516,11 @@ async fn events(
         _ => {}
     }
     let approved_now = new
-        .condition("AwaitingApproval")
-        .is_some_and(|c| c.status == "False" && c.reason == "Approved");
+        .get(ConditionType::AwaitingApproval)
+        .is_some_and(|c| c.status == "False" && c.reason == Reason::Approved.as_str());
     let approved_before = old
-        .condition("AwaitingApproval")
-        .is_some_and(|c| c.status == "False" && c.reason == "Approved");
+        .get(ConditionType::AwaitingApproval)
+        .is_some_and(|c| c.status == "False" && c.reason == Reason::Approved.as_str());
     if approved_now && !approved_before {
         publish(
             ctx,
@@ -696,7 +584,7 @@ async fn git_auth(
     let ns = gate.namespace().unwrap_or_default();
     let data = secret(ctx, &ns, name).await.map_err(|e| {
         failed(
-            "SecretNotFound",
+            Reason::SecretNotFound,
             format!("Secret {ns}/{name} ({purpose}): {e}"),
         )
     })?;
@@ -710,7 +598,7 @@ async fn git_auth(
     let write = |file: &str, bytes: &[u8]| {
         private_file(&dir, file, bytes).map_err(|e| {
             failed(
-                "GitFetchFailed",
+                Reason::GitFetchFailed,
                 format!("writing credentials of {ns}/{name}: {e}"),
             )
         })
@@ -728,8 +616,7 @@ async fn git_auth(
     }
     if let Some(identity) = data.get("identity") {
         let known = data.get("known_hosts").ok_or_else(|| {
-            failed(
-                "SecretInvalid",
+            failed(Reason::SecretInvalid,
                 format!(
                     "Secret {ns}/{name} has an SSH `identity` but no `known_hosts` (host keys are never accepted blindly)"
                 ),
@@ -742,22 +629,21 @@ async fn git_auth(
         });
     }
     Err(failed(
-        "SecretInvalid",
+        Reason::SecretInvalid,
         format!("Secret {ns}/{name} has neither `token` nor `identity`"),
     ))
 }
 
 /// The policies a gate must pass: its `policyRefs` (same namespace) and every
-/// `ClusterImagePolicy`, compiled with their `k8s://` keys, and a digest of all of it.
-async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<(Vec<Policy>, String), Outcome> {
-    use sha2::Digest as _;
+/// `ClusterImagePolicy`, compiled with their `k8s://` keys.
+async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<Vec<Policy>, Outcome> {
     let ns = gate.namespace().unwrap_or_default();
     let mut docs: Vec<(serde_json::Value, ClusterScope, String)> = Vec::new();
     let api: Api<ImagePolicy> = Api::namespaced(ctx.client.clone(), &ns);
     for r in &gate.spec.policy_refs {
         let p = api.get(&r.name).await.map_err(|e| {
             failed(
-                "PolicyNotFound",
+                Reason::PolicyNotFound,
                 format!("ImagePolicy {ns}/{}: {e}", r.name),
             )
         })?;
@@ -777,7 +663,7 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<(Vec<Policy>, 
     let cluster: Api<ClusterImagePolicy> = Api::all(ctx.client.clone());
     let list = cluster.list(&ListParams::default()).await.map_err(|e| {
         failed(
-            "PolicyNotFound",
+            Reason::PolicyNotFound,
             format!("listing ClusterImagePolicies: {e}"),
         )
     })?;
@@ -795,15 +681,14 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<(Vec<Policy>, 
     }
     if docs.is_empty() {
         return Err(failed(
-            "PolicyNotFound",
+            Reason::PolicyNotFound,
             "no policy applies: set spec.policyRefs or create a ClusterImagePolicy",
         ));
     }
-    let mut digest = sha2::Sha256::new();
     let mut out = Vec::new();
     let mut used = Vec::new();
     for (doc, scope, what) in docs {
-        let refs: Vec<(String, String)> = key_refs(&doc);
+        let refs: Vec<(String, String)> = crate::policy::key_refs_of(&doc);
         used.extend(refs.iter().cloned());
         let mut resolved = if refs.is_empty() {
             Resolved::default()
@@ -811,7 +696,7 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<(Vec<Policy>, 
             for (sns, name) in &refs {
                 if scope.namespace.as_ref().is_some_and(|own| own != sns) {
                     return Err(failed(
-                        "PolicyInvalid",
+                        Reason::PolicyInvalid,
                         format!(
                             "{what}: k8s://{sns}/{name}: an ImagePolicy reads Secrets of its own namespace only"
                         ),
@@ -822,7 +707,7 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<(Vec<Policy>, 
                 .await
                 .map_err(|e| {
                     failed(
-                        "SecretNotFound",
+                        Reason::SecretNotFound,
                         format!("{what}: {}", crate::error::chain(&e)),
                     )
                 })?
@@ -838,49 +723,11 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<(Vec<Policy>, 
             std::path::Path::new("/nonexistent"),
             &resolved,
         )
-        .map_err(|e| failed("PolicyInvalid", crate::error::chain(&e)))?;
-        digest.update(p.sha256.as_bytes());
-        for r in &p.rules {
-            for a in r.signatures.iter().flat_map(|s| s.attestors.iter()) {
-                if let Some(k) = a.key() {
-                    digest.update(k.spki_der());
-                }
-            }
-        }
+        .map_err(|e| failed(Reason::PolicyInvalid, crate::error::chain(&e)))?;
         out.push(p);
     }
     ctx.remember(&key_of(gate), |m| m.secrets = used);
-    Ok((out, hex::encode(digest.finalize())))
-}
-
-/// `k8s://namespace/name` key references of a policy document.
-fn key_refs(doc: &serde_json::Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for rule in doc
-        .pointer("/spec/rules")
-        .and_then(serde_json::Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        for a in rule
-            .pointer("/signatures/attestors")
-            .and_then(serde_json::Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(rest) = a
-                .pointer("/key/path")
-                .and_then(serde_json::Value::as_str)
-                .and_then(|p| p.strip_prefix("k8s://"))
-                && let Some((ns, name)) = rest.split_once('/')
-            {
-                out.push((ns.to_owned(), name.to_owned()));
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
+    Ok(out)
 }
 
 /// Commit-signature trust from the `verify.secretRef` Secret.
@@ -895,11 +742,11 @@ async fn signer_trust(
     let name = &v.secret_ref.name;
     let data = secret(ctx, &ns, name).await.map_err(|e| {
         failed(
-            "SecretNotFound",
+            Reason::SecretNotFound,
             format!("Secret {ns}/{name} (commit signers): {e}"),
         )
     })?;
-    let invalid = |m: String| failed("SecretInvalid", format!("Secret {ns}/{name}: {m}"));
+    let invalid = |m: String| failed(Reason::SecretInvalid, format!("Secret {ns}/{name}: {m}"));
     let mut material = Vec::new();
     let ssh = match data.get("allowed_signers") {
         None => None,
@@ -929,43 +776,38 @@ async fn signer_trust(
     Ok(Some((SignerTrust { ssh, openpgp }, material)))
 }
 
-/// The sub-steps; updates `st` as it goes.
-#[allow(
-    clippy::too_many_lines,
-    reason = "one ordered list of sub-steps, as Flux writes it"
-)]
+/// Reads what the gate needs (policies, signer trust, source credentials), normalizes it
+/// into a [`GateSpec`] and runs the reconcile core with this gate's [`GateDriver`].
 async fn run(
     gate: &Arc<DeploymentGate>,
     ctx: &Arc<Context>,
     st: &mut DeploymentGateStatus,
     now: i64,
-    stamp: &str,
 ) -> Outcome {
-    use sha2::Digest as _;
-    let generation = gate.metadata.generation;
-    let key = key_of(gate);
+    let stamp = crate::time::format_rfc3339(now);
+    let early = |st: &mut DeploymentGateStatus, o: Outcome| {
+        reconcile::finish(st, &o, &target_text(gate), &|_: &str| String::new(), &stamp);
+        o
+    };
     let spec = &gate.spec;
-    let ns = gate.namespace().unwrap_or_default();
-    let busy = ctx.remember(&key, |m| m.busy.clone());
-    let timeout = duration(spec.source.timeout.as_deref(), Duration::from_secs(60));
     if spec.target.apply.is_some() == spec.target.promote.is_some() {
-        return failed(
-            "InvalidSpec",
-            "spec.target needs exactly one of `apply` or `promote`",
+        return early(
+            st,
+            failed(
+                Reason::InvalidSpec,
+                "spec.target needs exactly one of `apply` or `promote`",
+            ),
         );
     }
-
     // policies and trust material
-    let (policies, policy_digest) = match policies(ctx, gate).await {
+    let policies = match policies(ctx, gate).await {
         Ok(p) => p,
-        Err(o) => return o,
+        Err(o) => return early(st, o),
     };
     let trust = match signer_trust(ctx, gate).await {
         Ok(t) => t,
-        Err(o) => return o,
+        Err(o) => return early(st, o),
     };
-
-    // 1. fetch source
     let auth = match git_auth(
         ctx,
         gate,
@@ -975,429 +817,226 @@ async fn run(
     .await
     {
         Ok(a) => a,
-        Err(o) => return o,
+        Err(o) => return early(st, o),
     };
-    let state_dir = ctx.options.state_dir.clone();
-    let url = spec.source.url.clone();
-    let open = {
-        let (state_dir, url, auth) = (state_dir.clone(), url.clone(), auth.clone());
-        move || Repo::open(&state_dir, &url, auth.clone(), timeout)
-    };
-    let git_ref = spec.source.git_ref.clone();
-    let o2 = open.clone();
-    let fetched = match crate::daemon::blocking(
-        &busy,
-        "GitFetchFailed",
-        timeout + Duration::from_secs(5),
-        move || o2()?.fetch(&git_ref),
-    )
-    .await
-    {
-        Ok(f) => f,
-        Err(o) => return daemon_outcome(o),
-    };
-    let commit = fetched.commit.to_string();
-    st.last_attempted_revision = Some(commit.clone());
-    set(
-        st,
-        "Reconciling",
-        true,
-        "Progressing",
-        format!("reconciling {commit}"),
-        stamp,
-        generation,
-    );
-
-    // the inputs of verification: unchanged and passed within the TTL → nothing to do
-    let mut inputs = sha2::Sha256::new();
-    inputs.update(commit.as_bytes());
-    inputs.update(generation.unwrap_or_default().to_be_bytes());
-    inputs.update(policy_digest.as_bytes());
-    if let Some((_, material)) = &trust {
-        inputs.update(material);
-    }
-    let inputs = hex::encode(inputs.finalize());
-    let passed_recently = ctx.remember(&key, |m| {
-        m.last_pass
-            .as_ref()
-            .is_some_and(|(i, at)| *i == inputs && at.elapsed() < ctx.options.cache_ttl)
-    });
-    let done = match (&spec.target.apply, &spec.target.promote) {
-        (Some(_), _) => st.last_applied_revision.as_deref() == Some(&commit),
-        _ => {
-            st.condition("Promoted").is_some_and(|c| c.status == "True")
-                && st.last_verified_revision.as_deref() == Some(&commit)
-        }
-    };
-    if passed_recently && done && st.verified_inputs.as_deref() == Some(&inputs) {
-        return Outcome::UpToDate;
-    }
-
-    // 2. verify source
-    match &trust {
-        Some((trust, _)) => {
-            let o2 = open.clone();
-            let oid = fetched.commit;
-            let read = crate::daemon::blocking(
-                &busy,
-                "GitReadFailed",
-                Duration::from_secs(600),
-                move || {
-                    let repo = o2()?;
-                    Ok((repo.commit_signature(oid), repo.commit_time(oid)))
-                },
-            );
-            let (sig, time) = match read.await {
-                Ok(v) => v,
-                Err(o) => return daemon_outcome(o),
-            };
-            let check = match &sig {
-                None => SignatureCheck::NotSigned,
-                Some((signature, data)) => {
-                    signature::verify(trust, signature, data, time.unwrap_or(now))
-                }
-            };
-            let (ok, reason, message) = crate::daemon::commit_check(&commit, check);
-            set(st, "SourceVerified", ok, reason, message, stamp, generation);
-            if !ok {
-                set(
-                    st,
-                    "ImagesVerified",
-                    false,
-                    "SourceNotVerified",
-                    "not checked",
-                    stamp,
-                    generation,
-                );
-                return Outcome::Blocked {
-                    reason: reason.into(),
-                };
-            }
-        }
-        None => set(
-            st,
-            "SourceVerified",
-            true,
-            "NotRequired",
-            "commit signatures are not required (spec.source.verify)",
-            stamp,
-            generation,
-        ),
-    }
-
-    // 3. extract
-    let o2 = open.clone();
-    let oid = fetched.commit;
-    let sub = spec.source.path.clone();
-    let checked = match crate::daemon::blocking(
-        &busy,
-        "GitReadFailed",
-        Duration::from_secs(600),
-        move || o2()?.checkout(oid, &sub),
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(o) => return daemon_outcome(o),
-    };
-    let mut extra = Vec::new();
-    for p in &policies {
-        extra.extend(p.extra_image_paths.iter().cloned());
-    }
-    let root = checked.root().to_path_buf();
-    let snapshot = manifests::load_paths(
-        std::slice::from_ref(&root),
-        &LoadOptions {
-            extra_image_paths: extra,
-            ..LoadOptions::default()
-        },
-    );
-
-    // 4. verify images, 5. decide
-    let wanted = gate::plan(&snapshot, &policies, true);
-    let gather = GatherOptions {
-        concurrency: ctx.options.registry_concurrency,
-        max_attestation_bytes: ctx.options.max_sbom_size,
-    };
-    let enough = crate::policy::eval::signatures_enough(&policies, now);
-    let evidence = verify::gather_until(
-        &ctx.registry,
-        &wanted,
-        &gather,
-        Some(&ctx.cache),
-        Some(&enough),
-    )
-    .await;
-    ctx.report_cache();
-    let report = gate::decide(&snapshot, &policies, &evidence, now);
-    record_images(st, &report, &root);
-    ctx.gauges(&key, &report);
-    if report.decision == Decision::Blocked {
-        let reason = crate::daemon::first_reason(&report);
-        let msg = format!(
-            "{} of {} images blocked, {} manifest problems",
-            st.images_blocked,
-            st.images_total,
-            report.problems.len()
+    let timeout = duration(spec.source.timeout.as_deref(), Duration::from_secs(60));
+    let open: RepoOpener = {
+        let (dir, url, auth) = (
+            ctx.options.state_dir.clone(),
+            spec.source.url.clone(),
+            auth.clone(),
         );
-        set(st, "ImagesVerified", false, &reason, msg, stamp, generation);
-        st.verified_inputs = None;
-        ctx.remember(&key, |m| m.last_pass = None);
-        unset(st, "AwaitingApproval");
-        return Outcome::Blocked { reason };
-    }
-    st.last_verified_revision = Some(commit.clone());
-    st.verified_inputs = Some(inputs.clone());
-    set(
-        st,
-        "ImagesVerified",
-        true,
-        "Succeeded",
-        format!("all {} images passed", st.images_total),
-        stamp,
-        generation,
-    );
-
-    // 6. await approval
-    if spec.approval.required {
-        if spec.approved_revision.as_deref() == Some(commit.as_str()) {
-            set(
-                st,
-                "AwaitingApproval",
-                false,
-                "Approved",
-                format!("{commit} is approved (spec.approvedRevision)"),
-                stamp,
-                generation,
-            );
-        } else {
-            set(
-                st,
-                "AwaitingApproval",
-                true,
-                "AwaitingApproval",
-                format!(
-                    "{commit} passed; approve it with: sealgate approve {} -n {ns}{}",
-                    gate.name_any(),
-                    spec.approved_revision
-                        .as_deref()
-                        .map(|r| format!(" (approved: {r}, another revision)"))
-                        .unwrap_or_default()
-                ),
-                stamp,
-                generation,
-            );
-            return Outcome::AwaitingApproval;
-        }
-    } else {
-        unset(st, "AwaitingApproval");
-    }
-
-    // 7. apply or promote (pinned to the verified digests)
-    let pinned = match manifests::pin::apply(&gate::pin_plan(&report)) {
-        Ok(p) => p,
-        Err(e) => return failed("PinFailed", crate::error::chain(&e)),
+        Arc::new(move || Repo::open(&dir, &url, auth.clone(), timeout))
     };
-    let mut pinned_text: BTreeMap<PathBuf, String> =
-        pinned.into_iter().map(|p| (p.path, p.text)).collect();
-    let mut files: BTreeMap<String, (Vec<u8>, i32)> = BTreeMap::new();
-    for (rel, mode) in &checked.files {
-        let path = root.join(rel);
-        let data = match pinned_text.remove(&path) {
-            Some(t) => t.into_bytes(),
-            None => match std::fs::read(&path) {
-                Ok(d) => d,
-                Err(e) => return failed("GitReadFailed", format!("{rel}: {e}")),
-            },
-        };
-        files.insert(rel.clone(), (data, *mode));
+    let target = match (&spec.target.apply, &spec.target.promote) {
+        (Some(_), _) => TargetSpec::Apply {
+            description: target_text(gate),
+        },
+        (None, Some(p)) => TargetSpec::Promote(PromoteSpec {
+            url: p.url.clone().unwrap_or_else(|| spec.source.url.clone()),
+            branch: p.branch.clone(),
+            path: p.path.clone(),
+            author_name: p.author_name.clone().unwrap_or_else(|| "sealgate".into()),
+            author_email: p
+                .author_email
+                .clone()
+                .unwrap_or_else(|| "sealgate@localhost".into()),
+        }),
+        (None, None) => unreachable!("checked above"),
+    };
+    let (trust, material) = match trust {
+        Some((t, m)) => (Some(Arc::new(t)), m),
+        None => (None, Vec::new()),
+    };
+    let normalized = GateSpec {
+        source: SourceSpec {
+            url: spec.source.url.clone(),
+            git_ref: spec.source.git_ref.clone(),
+            path: spec.source.path.clone(),
+            timeout,
+            open,
+        },
+        policy_digest: crate::policy::digest(&policies),
+        policies,
+        trust,
+        trust_material: material,
+        approval_required: spec.approval.required,
+        target,
+        gather: GatherOptions {
+            concurrency: ctx.options.registry_concurrency,
+            max_attestation_bytes: ctx.options.max_sbom_size,
+        },
+        cache_ttl: ctx.options.cache_ttl,
+        trust_field: "spec.source.verify",
+    };
+    let driver = GateDriver {
+        ctx,
+        gate,
+        key: key_of(gate),
+        source_auth: auth,
+        timeout,
+    };
+    reconcile::reconcile(&normalized, &driver, st, now).await
+}
+
+/// What is specific to a `DeploymentGate`: approvals in `spec.approvedRevision`, deploy
+/// credentials from its Secret, server-side apply with an inventory, per-gate memory in
+/// the [`Context`], summed gauges.
+struct GateDriver<'a> {
+    ctx: &'a Arc<Context>,
+    gate: &'a DeploymentGate,
+    key: String,
+    source_auth: GitAuth,
+    timeout: Duration,
+}
+
+impl Driver for GateDriver<'_> {
+    fn registry(&self) -> &AnyRegistry {
+        &self.ctx.registry
     }
-    drop(checked);
-    let outcome = match (&spec.target.apply, &spec.target.promote) {
-        (Some(a), _) => {
-            let texts: Vec<(String, String)> = files
-                .iter()
-                .filter(|(rel, _)| {
-                    rel.ends_with(".yaml") || rel.ends_with(".yml") || rel.ends_with(".json")
-                })
-                .filter_map(|(rel, (data, _))| {
-                    String::from_utf8(data.clone())
-                        .ok()
-                        .map(|t| (rel.clone(), t))
-                })
-                .collect();
-            let target_ns = a.target_namespace.clone().unwrap_or_else(|| ns.clone());
-            let objects = match apply::objects(&texts, &target_ns) {
-                Ok(o) => o,
-                Err(e) => return failed("ApplyFailed", e.to_string()),
-            };
-            let client = match apply_client(gate, ctx) {
-                Ok(c) => c,
-                Err(e) => return failed("ApplyFailed", e.to_string()),
-            };
-            let inventory = match apply::apply(&client, &objects, a.force).await {
-                Ok(i) => i,
+
+    fn cache(&self) -> &Cache {
+        &self.ctx.cache
+    }
+
+    fn git_busy(&self) -> Arc<AtomicBool> {
+        self.ctx.remember(&self.key, |m| m.busy.clone())
+    }
+
+    fn last_pass(&self) -> Option<(String, std::time::Instant)> {
+        self.ctx.remember(&self.key, |m| m.last_pass.clone())
+    }
+
+    fn remember_pass(&self, pass: Option<String>) {
+        self.ctx.remember(&self.key, |m| {
+            m.last_pass = pass.map(|p| (p, std::time::Instant::now()));
+        });
+    }
+
+    async fn approval(&self, _spec: &GateSpec, commit: git2::Oid, _now: i64) -> Approval {
+        let commit = commit.to_string();
+        let approved = self.gate.spec.approved_revision.as_deref();
+        if approved == Some(commit.as_str()) {
+            return Approval::Approved(format!("{commit} is approved (spec.approvedRevision)"));
+        }
+        Approval::Waiting(format!(
+            "{commit} passed; approve it with: {}{}",
+            self.approve_hint(&commit),
+            approved
+                .map(|r| format!(" (approved: {r}, another revision)"))
+                .unwrap_or_default()
+        ))
+    }
+
+    fn approve_hint(&self, _revision: &str) -> String {
+        format!(
+            "sealgate approve {} -n {}",
+            self.gate.name_any(),
+            self.gate.namespace().unwrap_or_default()
+        )
+    }
+
+    async fn target_repo(&self, _spec: &GateSpec) -> Result<RepoOpener, Outcome> {
+        let Some(p) = &self.gate.spec.target.promote else {
+            return Err(failed(Reason::InvalidSpec, "no promote target"));
+        };
+        let auth = match &p.secret_ref {
+            Some(s) => git_auth(self.ctx, self.gate, Some(&s.name), "target").await?,
+            None => self.source_auth.clone(),
+        };
+        let dir = self.ctx.options.state_dir.clone();
+        let url = p
+            .url
+            .clone()
+            .unwrap_or_else(|| self.gate.spec.source.url.clone());
+        let timeout = self.timeout;
+        Ok(Arc::new(move || {
+            Repo::open(&dir, &url, auth.clone(), timeout)
+        }))
+    }
+
+    async fn apply(
+        &self,
+        _spec: &GateSpec,
+        commit: &str,
+        files: Files,
+        st: &mut DeploymentGateStatus,
+        stamp: &str,
+    ) -> Outcome {
+        let Some(a) = &self.gate.spec.target.apply else {
+            return failed(Reason::InvalidSpec, "no apply target");
+        };
+        let ns = self.gate.namespace().unwrap_or_default();
+        let texts: Vec<(String, String)> = files
+            .iter()
+            .filter(|(rel, _)| {
+                rel.ends_with(".yaml") || rel.ends_with(".yml") || rel.ends_with(".json")
+            })
+            .filter_map(|(rel, (data, _))| {
+                String::from_utf8(data.clone())
+                    .ok()
+                    .map(|t| (rel.clone(), t))
+            })
+            .collect();
+        let target_ns = a.target_namespace.clone().unwrap_or(ns);
+        let objects = match apply::objects(&texts, &target_ns) {
+            Ok(o) => o,
+            Err(e) => return failed(Reason::ApplyFailed, e.to_string()),
+        };
+        let client = match apply_client(self.gate, self.ctx) {
+            Ok(c) => c,
+            Err(e) => return failed(Reason::ApplyFailed, e.to_string()),
+        };
+        let inventory = match apply::apply(&client, &objects, a.force).await {
+            Ok(i) => i,
+            Err(e) => {
+                let reason = match e.status() {
+                    Some(409) => Reason::ApplyConflict,
+                    Some(403) => Reason::ApplyForbidden,
+                    _ => Reason::ApplyFailed,
+                };
+                st.set(ConditionType::Applied, false, &reason, e.to_string(), stamp);
+                return failed(reason, e.to_string());
+            }
+        };
+        let old = st.inventory.clone().unwrap_or_default();
+        let pruned = if a.prune {
+            match apply::prune(&client, &old, &inventory).await {
+                Ok(d) => d.len(),
                 Err(e) => {
-                    let reason = match e.status() {
-                        Some(409) => "ApplyConflict",
-                        Some(403) => "ApplyForbidden",
-                        _ => "ApplyFailed",
-                    };
-                    set(
-                        st,
-                        "Applied",
+                    st.set(
+                        ConditionType::Applied,
                         false,
-                        reason,
+                        &Reason::PruneFailed,
                         e.to_string(),
                         stamp,
-                        generation,
                     );
-                    return failed(reason, e.to_string());
-                }
-            };
-            let old = st.inventory.clone().unwrap_or_default();
-            let pruned = if a.prune {
-                match apply::prune(&client, &old, &inventory).await {
-                    Ok(d) => d.len(),
-                    Err(e) => {
-                        set(
-                            st,
-                            "Applied",
-                            false,
-                            "PruneFailed",
-                            e.to_string(),
-                            stamp,
-                            generation,
-                        );
-                        return failed("PruneFailed", e.to_string());
-                    }
-                }
-            } else {
-                0
-            };
-            let count = inventory.entries.len();
-            st.inventory = Some(inventory);
-            st.last_applied_revision = Some(commit.clone());
-            set(
-                st,
-                "Applied",
-                true,
-                "Applied",
-                format!("{commit}: {count} objects applied, {pruned} pruned"),
-                stamp,
-                generation,
-            );
-            Outcome::Applied {
-                revision: commit.clone(),
-                pruned,
-            }
-        }
-        (None, Some(p)) => {
-            let auth = match &p.secret_ref {
-                Some(s) => match git_auth(ctx, gate, Some(&s.name), "target").await {
-                    Ok(a) => a,
-                    Err(o) => return o,
-                },
-                None => auth.clone(),
-            };
-            let promotion = Promotion {
-                branch: p.branch.clone(),
-                path: p.path.clone(),
-                files,
-                source_commit: commit.clone(),
-                source_ref: spec.source.git_ref.clone(),
-                source_url: spec.source.url.clone(),
-                policy_digest: format!("sha256:{policy_digest}"),
-                author_name: p.author_name.clone().unwrap_or_else(|| "sealgate".into()),
-                author_email: p
-                    .author_email
-                    .clone()
-                    .unwrap_or_else(|| "sealgate@localhost".into()),
-                time: now,
-            };
-            let target_url = p.url.clone().unwrap_or_else(|| spec.source.url.clone());
-            let result = crate::daemon::blocking(
-                &busy,
-                "PromotionFailed",
-                (timeout + Duration::from_secs(5)) * 4,
-                move || {
-                    promote::promote(
-                        &Repo::open(&state_dir, &target_url, auth, timeout)?,
-                        &promotion,
-                    )
-                },
-            )
-            .await;
-            match result {
-                Ok(PromoteOutcome::Promoted { commit: c }) => {
-                    st.last_promotion_commit = Some(c.clone());
-                    set(
-                        st,
-                        "Promoted",
-                        true,
-                        "Promoted",
-                        format!("{commit} is on {} as {c}", p.branch),
-                        stamp,
-                        generation,
-                    );
-                    Outcome::Promoted {
-                        commit: c,
-                        new: true,
-                    }
-                }
-                Ok(PromoteOutcome::AlreadyPromoted { commit: c }) => {
-                    st.last_promotion_commit = Some(c.clone());
-                    set(
-                        st,
-                        "Promoted",
-                        true,
-                        "AlreadyPromoted",
-                        format!("{commit} is on {} as {c}", p.branch),
-                        stamp,
-                        generation,
-                    );
-                    Outcome::Promoted {
-                        commit: c,
-                        new: false,
-                    }
-                }
-                Err(o) => {
-                    let o = daemon_outcome(o);
-                    if let Outcome::Failed { reason, message } = &o {
-                        set(
-                            st,
-                            "Promoted",
-                            false,
-                            reason,
-                            message.clone(),
-                            stamp,
-                            generation,
-                        );
-                    }
-                    return o;
+                    return failed(Reason::PruneFailed, e.to_string());
                 }
             }
+        } else {
+            0
+        };
+        let count = inventory.entries.len();
+        st.inventory = Some(inventory);
+        st.last_applied_revision = Some(commit.to_owned());
+        st.set(
+            ConditionType::Applied,
+            true,
+            &Reason::Applied,
+            format!("{commit}: {count} objects applied, {pruned} pruned"),
+            stamp,
+        );
+        Outcome::Applied {
+            revision: commit.to_owned(),
+            pruned,
         }
-        (None, None) => return failed("InvalidSpec", "no target"),
-    };
-    ctx.remember(&key, |m| {
-        m.last_pass = Some((inputs, std::time::Instant::now()))
-    });
-    outcome
-}
-
-fn daemon_outcome(o: crate::daemon::Outcome) -> Outcome {
-    match o {
-        crate::daemon::Outcome::Failed { reason, message } => Outcome::Failed { reason, message },
-        other => failed("Internal", format!("{other:?}")),
     }
-}
 
-fn record_images(st: &mut DeploymentGateStatus, report: &Report, root: &std::path::Path) {
-    st.images_total = report.images.len();
-    st.images_blocked = report.images.iter().filter(|i| i.blocking).count();
-    st.images = crate::daemon::image_statuses(report);
-    st.problems = crate::daemon::problem_lines(report, root);
+    fn on_report(&self, report: &Report) {
+        self.ctx.report_cache();
+        self.ctx.gauges(&self.key, report);
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -482,7 +482,6 @@ pub fn apply_override(reference: &str, ov: &ImageOverride) -> Option<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -1634,7 +1634,6 @@ fn join_display(dir: &str, rel: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

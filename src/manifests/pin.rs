@@ -695,12 +695,22 @@ pub enum PinFilesError {
     },
 }
 
-/// Reads the files of a [`crate::gate::PinPlan`] and returns their new texts (format-preserving;
+/// The rewrites that pin every passing, tag-only image reference to its digest, per file
+/// (pure: computed from a report by [`crate::gate::pin_plan`]; [`apply`] reads and rewrites).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PinPlan {
+    /// Scalar rewrites (`name[:tag]` → `name[:tag]@digest`) per manifest file.
+    pub scalars: std::collections::BTreeMap<std::path::PathBuf, Vec<PinEdit>>,
+    /// Kustomization `images:` entries (index) that get a `digest:`, per file.
+    pub kustomizations: std::collections::BTreeMap<std::path::PathBuf, Vec<(usize, String)>>,
+}
+
+/// Reads the files of a [`PinPlan`] and returns their new texts (format-preserving;
 /// kustomization `images:` entries get a `digest:`). Writes nothing.
 ///
 /// # Errors
 /// [`PinFilesError`] naming the file.
-pub fn apply(plan: &crate::gate::PinPlan) -> Result<Vec<PinnedFile>, PinFilesError> {
+pub fn apply(plan: &PinPlan) -> Result<Vec<PinnedFile>, PinFilesError> {
     let read = |path: &std::path::PathBuf| {
         std::fs::read_to_string(path).map_err(|source| PinFilesError::ReadFailed {
             path: path.clone(),
@@ -739,7 +749,6 @@ pub fn apply(plan: &crate::gate::PinPlan) -> Result<Vec<PinnedFile>, PinFilesErr
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

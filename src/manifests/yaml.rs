@@ -617,7 +617,6 @@ pub fn parse_stream(text: &str, limits: &Limits, keep: Option<&Keep>) -> (Vec<Do
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

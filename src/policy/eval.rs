@@ -6,11 +6,11 @@
 //! matching rule the image is `allowed` only if every policy says `unmatched: allow`.
 //! Failures of `mode: warn` policies are reported but do not block.
 
-use crate::attest::check::{self as attest_check, FoundAttestation, Opened};
 use crate::evidence::{AttestationEvidence, ImageEvidence};
+use crate::policy::attestations::{self as attest_check, FoundAttestation, Opened};
+use crate::policy::signatures::{self, AttestorResult};
 use crate::policy::{Mode, Policy, Unmatched};
 use crate::reference::{Digest, ImageRef};
-use crate::sigstore::cosign::{self, AttestorResult};
 use crate::verdict::{Reason, ReasonCode, Verdict};
 
 /// The outcome for one image over all policies.
@@ -61,7 +61,7 @@ pub fn signatures_suffice(
         };
         any = true;
         if !matches!(
-            cosign::check(sig_rule, digest, &evidence, now).verdict,
+            signatures::check(sig_rule, digest, &evidence, now).verdict,
             Verdict::Pass | Verdict::Allowed
         ) {
             return false;
@@ -222,7 +222,7 @@ pub fn evaluate(
                     ok = false;
                 }
                 (Ok(d), Some(ev)) => {
-                    let outcome = cosign::check(sig_rule, d, ev, now);
+                    let outcome = signatures::check(sig_rule, d, ev, now);
                     signatures.extend(outcome.attestors);
                     ok &= absorb(
                         outcome.verdict,

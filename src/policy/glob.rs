@@ -148,7 +148,6 @@ fn matches_at(tokens: &[Token], text: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -3,8 +3,10 @@
 //! ([`eval`]). Reading policy files is the only I/O here and happens once, before any
 //! network access.
 
+pub mod attestations;
 pub mod eval;
 pub mod glob;
+pub mod signatures;
 
 use std::path::{Path, PathBuf};
 
@@ -348,32 +350,72 @@ pub fn kubernetes_key_refs(path: &Path) -> Result<Vec<(String, String)>, PolicyE
     let mut refs = Vec::new();
     for f in files {
         for doc in read_docs(&f)? {
-            let rules = doc
-                .pointer("/spec/rules")
-                .and_then(|r| r.as_array())
-                .cloned()
-                .unwrap_or_default();
-            for rule in rules {
-                let attestors = rule
-                    .pointer("/signatures/attestors")
-                    .and_then(|a| a.as_array())
-                    .cloned()
-                    .unwrap_or_default();
-                for a in attestors {
-                    let Some(p) = a.pointer("/key/path").and_then(|p| p.as_str()) else {
-                        continue;
-                    };
-                    if let Ok(src) = crate::keysource::KeySource::parse(p, Path::new("."))
-                        && let Some(r) = src.kubernetes()
-                        && !refs.contains(&r)
-                    {
-                        refs.push(r);
-                    }
+            refs.extend(key_refs_of(&doc));
+        }
+    }
+    refs.sort();
+    refs.dedup();
+    Ok(refs)
+}
+
+/// The `k8s://namespace/name` key references of one policy document (attestors'
+/// `key.path`), sorted, each once.
+pub fn key_refs_of(doc: &serde_json::Value) -> Vec<(String, String)> {
+    let mut refs = Vec::new();
+    for rule in doc
+        .pointer("/spec/rules")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for a in rule
+            .pointer("/signatures/attestors")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(p) = a.pointer("/key/path").and_then(serde_json::Value::as_str) else {
+                continue;
+            };
+            if let Ok(src) = crate::keysource::KeySource::parse(p, Path::new("."))
+                && let Some(r) = src.kubernetes()
+            {
+                refs.push(r);
+            }
+        }
+    }
+    refs.sort();
+    refs.dedup();
+    refs
+}
+
+/// The one digest of what a set of policies checks: each policy's name and document
+/// hash, and the SHA-256 of every attestor key it resolved (a key file or Secret that
+/// changes behind an unchanged document changes the digest), sorted. It is the
+/// `Sealgate-Policy` trailer of promotions and part of the reconcile's cache key.
+pub fn digest(policies: &[Policy]) -> String {
+    use sha2::Digest as _;
+    let mut parts: Vec<String> = Vec::new();
+    for p in policies {
+        parts.push(format!("policy {}={}", p.name, p.sha256));
+        for r in &p.rules {
+            for a in r.signatures.iter().flat_map(|s| s.attestors.iter()) {
+                if let Some(k) = a.key() {
+                    parts.push(format!(
+                        "key {}={}",
+                        p.name,
+                        hex::encode(sha2::Sha256::digest(k.spki_der()))
+                    ));
                 }
             }
         }
     }
-    Ok(refs)
+    parts.sort();
+    parts.dedup();
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(parts.join("\n").as_bytes()))
+    )
 }
 
 /// [`load`] with Kubernetes Secrets already fetched.
@@ -934,7 +976,6 @@ fn compile_signatures(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -292,7 +292,6 @@ async fn run_helper(helper: &str, server: &str) -> Result<Option<Credentials>, C
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -302,8 +302,7 @@ async fn signature_bundles<R: Registry>(
 
 /// Referrer annotation cosign writes with the bundle's predicate type.
 pub const BUNDLE_PREDICATE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
-/// The predicate type of cosign v3 image signatures.
-pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+pub use crate::sigstore::bundle::{COSIGN_SIGN_PREDICATE, is_bundle_type};
 /// Largest signature bundle considered.
 pub const MAX_SIGNATURE_BUNDLE_BYTES: u64 = 1 << 20;
 /// All of an image's signature bundles together.
@@ -385,11 +384,6 @@ pub async fn legacy_signatures<R: Registry>(
 
 // ---------------------------------------------------------------------------------------
 // Attestations: referrers API, referrers fallback tag, legacy `.att` tag.
-
-/// Artifact types of Sigstore bundles (cosign v3 and the newer parameterised form).
-pub fn is_bundle_type(t: &str) -> bool {
-    t.starts_with("application/vnd.dev.sigstore.bundle")
-}
 
 /// The largest attestation blob (a DSSE envelope or a bundle) fetched for a statement
 /// limit of `max_statement` bytes: base64 grows it by a third, plus room for signatures

@@ -899,7 +899,6 @@ fn parse_params(s: &str) -> Vec<(String, String)> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;

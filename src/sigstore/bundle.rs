@@ -9,6 +9,14 @@ use serde::Deserialize;
 use crate::crypto::{HashAlgorithm, decode_base64_lenient};
 use crate::sigstore::rekor::{InclusionProof, TlogEntry};
 
+/// The predicate type of cosign v3 image signatures.
+pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+
+/// Artifact types of Sigstore bundles (cosign v3 and the newer parameterised form).
+pub fn is_bundle_type(t: &str) -> bool {
+    t.starts_with("application/vnd.dev.sigstore.bundle")
+}
+
 /// Largest bundle accepted, in bytes (an attestation bundle carries the whole statement).
 pub const MAX_BUNDLE_BYTES: usize = 128 << 20;
 

@@ -4,7 +4,6 @@
 //! timestamps, bundles). May depend on `crypto` and `reference`, never on the registry edge.
 
 pub mod bundle;
-pub mod cosign;
 pub mod fulcio;
 pub mod rekor;
 pub mod simple_signing;

@@ -83,7 +83,6 @@ pub fn payload_for(docker_reference: &str, digest: &str) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -675,7 +675,6 @@ pub fn legacy_bundle(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;

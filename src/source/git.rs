@@ -22,7 +22,24 @@ use git2::{
     PushOptions, RemoteCallbacks, Repository, TreeWalkMode, TreeWalkResult,
 };
 
-use crate::config::GitAuth;
+/// How the source is reached. Secrets stay where they are (env var, file) until a fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitAuth {
+    None,
+    /// HTTPS token from an environment variable or a file; `username` defaults to
+    /// `x-access-token` (GitHub; GitLab accepts any user name with a token).
+    Token {
+        env: Option<String>,
+        file: Option<PathBuf>,
+        username: String,
+    },
+    /// SSH key file; the server's host key must be in `known_hosts`.
+    Ssh {
+        key_file: PathBuf,
+        known_hosts: PathBuf,
+        username: Option<String>,
+    },
+}
 
 /// Largest file read from a revision.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -776,7 +793,6 @@ fn hmac_sha1(key: &[u8], msg: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1280,7 +1280,6 @@ fn candidates<'a>(keys: &'a OpenPgpKeys, sig: &Signature) -> Vec<Candidate<'a>> 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -21,15 +21,7 @@ use crate::reference::{Digest, ImageRef, Repository};
 use crate::registry::{Registry, discovery};
 use crate::verdict::{Reason, ReasonCode};
 
-/// One image to gather evidence for.
-#[derive(Debug, Clone)]
-pub struct Wanted {
-    pub image: ImageRef,
-    /// Whether some policy needs its signatures (else only the digest is resolved).
-    pub signatures: bool,
-    /// Whether some policy has attestation rules for it.
-    pub attestations: bool,
-}
+pub use crate::gate::Wanted;
 
 /// Limits of evidence gathering.
 #[derive(Debug, Clone, Copy)]
@@ -335,4 +327,35 @@ pub async fn gather_until<R: Registry>(
             )
         })
         .collect()
+}
+
+/// How [`check`] runs.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    pub gather: GatherOptions,
+    /// Resolve every image, also those no policy needs signatures for (`--pin`, the gate's
+    /// digest-pinned promotion).
+    pub resolve_all: bool,
+}
+
+/// The check pipeline, one call for every front end (`sealgate check`, the reconcile core,
+/// admission): plan what evidence the snapshot needs → gather it (signature discovery stops
+/// once every rule is satisfied; `cache` across runs) → decide (pure). `on_plan` hears how
+/// many unique images will be asked for, before any request.
+pub async fn check<R: Registry>(
+    registry: &R,
+    snapshot: &crate::manifests::Snapshot,
+    policies: &[crate::policy::Policy],
+    opts: &CheckOptions,
+    cache: Option<&Cache>,
+    now: i64,
+    on_plan: Option<&(dyn Fn(usize) + Sync)>,
+) -> crate::gate::Report {
+    let wanted = crate::gate::plan(snapshot, policies, opts.resolve_all);
+    if let Some(f) = on_plan {
+        f(wanted.len());
+    }
+    let enough = crate::policy::eval::signatures_enough(policies, now);
+    let evidence = gather_until(registry, &wanted, &opts.gather, cache, Some(&enough)).await;
+    crate::gate::decide(snapshot, policies, &evidence, now)
 }

@@ -335,7 +335,6 @@ impl DenyList {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -986,7 +986,6 @@ pub fn evaluate(sbom: &Sbom, rule: &SbomRule) -> Vec<Finding> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -566,7 +566,6 @@ impl VersionReq {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use Ordering::{Equal, Greater, Less};

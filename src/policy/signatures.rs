@@ -5,9 +5,9 @@
 //!   attestor's key (cosign's flow, formats.md §1.7).
 //! * Legacy layer, keyless attestor: the layer's certificate, chain, Rekor bundle and
 //!   timestamp annotations are verified as a v0.1 bundle over the payload
-//!   ([`super::verify::legacy_bundle`]).
+//!   ([`crate::sigstore::verify::legacy_bundle`]).
 //! * Bundle: a DSSE in-toto statement with predicate type `https://sigstore.dev/cosign/sign/v1`
-//!   whose subject is the image digest, verified with [`super::verify::verify_bundle`] (tlog
+//!   whose subject is the image digest, verified with [`crate::sigstore::verify::verify_bundle`] (tlog
 //!   entries and timestamps checked against the attestor's trusted root).
 //!
 //! Every legacy payload's `docker-manifest-digest` must equal the image digest (a signature
@@ -20,8 +20,7 @@ use crate::crypto::{HashAlgorithm, SignatureError};
 use crate::evidence::{SignatureEvidence, SignatureLayer, SignatureSource};
 use crate::policy::{Attestor, AttestorKind, SignatureRule};
 use crate::reference::Digest;
-use crate::registry::discovery::{COSIGN_SIGN_PREDICATE, is_bundle_type};
-use crate::sigstore::bundle::{Bundle, Content};
+use crate::sigstore::bundle::{Bundle, COSIGN_SIGN_PREDICATE, Content, is_bundle_type};
 use crate::sigstore::simple_signing;
 use crate::sigstore::verify::{self, Artifact, Failure, Options};
 use crate::verdict::{Reason, ReasonCode, Verdict};

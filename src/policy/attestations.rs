@@ -5,7 +5,7 @@
 //! 2. one of its signatures must verify over the DSSE pre-authentication encoding with the
 //!    key of one of the rule's attestors;
 //! 3. the payload must be an in-toto Statement (v0.1 or v1) whose `predicateType` matches
-//!    the rule (aliases, see [`super::PredicateMatcher`]);
+//!    the rule (aliases, see [`crate::attest::PredicateMatcher`]);
 //! 4. one of its subjects must carry the image digest (`AttestationSubjectMismatch` when
 //!    only statements about other digests verify).
 //!
@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use super::{IN_TOTO_PAYLOAD_TYPE, STATEMENT_V01, STATEMENT_V1, pae, sbom, vuln};
+use crate::attest::{IN_TOTO_PAYLOAD_TYPE, STATEMENT_V01, STATEMENT_V1, pae, sbom, vuln};
 use crate::evidence::{AttestationEnvelope, SignatureSource};
 use crate::policy::AttestationRule;
 use crate::reference::Digest;
@@ -115,11 +115,11 @@ fn open_bundle(f: &AttestationEnvelope) -> Result<Option<crate::sigstore::bundle
     }
     let env: Envelope =
         serde_json::from_slice(&f.envelope).map_err(|e| format!("not a DSSE envelope: {e}"))?;
-    let payload = super::decode_any_base64(&env.payload).ok_or("payload is not base64")?;
+    let payload = crate::attest::decode_any_base64(&env.payload).ok_or("payload is not base64")?;
     let [sig] = env.signatures.as_slice() else {
         return Err("a keyless envelope must carry exactly one signature".into());
     };
-    let signature = super::decode_any_base64(&sig.sig).ok_or("signature is not base64")?;
+    let signature = crate::attest::decode_any_base64(&sig.sig).ok_or("signature is not base64")?;
     crate::sigstore::verify::legacy_bundle(
         &f.annotations,
         BundleContent::Dsse(BundleEnvelope {
@@ -168,11 +168,11 @@ fn open(bytes: &[u8]) -> Result<Content, String> {
             env.payload_type
         ));
     }
-    let body = super::decode_any_base64(&env.payload).ok_or("payload is not base64")?;
+    let body = crate::attest::decode_any_base64(&env.payload).ok_or("payload is not base64")?;
     let signatures = env
         .signatures
         .iter()
-        .filter_map(|s| super::decode_any_base64(&s.sig))
+        .filter_map(|s| crate::attest::decode_any_base64(&s.sig))
         .collect();
     let statement = serde_json::from_slice::<Statement>(&body)
         .map_err(|e| format!("payload is not an in-toto statement: {e}"))
@@ -570,7 +570,6 @@ fn predicate_time(predicate: &str) -> Option<i64> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::attest::{PredicateMatcher, envelope, statement};

@@ -8,7 +8,22 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
-use super::crd::{Inventory, InventoryEntry};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One applied object (Flux's inventory format): `id` is
+/// `<namespace>_<name>_<group>_<kind>`, `v` the API version.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+pub struct InventoryEntry {
+    pub id: String,
+    pub v: String,
+}
+
+/// The objects a gate applied (kept in its status).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub struct Inventory {
+    pub entries: Vec<InventoryEntry>,
+}
 
 /// The server-side apply field manager.
 pub const FIELD_MANAGER: &str = "sealgate";
@@ -276,7 +291,6 @@ pub async fn prune(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
 
