@@ -47,6 +47,7 @@
         clippy::unwrap_used,
         clippy::expect_used,
         clippy::panic,
+        clippy::indexing_slicing,
         reason = "tests fail loudly"
     )
 )]

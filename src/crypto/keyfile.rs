@@ -473,13 +473,6 @@ fn seal(plaintext: &[u8], password: &[u8], n: u64) -> Result<String, KeyFileErro
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests fail loudly"
-)]
 mod tests {
     use std::path::{Path, PathBuf};
 

@@ -14,13 +14,6 @@ mod keys;
 mod pem;
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests fail loudly"
-)]
 mod tests;
 
 pub use hash::{HashAlgorithm, digest_matches, digest_string, sha256, sha256_hex};
@@ -50,13 +43,6 @@ pub fn decode_base64_lenient(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests fail loudly"
-)]
 mod base64_tests {
     use super::decode_base64_lenient;
 

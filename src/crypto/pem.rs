@@ -194,13 +194,6 @@ fn decode_body(label: String, body: &str) -> Result<PemBlock, PemError> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests fail loudly"
-)]
 mod tests {
     use super::*;
 

@@ -643,13 +643,6 @@ pub(crate) fn unverified_gen_time(token: &[u8]) -> Result<i64, String> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests fail loudly"
-)]
 mod tests {
     use super::*;
     use crate::sigstore::x509::test_support::Case;

@@ -631,13 +631,6 @@ fn parse_time(e: Element<'_>) -> Result<i64, String> {
 
 /// Conformance-fixture helpers shared by this module's and `tsa`'s tests.
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "test helpers fail loudly"
-)]
 pub(crate) mod test_support {
     use std::path::{Path, PathBuf};
 
@@ -764,13 +757,6 @@ pub(crate) mod test_support {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests fail loudly"
-)]
 mod tests {
     use super::test_support::Case;
     use super::*;
