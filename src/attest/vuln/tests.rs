@@ -1,3 +1,4 @@
+
 use super::*;
 use serde_json::json;
 
@@ -207,7 +208,7 @@ fn fixtures() -> std::path::PathBuf {
     assert!(
         p.join("cosign/testdata/valid").is_dir(),
         "real-tool fixtures not found at {} (SEALGATE_FIXTURES overrides \
-         the default tests/fixtures)",
+             the default tests/fixtures)",
         p.display()
     );
     p
@@ -511,7 +512,7 @@ fn trivy_severity_words() {
         (json!({"nvd": "HIGH"}), None),
     ] {
         let doc = json!({"SchemaVersion": 2, "Results": [{"Vulnerabilities": [
-            {"VulnerabilityID": "CVE-2024-0001", "Severity": word}]}]});
+                {"VulnerabilityID": "CVE-2024-0001", "Severity": word}]}]});
         let v = &ok(&doc.to_string()).vulnerabilities[0];
         assert_eq!(v.severity_unknown, sev.is_none(), "{word}");
         assert_eq!(v.severity, sev.unwrap_or(Severity::Critical), "{word}");
@@ -543,7 +544,7 @@ fn trivy_empty_and_null_forms() {
     }
     // null descriptive fields inside a vulnerability
     let doc = r#"{"Results": [{"Vulnerabilities": [{"VulnerabilityID": "CVE-1", "VendorIDs": null,
-        "PkgName": null, "PkgID": "zlib@1.2", "InstalledVersion": 1.2, "Severity": null}]}]}"#;
+            "PkgName": null, "PkgID": "zlib@1.2", "InstalledVersion": 1.2, "Severity": null}]}]}"#;
     let v = &ok(doc).vulnerabilities[0];
     assert_eq!(v.package.as_deref(), Some("zlib@1.2"));
     assert_eq!(v.installed_version, None);
@@ -1442,8 +1443,8 @@ fn cdx_with(v: serde_json::Value) -> String {
         entry[k] = value.clone();
     }
     json!({"bomFormat": "CycloneDX", "specVersion": "1.6",
-           "components": [{"bom-ref": "c1", "name": "zlib", "version": "1.3"}],
-           "vulnerabilities": [entry]})
+               "components": [{"bom-ref": "c1", "name": "zlib", "version": "1.3"}],
+               "vulnerabilities": [entry]})
     .to_string()
 }
 
@@ -1577,12 +1578,12 @@ fn cyclonedx_evaluate() {
     assert_eq!(
         f[0].message,
         "CVE-2021-44228 (critical) in org.apache.logging.log4j:log4j-core 2.14.1 at \
-         vulnerabilities[1] is denied (deny lists GHSA-jfh8-c2jp-5v3q)"
+             vulnerabilities[1] is denied (deny lists GHSA-jfh8-c2jp-5v3q)"
     );
     assert!(
         f[4].message.starts_with(
             "TEMP-0841856-B18BAF (severity unknown, counted as critical) in \
-             pkg:deb/debian/bash@5.2.15-2?arch=amd64 at vulnerabilities[4]"
+                 pkg:deb/debian/bash@5.2.15-2?arch=amd64 at vulnerabilities[4]"
         ),
         "{}",
         f[4].message
@@ -1683,7 +1684,7 @@ fn cyclonedx_severity_table() {
 fn cyclonedx_tools() {
     let scanner = |tools: serde_json::Value| {
         let doc = json!({"bomFormat": "CycloneDX", "specVersion": "1.5",
-                         "metadata": {"tools": tools}, "vulnerabilities": []});
+                             "metadata": {"tools": tools}, "vulnerabilities": []});
         ok(&doc.to_string()).scanner
     };
     // 1.4: array of {vendor, name, version}
@@ -1696,7 +1697,7 @@ fn cyclonedx_tools() {
     assert_eq!(
         scanner(
             json!({"components": [{"type": "application", "author": "anchore",
-                                       "name": "grype", "version": "0.74.7"}]})
+                                           "name": "grype", "version": "0.74.7"}]})
         )
         .as_deref(),
         Some("grype 0.74.7")
@@ -1964,7 +1965,7 @@ fn cyclonedx_not_a_scan() {
     for (doc, null) in [
         (
             json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
-                   "components": [{"name": "zlib"}]}),
+                       "components": [{"name": "zlib"}]}),
             false,
         ),
         (
@@ -1978,7 +1979,7 @@ fn cyclonedx_not_a_scan() {
         assert!(
             text.starts_with(
                 "not a vulnerability scan result: the predicate is a CycloneDX 1.5 \
-                 document that carries no `vulnerabilities`"
+                     document that carries no `vulnerabilities`"
             ),
             "{text}"
         );
@@ -1991,7 +1992,7 @@ fn cyclonedx_not_a_scan() {
     }
     // an empty list is a clean scan
     let doc = json!({"bomFormat": "CycloneDX", "specVersion": "1.5",
-                     "metadata": {"timestamp": T0}, "vulnerabilities": []});
+                         "metadata": {"timestamp": T0}, "vulnerabilities": []});
     let scan = ok(&doc.to_string());
     assert_eq!(scan.format, ScanFormat::CycloneDx);
     assert!(scan.vulnerabilities.is_empty());
@@ -2052,88 +2053,88 @@ fn cyclonedx_errors() {
         d.to_string()
     };
     let cases: Vec<(String, &str)> = vec![
-        (
-            json!({"bomFormat": "CycloneDX", "vulnerabilities": []}).to_string(),
-            "invalid CycloneDX BOM: no specVersion",
-        ),
-        (with("specVersion", json!(null)), "no specVersion"),
-        (with("specVersion", json!(" ")), "no specVersion"),
-        (
-            with("specVersion", json!(1.5)),
-            "specVersion is a number, expected a string such as \"1.5\"",
-        ),
-        (
-            with("vulnerabilities", json!({"id": "CVE-1"})),
-            "invalid CycloneDX BOM: vulnerabilities is an object, expected an array",
-        ),
-        (with("vulnerabilities", json!("CVE-1")), "vulnerabilities is a string"),
-        (
-            with("vulnerabilities", json!([{"id": null}])),
-            "vulnerabilities[0] has no id (id is null)",
-        ),
-        (
-            with("vulnerabilities", json!([null, {"bom-ref": "x"}])),
-            "vulnerabilities[1] has no id (id is absent)",
-        ),
-        (
-            with("vulnerabilities", json!([{"id": 5}])),
-            "vulnerabilities[0] has no id (id is a number)",
-        ),
-        (
-            with("vulnerabilities", json!([{"id": "CVE-1", "ratings": {"severity": "low"}}])),
-            "invalid type: map, expected a sequence",
-        ),
-        (
-            with("vulnerabilities", json!([{"id": "CVE-1", "affects": "c1"}])),
-            "invalid type: string \"c1\", expected a sequence",
-        ),
-        (
-            with("vulnerabilities", json!([{"id": "CVE-1", "affects": ["c1"]}])),
-            "invalid type: string \"c1\"",
-        ),
-        (with("vulnerabilities", json!(["CVE-1"])), "invalid type: string"),
-        // derived structs would take an array of field values: not here
-        (
-            with("vulnerabilities", json!([["CVE-1"]])),
-            "invalid type: sequence, expected an object",
-        ),
-        (
-            with("vulnerabilities", json!([{"id": "CVE-1", "ratings": [[9.8, "low"]]}])),
-            "invalid type: sequence, expected an object",
-        ),
-        (
-            with("metadata", json!(["2026-01-01T00:00:00Z"])),
-            "invalid type: sequence, expected an object",
-        ),
-        (
-            with("metadata", json!({"timestamp": "yesterday"})),
-            "metadata.timestamp \"yesterday\" is not an RFC 3339 time",
-        ),
-        (
-            with("metadata", json!({"timestamp": 1_700_000_000})),
-            "metadata.timestamp is a number",
-        ),
-        (with("metadata", json!("now")), "invalid type: string \"now\""),
-        (
-            with("metadata", json!({"component": "web"})),
-            "invalid type: string \"web\"",
-        ),
-        (with("components", json!({})), "invalid type: map"),
-        (
-            with("components", json!([{"name": "a", "components": 5}])),
-            "invalid type: integer `5`",
-        ),
-        (
-            r#"{"bomFormat": "CycloneDX", "specVersion": "1.5", "vulnerabilities": [], "vulnerabilities": []}"#
-                .to_string(),
-            "duplicate key \"vulnerabilities\"",
-        ),
-        (
-            r#"{"bomFormat": "CycloneDX", "specVersion": "1.5", "vulnerabilities": [{"id": "CVE-1", "id": "CVE-2"}]}"#
-                .to_string(),
-            "duplicate field `id`",
-        ),
-    ];
+            (
+                json!({"bomFormat": "CycloneDX", "vulnerabilities": []}).to_string(),
+                "invalid CycloneDX BOM: no specVersion",
+            ),
+            (with("specVersion", json!(null)), "no specVersion"),
+            (with("specVersion", json!(" ")), "no specVersion"),
+            (
+                with("specVersion", json!(1.5)),
+                "specVersion is a number, expected a string such as \"1.5\"",
+            ),
+            (
+                with("vulnerabilities", json!({"id": "CVE-1"})),
+                "invalid CycloneDX BOM: vulnerabilities is an object, expected an array",
+            ),
+            (with("vulnerabilities", json!("CVE-1")), "vulnerabilities is a string"),
+            (
+                with("vulnerabilities", json!([{"id": null}])),
+                "vulnerabilities[0] has no id (id is null)",
+            ),
+            (
+                with("vulnerabilities", json!([null, {"bom-ref": "x"}])),
+                "vulnerabilities[1] has no id (id is absent)",
+            ),
+            (
+                with("vulnerabilities", json!([{"id": 5}])),
+                "vulnerabilities[0] has no id (id is a number)",
+            ),
+            (
+                with("vulnerabilities", json!([{"id": "CVE-1", "ratings": {"severity": "low"}}])),
+                "invalid type: map, expected a sequence",
+            ),
+            (
+                with("vulnerabilities", json!([{"id": "CVE-1", "affects": "c1"}])),
+                "invalid type: string \"c1\", expected a sequence",
+            ),
+            (
+                with("vulnerabilities", json!([{"id": "CVE-1", "affects": ["c1"]}])),
+                "invalid type: string \"c1\"",
+            ),
+            (with("vulnerabilities", json!(["CVE-1"])), "invalid type: string"),
+            // derived structs would take an array of field values: not here
+            (
+                with("vulnerabilities", json!([["CVE-1"]])),
+                "invalid type: sequence, expected an object",
+            ),
+            (
+                with("vulnerabilities", json!([{"id": "CVE-1", "ratings": [[9.8, "low"]]}])),
+                "invalid type: sequence, expected an object",
+            ),
+            (
+                with("metadata", json!(["2026-01-01T00:00:00Z"])),
+                "invalid type: sequence, expected an object",
+            ),
+            (
+                with("metadata", json!({"timestamp": "yesterday"})),
+                "metadata.timestamp \"yesterday\" is not an RFC 3339 time",
+            ),
+            (
+                with("metadata", json!({"timestamp": 1_700_000_000})),
+                "metadata.timestamp is a number",
+            ),
+            (with("metadata", json!("now")), "invalid type: string \"now\""),
+            (
+                with("metadata", json!({"component": "web"})),
+                "invalid type: string \"web\"",
+            ),
+            (with("components", json!({})), "invalid type: map"),
+            (
+                with("components", json!([{"name": "a", "components": 5}])),
+                "invalid type: integer `5`",
+            ),
+            (
+                r#"{"bomFormat": "CycloneDX", "specVersion": "1.5", "vulnerabilities": [], "vulnerabilities": []}"#
+                    .to_string(),
+                "duplicate key \"vulnerabilities\"",
+            ),
+            (
+                r#"{"bomFormat": "CycloneDX", "specVersion": "1.5", "vulnerabilities": [{"id": "CVE-1", "id": "CVE-2"}]}"#
+                    .to_string(),
+                "duplicate field `id`",
+            ),
+        ];
     for (doc, want) in cases {
         let e = err(&doc);
         assert!(matches!(e, ScanError::Invalid { .. }), "{doc}: {e:?}");
@@ -2251,9 +2252,9 @@ fn cyclonedx_never_panics() {
     }
     // every field null, and deep nesting of components: an error or a scan, no panic
     let doc = json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "metadata": null,
-                     "components": null, "vulnerabilities": [
-                        {"id": "CVE-1", "references": null, "ratings": null,
-                         "affects": null, "analysis": null}]});
+                         "components": null, "vulnerabilities": [
+                            {"id": "CVE-1", "references": null, "ratings": null,
+                             "affects": null, "analysis": null}]});
     assert_eq!(ok(&doc.to_string()).vulnerabilities.len(), 1);
     let deep = format!(
         "{{\"bomFormat\": \"CycloneDX\", \"specVersion\": \"1.5\", \"vulnerabilities\": [], \"components\": {}[]{}}}",
@@ -2267,8 +2268,8 @@ fn cyclonedx_never_panics() {
         .collect();
     let affects: Vec<_> = (0..2000).map(|i| json!({"ref": format!("c{i}")})).collect();
     let doc = json!({"bomFormat": "CycloneDX", "specVersion": "1.5",
-                     "components": components,
-                     "vulnerabilities": [{"id": "CVE-1", "affects": affects}]});
+                         "components": components,
+                         "vulnerabilities": [{"id": "CVE-1", "affects": affects}]});
     let scan = ok(&doc.to_string());
     assert_eq!(scan.vulnerabilities.len(), 2000);
     assert_eq!(scan.vulnerabilities[1999].package.as_deref(), Some("p1999"));
@@ -2278,8 +2279,8 @@ fn cyclonedx_never_panics() {
         .collect();
     let affects: Vec<_> = (0..1000).map(|i| json!({"ref": format!("c{i}")})).collect();
     let doc = json!({"bomFormat": "CycloneDX", "specVersion": "1.5",
-                     "vulnerabilities": [{"id": "CVE-1", "references": references,
-                                          "affects": affects}]});
+                         "vulnerabilities": [{"id": "CVE-1", "references": references,
+                                              "affects": affects}]});
     let e = err(&doc.to_string());
     assert!(matches!(e, ScanError::Invalid { .. }), "{e:?}");
     assert!(
@@ -2292,8 +2293,8 @@ fn cyclonedx_never_panics() {
         .map(|_| json!({"id": "GHSA-1111-aaaa-bbbb"}))
         .collect();
     let doc = json!({"bomFormat": "CycloneDX", "specVersion": "1.5",
-                     "vulnerabilities": [{"id": "CVE-1", "references": references,
-                                          "affects": affects}]});
+                         "vulnerabilities": [{"id": "CVE-1", "references": references,
+                                              "affects": affects}]});
     let scan = ok(&doc.to_string());
     assert_eq!(scan.vulnerabilities.len(), 1000);
     assert_eq!(scan.vulnerabilities[999].aliases, ["GHSA-1111-aaaa-bbbb"]);
@@ -2320,12 +2321,12 @@ fn max_severity_and_ignore() {
     assert_eq!(
         f[0].message,
         "TEMP-0841856-B18BAF (severity unknown, counted as critical) in bash 5.2.15-2 at \
-         Results[0].Vulnerabilities[2] is above maxSeverity high"
+             Results[0].Vulnerabilities[2] is above maxSeverity high"
     );
     assert_eq!(
         f[1].message,
         "CVE-2021-44228 (critical) in org.apache.logging.log4j:log4j-core 2.14.1 at \
-         Results[1].Vulnerabilities[0] is above maxSeverity high"
+             Results[1].Vulnerabilities[0] is above maxSeverity high"
     );
     assert_eq!(
         f[1].location.as_deref(),
@@ -2390,7 +2391,7 @@ fn deny_by_id_and_alias() {
     assert_eq!(
         f[0].message,
         "CVE-2021-44228 (critical) in org.apache.logging.log4j:log4j-core 2.14.1 at \
-         Results[1].Vulnerabilities[0] is denied (deny lists ghsa-jfh8-c2jp-5v3q)"
+             Results[1].Vulnerabilities[0] is denied (deny lists ghsa-jfh8-c2jp-5v3q)"
     );
     // deny a low one by id: regardless of severity; ignore does not override deny
     let r = rule(

@@ -1,3 +1,4 @@
+
 use super::*;
 
 fn write(root: &Path, rel: &str, text: &str) -> PathBuf {
@@ -59,15 +60,15 @@ metadata:
   namespace: prod
 spec:
   template:
-spec:
-  initContainers:
-    - name: migrate
-      image: ghcr.io/acme/migrate:1.0
-  containers:
-    - name: app
-      image: ghcr.io/acme/web:1.2.3
-    - name: proxy
-      image: \"envoyproxy/envoy@sha256:0123\"
+    spec:
+      initContainers:
+        - name: migrate
+          image: ghcr.io/acme/migrate:1.0
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.2.3
+        - name: proxy
+          image: \"envoyproxy/envoy@sha256:0123\"
 ---
 ---
 apiVersion: batch/v1
@@ -75,10 +76,10 @@ kind: CronJob
 metadata: {name: nightly}
 spec:
   jobTemplate:
-spec:
-  template:
     spec:
-      containers: [{name: job, image: 'busybox:1.36'}]
+      template:
+        spec:
+          containers: [{name: job, image: 'busybox:1.36'}]
 ---
 # Helm values: not a Kubernetes object
 image:
@@ -90,23 +91,23 @@ metadata:
   name: model
 spec:
   containers:
-- image: app:2
+    - image: app:2
   volumes:
-- name: weights
-  image:
-    reference: ghcr.io/acme/weights:v3
+    - name: weights
+      image:
+        reference: ghcr.io/acme/weights:v3
 ---
 apiVersion: v1
 kind: List
 items:
   - apiVersion: v1
-kind: Pod
-metadata: {name: a, namespace: x}
-spec: {containers: [{image: a:1}]}
+    kind: Pod
+    metadata: {name: a, namespace: x}
+    spec: {containers: [{image: a:1}]}
   - apiVersion: v1
-kind: ConfigMap
-metadata: {name: cm}
-data: {image: not-an-image}
+    kind: ConfigMap
+    metadata: {name: cm}
+    data: {image: not-an-image}
 ...
 ";
 
@@ -236,8 +237,8 @@ fn directory_walk_json_order_hidden_and_extensions() {
         &root,
         "d/list.json",
         r#"{"apiVersion": "v1", "kind": "List", "items": [
-            {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "ds", "namespace": "kube-system"},
-             "spec": {"template": {"spec": {"containers": [{"image": "ds:1"}]}}}}]}"#,
+                {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "ds", "namespace": "kube-system"},
+                 "spec": {"template": {"spec": {"containers": [{"image": "ds:1"}]}}}}]}"#,
     );
     write(&root, "d/empty.json", "  \n");
     let snap = load_paths(std::slice::from_ref(&root), &LoadOptions::default());
@@ -657,11 +658,11 @@ fn alias_bomb_is_bounded_and_fast() {
         ("-", Some(0), ProblemCode::ManifestParseError)
     );
     assert!(
-        p.message.starts_with("document 0, line ")
-            && p.message.contains("YAML exceeds the parser limits (alias expansion, size or nesting; an alias bomb?): more than 250000 nodes"),
-        "{}",
-        p.message
-    );
+            p.message.starts_with("document 0, line ")
+                && p.message.contains("YAML exceeds the parser limits (alias expansion, size or nesting; an alias bomb?): more than 250000 nodes"),
+            "{}",
+            p.message
+        );
 }
 
 #[test]

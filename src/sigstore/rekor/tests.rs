@@ -1,3 +1,4 @@
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -644,12 +645,12 @@ fn rekor_v1_checkpoint_of_a_private_deployment_is_bound_by_the_log_key() {
 fn legacy_cosign_bundle_annotation() {
     let base = Path::new(FIXTURES).join("connaisseur/cosign/securesystemsengineering/testimage");
     let manifest: Value = serde_json::from_slice(
-        &std::fs::read(base.join(
-            "manifests/sha256-31dc72a13a0c34b40eb95419d2b2fd67320c856baf3b72da518023ee8d370aee.sig.json",
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+            &std::fs::read(base.join(
+                "manifests/sha256-31dc72a13a0c34b40eb95419d2b2fd67320c856baf3b72da518023ee8d370aee.sig.json",
+            ))
+            .unwrap(),
+        )
+        .unwrap();
     let layer = &manifest["layers"][0];
     let ann = &layer["annotations"];
     let rekor: Value =

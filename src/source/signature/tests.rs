@@ -1,3 +1,4 @@
+
 use super::openpgp::*;
 use super::ssh::*;
 use super::*;
@@ -13,7 +14,7 @@ fn parse_err(text: &str) -> SignatureError {
 fn parses_plain_and_optioned_lines() {
     let text = format!(
         "# comment\n\n  alice@example.com {ED25519} alice\n\
-         \"bob@example.com,carol@example.com\" namespaces=\"git,file\",valid-after=\"20240101\",VALID-BEFORE=\"20300101120000Z\" {ED25519}\n"
+             \"bob@example.com,carol@example.com\" namespaces=\"git,file\",valid-after=\"20240101\",VALID-BEFORE=\"20300101120000Z\" {ED25519}\n"
     );
     let signers = AllowedSigners::parse(&text).unwrap();
     assert_eq!(signers.len(), 2);
