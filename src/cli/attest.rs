@@ -12,7 +12,7 @@ use sealgate::attest;
 use sealgate::reference::{Digest, ImageRef};
 use sealgate::registry::discovery::SIGNATURE_ANNOTATION;
 
-use super::sign::{Appended, NewLayer, append_layer, digest_to_sign};
+use super::store::{Appended, NewLayer, append_layer, digest_to_sign};
 
 /// Largest predicate file read (SBOMs can be large).
 const MAX_PREDICATE_BYTES: u64 = 64 * 1024 * 1024;

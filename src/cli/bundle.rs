@@ -20,7 +20,7 @@ use sealgate::attest;
 use sealgate::crypto::PrivateKey;
 use sealgate::reference::{Digest, ImageRef};
 
-use super::sign::{Store, digest_to_sign};
+use super::store::{Store, digest_to_sign};
 
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 pub use sealgate::sigstore::bundle::COSIGN_SIGN_PREDICATE;

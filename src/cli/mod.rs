@@ -10,6 +10,7 @@ mod demo;
 mod keys;
 mod run;
 mod sign;
+mod store;
 mod verify_blob;
 
 use std::process::ExitCode;

@@ -1,4 +1,3 @@
-
 use super::*;
 
 const SPDX: &str = r#"{

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn write(root: &Path, rel: &str, text: &str) -> PathBuf {

@@ -1,4 +1,3 @@
-
 use super::openpgp::*;
 use super::ssh::*;
 use super::*;
