@@ -15,11 +15,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sealgate::attest::{self, sbom};
+use sealgate::base::evidence::{AttestationEnvelope, SignatureSource};
+use sealgate::base::reference::Digest;
+use sealgate::base::verdict::Verdict;
 use sealgate::crypto::PrivateKey;
-use sealgate::evidence::{AttestationEnvelope, SignatureSource};
 use sealgate::policy::attestations as check;
-use sealgate::reference::Digest;
-use sealgate::verdict::Verdict;
 
 const COMPONENTS: usize = 50_000;
 const RUNS: usize = 5;

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures::StreamExt as _;
+use sealgate::edge::registry::credentials::DockerConfig;
+use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
 use sealgate::manifests::{self, LoadOptions};
-use sealgate::registry::credentials::DockerConfig;
-use sealgate::registry::http::{HttpOptions, HttpRegistry};
 use sigstore::crypto::SigningScheme;
 
 const IMAGES: usize = 200;
@@ -66,8 +66,8 @@ fn policy(dir: &Path, pem: &str) -> PathBuf {
 async fn sealgate_check(dir: &Path, policy: &Path, registry: &str) -> (String, u64) {
     let policies = sealgate::policy::load(policy).unwrap();
     let snapshot = manifests::load_paths(&[dir.to_path_buf()], &LoadOptions::default());
-    let wanted = sealgate::gate::plan(&snapshot, &policies, false);
-    let now = sealgate::time::now();
+    let wanted = sealgate::decision::plan(&snapshot, &policies, false);
+    let now = sealgate::base::time::now();
     let enough = sealgate::policy::eval::signatures_enough(&policies, now);
     let http = HttpRegistry::new(
         HttpOptions {
@@ -78,10 +78,10 @@ async fn sealgate_check(dir: &Path, policy: &Path, registry: &str) -> (String, u
         DockerConfig::default(),
     )
     .unwrap();
-    let evidence = sealgate::verify::gather_until(
+    let evidence = sealgate::edge::verify::gather_until(
         &http,
         &wanted,
-        &sealgate::verify::GatherOptions {
+        &sealgate::edge::verify::GatherOptions {
             concurrency: CONCURRENCY,
             ..Default::default()
         },
@@ -89,7 +89,7 @@ async fn sealgate_check(dir: &Path, policy: &Path, registry: &str) -> (String, u
         Some(&enough),
     )
     .await;
-    let report = sealgate::gate::decide(&snapshot, &policies, &evidence, now);
+    let report = sealgate::decision::decide(&snapshot, &policies, &evidence, now);
     (report.decision.as_str().to_string(), http.requests())
 }
 
@@ -110,7 +110,7 @@ async fn floor(registry: &str, repos: &[String]) -> u64 {
         .bytes()
         .await
         .unwrap();
-    let accept = sealgate::registry::MANIFEST_ACCEPT.join(", ");
+    let accept = sealgate::edge::registry::MANIFEST_ACCEPT.join(", ");
     let counts: Vec<u64> = futures::stream::iter(repos.iter())
         .map(|repo| {
             let (client, base, accept) = (client.clone(), base.clone(), accept.clone());
@@ -184,7 +184,7 @@ async fn bundle_floor(registry: &str, repos: &[String]) -> u64 {
         let probe = format!("{base}/v2/{repo}/referrers/sha256:{}", "0".repeat(64));
         get(probe, None).await.bytes().await.unwrap();
     }
-    let accept = sealgate::registry::MANIFEST_ACCEPT.join(", ");
+    let accept = sealgate::edge::registry::MANIFEST_ACCEPT.join(", ");
     let counts: Vec<u64> = futures::stream::iter(repos.iter())
         .map(|repo| {
             let (base, accept) = (base.clone(), accept.clone());

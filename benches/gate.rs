@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::git::GitServer;
 use common::*;
-use sealgate::daemon::{Gate, Outcome};
+use sealgate::standalone::{Gate, Outcome};
 use sigstore::crypto::SigningScheme;
 
 const IMAGES: usize = 200;
@@ -89,14 +89,14 @@ fn main() {
             ),
         )
         .unwrap();
-        let gate = Arc::new(Gate::new(sealgate::config::load(&cfg).unwrap()).unwrap());
+        let gate = Arc::new(Gate::new(sealgate::standalone::config::load(&cfg).unwrap()).unwrap());
         let t = Instant::now();
-        let o = rt.block_on(gate.reconcile(sealgate::time::now()));
+        let o = rt.block_on(gate.reconcile(sealgate::base::time::now()));
         cold.push(t.elapsed());
         assert!(matches!(o, Outcome::Promoted { .. }), "{o:?}");
         cold_req = gate.registry_requests();
         let t = Instant::now();
-        let o = rt.block_on(gate.reconcile(sealgate::time::now()));
+        let o = rt.block_on(gate.reconcile(sealgate::base::time::now()));
         warm.push(t.elapsed());
         assert_eq!(o, Outcome::UpToDate);
         warm_req = gate.registry_requests() - cold_req;

@@ -174,7 +174,7 @@ fn conformance_case(label: &'static str, dir: &str, own_root: bool) -> Case {
     let id = identity(GITHUB_ISSUER, CONFORMANCE_IDENTITY);
     let opts = Options {
         ignore_tlog: false,
-        now: sealgate::time::now(),
+        now: sealgate::base::time::now(),
     };
     let verify = || {
         verify_bundle(
@@ -227,7 +227,7 @@ fn legacy_case() -> Case {
     let id = identity(CONNAISSEUR_ISSUER, CONNAISSEUR_IDENTITY);
     let opts = Options {
         ignore_tlog: false,
-        now: sealgate::time::now(),
+        now: sealgate::base::time::now(),
     };
     let verify = || {
         let b = legacy_bundle(

@@ -15,30 +15,34 @@
 //!                             re-hash)
 //! ```
 //!
-//! Modules by layer (each may use only the layers above it; `tests/layering.rs` checks it,
-//! docs/design.md has the map):
-//! - pure basics: [`reference`](mod@reference) (the image reference grammar), [`verdict`], [`evidence`]
-//!   (gathered bytes as values), [`time`], [`error`], [`files`] (reading user-named files:
-//!   regular only, bounded, never blocking).
+//! Modules by layer, lowest first (each may use only the layers before it; `tests/layering.rs`
+//! checks it, docs/design.md has the map). The folder says what a file may import.
+//! - [`base`]: the shared vocabulary, pure: [`base::reference`] (the image reference
+//!   grammar), [`base::verdict`], [`base::evidence`] (gathered bytes as values),
+//!   [`base::time`], [`base::error`], [`base::files`] (reading user-named files: regular only,
+//!   bounded, never blocking).
 //! - [`manifests`]: safe tree walk, multi-document YAML/JSON, image extraction with JSON
 //!   pointers, kustomize `images:` overrides, format-preserving pinning.
-//! - [`crypto`] (public keys, key files), [`sigstore`] (bundles, Rekor, Fulcio, TSA, trusted
-//!   roots: protocol only), [`attest`] (in-toto, DSSE, SBOM and scan readers),
-//!   [`keysource`] (files, `env://`, `k8s://`).
-//! - [`policy`]: `ImagePolicy` schema, validation, and rule evaluation
-//!   ([`policy::signatures`], [`policy::attestations`], [`policy::eval`]), [`policy::digest`].
-//! - [`gate`]: plan → decide → pin plan over a snapshot and evidence (pure); [`report`]: text,
-//!   JSON, SARIF and JUnit renderings.
-//! - edges: [`registry`] (HTTP or OCI layout, auth, limits, digest re-checks, signature
-//!   discovery), [`verify`] (deduplicated concurrent gathering, the evidence cache, and
-//!   [`verify::check`], the one check pipeline call), [`source`] (Git: cached bare
-//!   repositories, safe checkout, commit and tag signatures), [`target`] (promotion commits,
-//!   server-side apply).
+//! - [`crypto`]: public keys, key files, digests, and [`crypto::git_signature`] (SSH and
+//!   OpenPGP commit/tag signatures).
+//! - [`sigstore`] (bundles, Rekor, Fulcio, TSA, trusted roots: protocol only) and [`attest`]
+//!   (in-toto, DSSE, SBOM and scan readers): pure readers of fetched bytes.
+//! - [`policy`]: the `ImagePolicy` schema, validation, key references
+//!   ([`policy::keysource`]: files, `env://`, `k8s://`), rule evaluation
+//!   ([`policy::signatures`], [`policy::attestations`], [`policy::eval`]) and
+//!   [`policy::digest`].
+//! - [`decision`]: plan → decide → pin plan over a snapshot and evidence (pure), and
+//!   [`decision::report`] (text, JSON, SARIF and JUnit renderings).
+//! - [`edge`]: everything that does I/O — [`edge::registry`] (HTTP or OCI layout, auth,
+//!   limits, digest re-checks, signature discovery), [`edge::verify`] (deduplicated
+//!   concurrent gathering, the evidence cache, and [`edge::verify::check`], the one check
+//!   pipeline call), [`edge::source`] (Git: cached bare repositories, safe checkout),
+//!   [`edge::target`] (promotion commits, server-side apply), [`edge::kube`] (Secret reads).
 //! - [`reconcile`]: the one reconcile core (ordered sub-steps, one status type, the
 //!   [`reconcile::Driver`] trait).
-//! - drivers and front ends: [`daemon`] (`sealgate run`), [`controller`] (`sealgate
-//!   controller`, kube-runtime), [`config`] (the standalone gate's `GateConfig`), [`http`] and
-//!   [`metrics`] (`/status`, `/metrics`, webhooks); the `sealgate` binary's `cli`.
+//! - drivers and front ends: [`standalone`] (`sealgate run` and its
+//!   [`standalone::config`]), [`controller`] (`sealgate controller`, kube-runtime),
+//!   [`serve`] (`/status`, `/metrics`, webhooks); the `sealgate` binary's `cli`.
 #![forbid(unsafe_code)]
 // Unit tests fail loudly: the one exception to the crate's unwrap/expect/panic lints.
 #![cfg_attr(
@@ -52,27 +56,22 @@
     )
 )]
 
-pub mod attest;
-pub mod config;
-pub mod controller;
+pub mod base;
+
 pub mod crypto;
-pub mod daemon;
-pub mod error;
-pub mod evidence;
-pub mod files;
-pub mod gate;
-pub mod http;
-pub mod keysource;
 pub mod manifests;
-pub mod metrics;
-pub mod policy;
-pub mod reconcile;
-pub mod reference;
-pub mod registry;
-pub mod report;
+
+pub mod attest;
 pub mod sigstore;
-pub mod source;
-pub mod target;
-pub mod time;
-pub mod verdict;
-pub mod verify;
+
+pub mod policy;
+
+pub mod decision;
+
+pub mod edge;
+
+pub mod reconcile;
+
+pub mod controller;
+pub mod serve;
+pub mod standalone;

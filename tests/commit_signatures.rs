@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::gitsig;
 use common::gitsig::{GitRepo, GpgHome, SshKey, now, ssh_keygen, write_allowed_signers};
-use sealgate::source::signature::{
+use sealgate::crypto::git_signature::{
     AllowedSigners, OpenPgpKeys, SignatureCheck, SignatureKind, SignerTrust, split_tag, verify,
 };
 use std::path::Path;

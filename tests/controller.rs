@@ -31,10 +31,10 @@ use sealgate::controller::crd::{
     PromoteTarget, VerifySpec,
 };
 use sealgate::controller::{self, ApproveError, Context, Options};
-use sealgate::metrics::Metrics;
-use sealgate::registry::AnyRegistry;
-use sealgate::registry::credentials::DockerConfig;
-use sealgate::registry::http::{HttpOptions, HttpRegistry};
+use sealgate::edge::registry::AnyRegistry;
+use sealgate::edge::registry::credentials::DockerConfig;
+use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
+use sealgate::serve::metrics::Metrics;
 use serde_json::{Value, json};
 
 const NS: &str = "team";
@@ -1181,9 +1181,9 @@ async fn a_failing_status_write_is_an_error_retried_with_growing_backoff() {
         let err = r.unwrap_err();
         assert!(matches!(err, controller::Error::Finalizer(_)), "{err:?}");
         assert!(
-            sealgate::error::chain(&err).contains("etcdserver: request timed out"),
+            sealgate::base::error::chain(&err).contains("etcdserver: request timed out"),
             "{}",
-            sealgate::error::chain(&err)
+            sealgate::base::error::chain(&err)
         );
         backoffs.push(controller::error_policy(
             Arc::new(gate.clone()),
@@ -1287,9 +1287,9 @@ async fn deleting_a_gate_prunes_its_inventory_as_the_service_account_then_drops_
         .await;
     let err = r.unwrap_err();
     assert!(
-        sealgate::error::chain(&err).contains("forbidden"),
+        sealgate::base::error::chain(&err).contains("forbidden"),
         "{}",
-        sealgate::error::chain(&err)
+        sealgate::base::error::chain(&err)
     );
 
     // without prune, nothing is deleted

@@ -171,18 +171,18 @@ async fn warm_reconcile_makes_no_registry_request_for_pinned_images() {
     let pinned = format!("{}@{digest}", w.signed);
     w.git
         .commit(&[("deploy/web.yaml", &w.app(&pinned))], "pinned");
-    let config = sealgate::config::load(&w.config).unwrap();
-    let gate = std::sync::Arc::new(sealgate::daemon::Gate::new(config).unwrap());
-    let now = sealgate::time::now();
+    let config = sealgate::standalone::config::load(&w.config).unwrap();
+    let gate = std::sync::Arc::new(sealgate::standalone::Gate::new(config).unwrap());
+    let now = sealgate::base::time::now();
     let first = gate.reconcile(now).await;
     assert!(
-        matches!(first, sealgate::daemon::Outcome::Promoted { .. }),
+        matches!(first, sealgate::standalone::Outcome::Promoted { .. }),
         "{first:?}"
     );
     let cold = gate.registry_requests();
     assert!(cold > 0);
     let second = gate.reconcile(now).await;
-    assert_eq!(second, sealgate::daemon::Outcome::UpToDate);
+    assert_eq!(second, sealgate::standalone::Outcome::UpToDate);
     assert_eq!(
         gate.registry_requests(),
         cold,
@@ -194,7 +194,7 @@ async fn warm_reconcile_makes_no_registry_request_for_pinned_images() {
         .commit(&[("deploy/NOTES.md", "release notes\n")], "notes");
     let third = gate.reconcile(now).await;
     assert!(
-        matches!(third, sealgate::daemon::Outcome::Promoted { .. }),
+        matches!(third, sealgate::standalone::Outcome::Promoted { .. }),
         "{third:?}"
     );
     assert_eq!(
@@ -230,16 +230,16 @@ async fn image_verdict_metrics_count_every_image_with_typed_labels() {
         })
         .collect();
     w.git.commit(&[("deploy/pods.yaml", &pods)], "sixty pods");
-    let config = sealgate::config::load(&w.config).unwrap();
-    let gate = std::sync::Arc::new(sealgate::daemon::Gate::new(config).unwrap());
-    let outcome = gate.reconcile(sealgate::time::now()).await;
+    let config = sealgate::standalone::config::load(&w.config).unwrap();
+    let gate = std::sync::Arc::new(sealgate::standalone::Gate::new(config).unwrap());
+    let outcome = gate.reconcile(sealgate::base::time::now()).await;
     assert!(
-        matches!(outcome, sealgate::daemon::Outcome::Promoted { .. }),
+        matches!(outcome, sealgate::standalone::Outcome::Promoted { .. }),
         "{outcome:?}"
     );
     let s = gate.status();
     assert_eq!(s.images_total, 60);
-    assert_eq!(s.images.len(), sealgate::daemon::MAX_STATUS_IMAGES);
+    assert_eq!(s.images.len(), sealgate::standalone::MAX_STATUS_IMAGES);
     assert_eq!(s.images[0].verdict, "unverifiable (warn)");
     assert_eq!(
         gate.image_verdicts(),

@@ -109,7 +109,7 @@ fn a_silent_approval_fetch_is_abandoned_under_the_one_git_operation_guard() {
 async fn silent_approval_fetch() {
     use common::gate::World;
     use common::gitsig::{ssh_keygen, write_allowed_signers};
-    use sealgate::daemon::{Gate, Outcome};
+    use sealgate::standalone::{Gate, Outcome};
 
     let mut w = World::builder()
         .source("  timeout: 2s\n")
@@ -136,9 +136,11 @@ async fn silent_approval_fetch() {
         .url
         .replace(&backend, &first_connection_only(&backend));
     w.set_url(&proxied);
-    let gate = std::sync::Arc::new(Gate::new(sealgate::config::load(&w.config).unwrap()).unwrap());
+    let gate = std::sync::Arc::new(
+        Gate::new(sealgate::standalone::config::load(&w.config).unwrap()).unwrap(),
+    );
 
-    let first = gate.reconcile(sealgate::time::now()).await;
+    let first = gate.reconcile(sealgate::base::time::now()).await;
     let Outcome::Failed { reason, message } = &first else {
         panic!("{first:?}")
     };
@@ -153,7 +155,7 @@ async fn silent_approval_fetch() {
     assert_eq!(cond("ImagesVerified"), ("True".into(), "Succeeded".into()));
     assert_eq!(cond("Stalled"), ("True".into(), "GitFetchFailed".into()));
 
-    let second = gate.reconcile(sealgate::time::now()).await;
+    let second = gate.reconcile(sealgate::base::time::now()).await;
     let Outcome::Failed { reason, message } = &second else {
         panic!("{second:?}")
     };

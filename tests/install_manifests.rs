@@ -2,7 +2,7 @@
 //! (`examples/`), without network or cluster: every YAML document is a Kubernetes object,
 //! the kustomization's resources exist, the controller Deployment is locked down, RBAC is
 //! least privilege, and the alerts and the Grafana dashboard only query metrics that
-//! `src/metrics.rs` defines. When `kubectl` is on PATH, `kubectl kustomize manifests/`
+//! `src/serve/metrics.rs` defines. When `kubectl` is on PATH, `kubectl kustomize manifests/`
 //! must build the install too.
 #![allow(
     clippy::unwrap_used,
@@ -494,7 +494,7 @@ fn rbac_is_least_privilege() {
 // Metric names in alerts and dashboard.
 
 fn metrics_source() -> String {
-    read(&repo().join("src/metrics.rs"))
+    read(&repo().join("src/serve/metrics.rs"))
 }
 
 fn is_name_char(c: char) -> bool {
@@ -551,7 +551,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Whether `src/metrics.rs` defines `name` (a histogram's series by their base name).
+/// Whether `src/serve/metrics.rs` defines `name` (a histogram's series by their base name).
 fn defined(source: &str, name: &str) -> bool {
     contains_name(source, name)
         || ["_bucket", "_sum", "_count"].iter().any(|suffix| {
@@ -624,7 +624,7 @@ fn alerts_use_only_metrics_defined_in_src_metrics_rs() {
     }
     assert!(
         undefined.is_empty(),
-        "alerts use metrics src/metrics.rs does not define: {undefined:?}"
+        "alerts use metrics src/serve/metrics.rs does not define: {undefined:?}"
     );
 
     let check_alert = |name: &str, parts: &[&str], duration: &str| {
@@ -751,7 +751,7 @@ fn grafana_dashboard_is_importable_and_uses_only_defined_metrics() {
     }
     assert!(
         undefined.is_empty(),
-        "the dashboard uses metrics src/metrics.rs does not define: {undefined:?}"
+        "the dashboard uses metrics src/serve/metrics.rs does not define: {undefined:?}"
     );
     for metric in [
         "sealgate_blocked_gates",

@@ -6,66 +6,65 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// (top-level module, layer). A module may use modules of lower layers; within the front
-/// ends' layer they may use each other.
+/// Folders that only group modules: their children are the units of the table
+/// (`base::time`, `edge::registry`); every other top-level module is one unit.
+const GROUPS: &[&str] = &["base", "edge"];
+
+/// (unit, layer). A unit may use units of lower layers; within the front ends' layer they
+/// may use each other.
 const LAYERS: &[(&str, u8)] = &[
-    // pure basics
-    ("error", 0),
-    ("files", 0),
-    ("time", 0),
-    ("reference", 0),
-    ("verdict", 0),
-    ("evidence", 1),
+    // the shared vocabulary
+    ("base::error", 0),
+    ("base::files", 0),
+    ("base::time", 0),
+    ("base::reference", 0),
+    ("base::verdict", 0),
+    ("base::evidence", 1),
     ("crypto", 1),
     ("manifests", 1),
     // protocols and readers over fetched bytes (pure)
     ("attest", 2),
     ("sigstore", 2),
-    ("keysource", 3),
-    // rules and the decision (pure)
+    // rules, key references and the decision (pure)
     ("policy", 4),
-    ("gate", 5),
-    ("report", 6),
+    ("decision", 5),
     // edges
-    ("source", 6),
-    ("target", 6),
-    ("registry", 6),
-    ("verify", 7),
+    ("edge::source", 6),
+    ("edge::target", 6),
+    ("edge::registry", 6),
+    ("edge::kube", 6),
+    ("edge::verify", 7),
     // the reconcile core
     ("reconcile", 8),
     // drivers and front ends
-    ("config", 9),
-    ("daemon", 9),
+    ("standalone", 9),
     ("controller", 9),
-    ("http", 9),
-    ("metrics", 9),
+    ("serve", 9),
 ];
 
-/// Modules that decide over values and must not reach the network, Git or a cluster.
+/// Units that decide over values and must not reach the network, Git or a cluster.
 const PURE: &[&str] = &[
-    "reference",
-    "verdict",
-    "evidence",
-    "time",
+    "base::reference",
+    "base::verdict",
+    "base::evidence",
+    "base::time",
     "crypto",
     "manifests",
     "attest",
     "sigstore",
     "policy",
-    "gate",
-    "report",
+    "decision",
 ];
 const EDGES: &[&str] = &[
-    "registry",
-    "source",
-    "target",
-    "verify",
+    "edge::registry",
+    "edge::source",
+    "edge::target",
+    "edge::kube",
+    "edge::verify",
     "reconcile",
-    "daemon",
+    "standalone",
     "controller",
-    "http",
-    "metrics",
-    "config",
+    "serve",
 ];
 const FRONT_ENDS: u8 = 9;
 
@@ -92,11 +91,24 @@ fn references(text: &str) -> BTreeSet<String> {
         let mut rest = t;
         while let Some(i) = rest.find("crate::") {
             let after = &rest[i + "crate::".len()..];
-            let name: String = after
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() {
+            let ident = |t: &str| -> String {
+                t.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect()
+            };
+            let name = ident(after);
+            if GROUPS.contains(&name.as_str()) {
+                let child = after[name.len()..].strip_prefix("::").map(ident);
+                match child {
+                    Some(c) if !c.is_empty() => {
+                        out.insert(format!("{name}::{c}"));
+                    }
+                    // `use crate::edge;` names the group itself: count it as every child
+                    _ => {
+                        out.insert(name);
+                    }
+                }
+            } else if !name.is_empty() {
                 out.insert(name);
             }
             rest = after;
@@ -116,12 +128,16 @@ fn graph() -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
         if rel == "main.rs" || rel == "lib.rs" || rel.starts_with("cli/") {
             continue; // the binary and the crate root
         }
-        let module = rel
-            .split('/')
-            .next()
-            .unwrap()
-            .trim_end_matches(".rs")
-            .to_string();
+        let parts: Vec<&str> = rel.split('/').collect();
+        let top = parts[0].trim_end_matches(".rs");
+        let module = if GROUPS.contains(&top) {
+            match parts.get(1) {
+                Some(&"mod.rs") | None => continue, // a group's mod.rs only declares children
+                Some(child) => format!("{top}::{}", child.trim_end_matches(".rs")),
+            }
+        } else {
+            top.to_string()
+        };
         for r in references(&std::fs::read_to_string(&f).unwrap()) {
             if r != module {
                 g.entry(module.clone())
@@ -210,7 +226,7 @@ fn there_are_no_import_cycles_between_modules() {
 
 #[test]
 fn the_scanner_sees_code_not_comments_or_tests() {
-    let text = "use crate::gate::Report;\n// crate::registry in a comment\nfn f() { crate::time::now(); }\n#[cfg(test)]\nmod tests { use crate::verify; }\n";
+    let text = "use crate::decision::Report;\n// crate::edge::registry in a comment\nfn f() { crate::base::time::now(); }\n#[cfg(test)]\nmod tests { use crate::edge::verify; }\n";
     let r: Vec<String> = references(text).into_iter().collect();
-    assert_eq!(r, ["gate", "time"]);
+    assert_eq!(r, ["base::time", "decision"]);
 }

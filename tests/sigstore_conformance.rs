@@ -306,7 +306,7 @@ fn corrupted_bundles_never_panic_and_never_verify() {
     };
     let opts = Options {
         ignore_tlog: false,
-        now: sealgate::time::now(),
+        now: sealgate::base::time::now(),
     };
     // xorshift: deterministic, no dependency
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;

@@ -12,8 +12,8 @@ pub mod vuln;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use crate::base::reference::Digest;
 use crate::crypto::{PrivateKey, PublicKey};
-use crate::reference::Digest;
 
 /// DSSE payload type of in-toto statements.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";

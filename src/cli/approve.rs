@@ -15,9 +15,9 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{Context as _, bail};
 use clap::Args;
 
-use sealgate::config::GitAuth;
-use sealgate::daemon::APPROVAL_TAG_PREFIX;
-use sealgate::source::git::{PushOutcome, Repo};
+use sealgate::edge::source::git::{PushOutcome, Repo};
+use sealgate::standalone::APPROVAL_TAG_PREFIX;
+use sealgate::standalone::config::GitAuth;
 
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
@@ -73,7 +73,10 @@ fn approve_gate(args: &ApproveArgs) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
-                eprintln!("sealgate: approval refused: {}", sealgate::error::chain(&e));
+                eprintln!(
+                    "sealgate: approval refused: {}",
+                    sealgate::base::error::chain(&e)
+                );
                 Ok(ExitCode::from(1))
             }
         }
@@ -145,9 +148,9 @@ pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
         auth,
         std::time::Duration::from_secs(120),
     )
-    .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
+    .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
     repo.fetch_all_heads()
-        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
+        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
     if repo.git().find_commit(oid).is_err() {
         bail!("{} has no commit {} on any branch", repo_url, args.sha);
     }
@@ -157,7 +160,7 @@ pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
     // object"): say what git says, before signing anything
     if repo
         .remote_ref(&local)
-        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?
+        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?
         .is_some()
     {
         bail!(
@@ -165,7 +168,7 @@ pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
             repo_url
         );
     }
-    let now = sealgate::time::now();
+    let now = sealgate::base::time::now();
     let body = format!(
         "object {}\ntype commit\ntag {tag}\ntagger {name} <{email}> {now} +0000\n\nApproved {} for promotion by sealgate approve\n",
         args.sha, args.sha
@@ -182,7 +185,7 @@ pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
         .context("creating the tag ref")?;
     let pushed = repo
         .push_ref(&local, &local)
-        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
+        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
     if let PushOutcome::Refused(_) = pushed {
         bail!(
             "{tag} already exists on {} (approvals are never overwritten)",

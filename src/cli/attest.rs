@@ -9,8 +9,8 @@ use anyhow::Context as _;
 use clap::Args;
 
 use sealgate::attest;
-use sealgate::reference::{Digest, ImageRef};
-use sealgate::registry::discovery::SIGNATURE_ANNOTATION;
+use sealgate::base::reference::{Digest, ImageRef};
+use sealgate::edge::registry::discovery::SIGNATURE_ANNOTATION;
 
 use super::store::{Appended, NewLayer, append_layer, digest_to_sign};
 
@@ -42,7 +42,7 @@ pub struct AttestArgs {
 pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
     let key = super::keys::load_private_key(&args.key)?;
     let image = ImageRef::parse(&args.image).map_err(|e| anyhow::anyhow!("{}: {e}", args.image))?;
-    let predicate = sealgate::files::read_regular(&args.predicate, MAX_PREDICATE_BYTES)
+    let predicate = sealgate::base::files::read_regular(&args.predicate, MAX_PREDICATE_BYTES)
         .context("reading the predicate")?;
     // validate the type and predicate before any network access
     attest::statement(

@@ -17,8 +17,8 @@ use base64::Engine as _;
 use serde_json::json;
 
 use sealgate::attest;
+use sealgate::base::reference::{Digest, ImageRef};
 use sealgate::crypto::PrivateKey;
-use sealgate::reference::{Digest, ImageRef};
 
 use super::store::{Store, digest_to_sign};
 

@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::Args;
 
-use sealgate::gate::{self, Report};
-use sealgate::keysource::{self, Resolved};
+use sealgate::base::verdict::Decision;
+use sealgate::decision::report::{self, Format};
+use sealgate::decision::{self, Report};
+use sealgate::edge::registry::credentials::DockerConfig;
+use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
+use sealgate::edge::registry::layout::OciLayout;
+use sealgate::edge::verify;
 use sealgate::manifests::{self, LoadOptions};
+use sealgate::policy::keysource::Resolved;
 use sealgate::policy::{self, Policy};
-use sealgate::registry::credentials::DockerConfig;
-use sealgate::registry::http::{HttpOptions, HttpRegistry};
-use sealgate::registry::layout::OciLayout;
-use sealgate::report::{self, Format};
-use sealgate::verdict::Decision;
-use sealgate::verify;
 
 /// Largest manifest stream read from stdin.
 const MAX_STDIN_BYTES: u64 = 256 * 1024 * 1024;
@@ -94,10 +94,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let now = match &args.now {
-        Some(now) => sealgate::time::parse_rfc3339(now)
+        Some(now) => sealgate::base::time::parse_rfc3339(now)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("--now {now:?} is not an RFC 3339 timestamp"))?,
-        None => sealgate::time::now(),
+        None => sealgate::base::time::now(),
     };
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
@@ -112,10 +112,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Resolved::default()
     } else {
         rt.block_on(async {
-            let client = keysource::default_client().await?;
-            keysource::fetch_secrets(&client, &refs).await
+            let client = sealgate::edge::kube::default_client().await?;
+            sealgate::edge::kube::fetch_secrets(&client, &refs).await
         })
-        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?
+        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?
     };
     let resolved = match trusted_root {
         Some(root) => resolved.with_trusted_root(root),
@@ -260,7 +260,7 @@ fn display_paths(p: &[PathBuf]) -> String {
 /// Rewrites every passing image's locations to `name[:tag]@digest`. Returns how many
 /// references were rewritten. Each file is written once, atomically (temp + rename).
 fn pin(report: &Report, _policies: &[Policy]) -> anyhow::Result<usize> {
-    let pinned = manifests::pin::apply(&gate::pin_plan(report)).map_err(anyhow::Error::new)?;
+    let pinned = manifests::pin::apply(&decision::pin_plan(report)).map_err(anyhow::Error::new)?;
     let mut count = 0;
     for f in pinned {
         write_atomic(&f.path, &f.text)?;

@@ -17,7 +17,7 @@ use kube::{Api, ResourceExt as _};
 
 use sealgate::controller::crd::{ClusterImagePolicy, DeploymentGate, ImagePolicy};
 use sealgate::controller::{self, Context, Options};
-use sealgate::metrics::Metrics;
+use sealgate::serve::metrics::Metrics;
 
 #[derive(Debug, Args)]
 pub struct ControllerArgs {
@@ -97,7 +97,7 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_async(args: ControllerArgs) -> anyhow::Result<ExitCode> {
-    let cache_ttl = sealgate::time::parse_duration(&args.cache_ttl)
+    let cache_ttl = sealgate::base::time::parse_duration(&args.cache_ttl)
         .map_err(|e| anyhow::anyhow!("--cache-ttl {:?}: {e}", args.cache_ttl))?;
     let trusted_root = match &args.trusted_root {
         None => None,
@@ -122,15 +122,16 @@ async fn run_async(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         kube::Client::try_from(c)
     });
     let metrics = Arc::new(Metrics::new());
-    let observer: sealgate::registry::http::Observer = {
+    let observer: sealgate::edge::registry::http::Observer = {
         let m = metrics.clone();
         Arc::new(move |registry: &str, status: u16| m.registry_request(registry, status))
     };
-    let docker = sealgate::registry::credentials::DockerConfig::load(args.docker_config.as_deref())
-        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
-    let registry = sealgate::registry::AnyRegistry::Http(
-        sealgate::registry::http::HttpRegistry::new(
-            sealgate::registry::http::HttpOptions {
+    let docker =
+        sealgate::edge::registry::credentials::DockerConfig::load(args.docker_config.as_deref())
+            .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
+    let registry = sealgate::edge::registry::AnyRegistry::Http(
+        sealgate::edge::registry::http::HttpRegistry::new(
+            sealgate::edge::registry::http::HttpOptions {
                 insecure: args.insecure_registry.clone(),
                 concurrency: args.registry_concurrency,
                 observer: Some(observer),
@@ -138,7 +139,7 @@ async fn run_async(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             },
             docker,
         )
-        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?,
+        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?,
     );
     let identity = args
         .identity

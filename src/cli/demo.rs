@@ -18,7 +18,7 @@ use clap::Args;
 use serde_json::json;
 
 use sealgate::crypto::PrivateKey;
-use sealgate::daemon::{Gate, Outcome};
+use sealgate::standalone::{Gate, Outcome};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const REGISTRY: &str = "registry.demo.sealgate.dev";
@@ -52,7 +52,7 @@ impl Layout {
     }
 
     fn blob(&self, data: &[u8]) -> anyhow::Result<String> {
-        let d = sealgate::reference::Digest::sha256_of(data);
+        let d = sealgate::base::reference::Digest::sha256_of(data);
         std::fs::write(self.root.join("blobs/sha256").join(d.hex()), data)?;
         Ok(d.to_string())
     }
@@ -125,7 +125,7 @@ fn commit(
         .iter()
         .map(|(k, v)| (k.clone(), (v.clone().into_bytes(), 0o100644)))
         .collect();
-    let tree = sealgate::target::promote::build_tree(repo, &files)?;
+    let tree = sealgate::edge::target::promote::build_tree(repo, &files)?;
     let tree = repo.find_tree(tree)?;
     let sig = git2::Signature::now("Dev", "dev@demo.sealgate.dev")?;
     let parent = repo
@@ -212,10 +212,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ),
     )?;
     let load = || -> anyhow::Result<Arc<Gate>> {
-        let config = sealgate::config::load(&dir.join("gate.yaml"))
-            .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
+        let config = sealgate::standalone::config::load(&dir.join("gate.yaml"))
+            .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
         Ok(Arc::new(Gate::new(config).map_err(|e| {
-            anyhow::anyhow!(sealgate::error::chain(&e))
+            anyhow::anyhow!(sealgate::base::error::chain(&e))
         })?))
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -233,7 +233,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // 1. all signed → promoted
     let gate = load()?;
     let c1 = commit(&repo, &files, "web 1.4.2")?;
-    let o1 = rt.block_on(gate.reconcile(sealgate::time::now()));
+    let o1 = rt.block_on(gate.reconcile(sealgate::base::time::now()));
     show(
         "Revision 1: the web app, signed in CI",
         &format!(
@@ -254,7 +254,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         deployment("worker", &worker_ref),
     );
     let c2 = commit(&repo, &files, "add the worker")?;
-    let o2 = rt.block_on(gate.reconcile(sealgate::time::now()));
+    let o2 = rt.block_on(gate.reconcile(sealgate::base::time::now()));
     show(
         "Revision 2: someone adds a worker whose image nobody signed",
         &format!("main is at {}; {worker_ref} has no signature.", &c2[..12]),
@@ -272,7 +272,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // 3. the image gets signed → promoted
     layout.sign(&key, "acme/worker", &worker)?;
     let gate = load()?; // a fresh registry view: the layout changed on disk
-    let o3 = rt.block_on(gate.reconcile(sealgate::time::now()));
+    let o3 = rt.block_on(gate.reconcile(sealgate::base::time::now()));
     show(
         "Revision 2 again, after CI signed the worker image",
         "The same revision, now with every image signed.",
@@ -310,10 +310,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             dir.display(),
             args.listen
         );
-        let metrics = Arc::new(sealgate::metrics::Metrics::new());
-        metrics.reconcile(sealgate::metrics::ReconcileResult::Promoted, 0.0);
+        let metrics = Arc::new(sealgate::serve::metrics::Metrics::new());
+        metrics.reconcile(sealgate::serve::metrics::ReconcileResult::Promoted, 0.0);
         let (tx, _rx) = tokio::sync::mpsc::channel(1);
-        let state = sealgate::http::AppState {
+        let state = sealgate::serve::http::AppState {
             status: Arc::new(tokio::sync::RwLock::new(serde_json::to_value(
                 gate.status(),
             )?)),
@@ -326,7 +326,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(&args.listen)
                 .await
                 .with_context(|| format!("listening on {}", args.listen))?;
-            sealgate::http::serve(listener, state, async {
+            sealgate::serve::http::serve(listener, state, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await

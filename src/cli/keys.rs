@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use sealgate::crypto::PrivateKey;
-use sealgate::keysource::{KeySource, Resolved};
+use sealgate::policy::keysource::{KeySource, Resolved};
 
 /// The environment variable cosign reads the key password from.
 pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
@@ -113,7 +113,7 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
 /// Reads and decrypts a private key file (password from the environment or a prompt).
 pub fn load_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
     let source = KeySource::parse(&path.to_string_lossy(), Path::new("."))
-        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
+        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
     let resolved = match source.kubernetes() {
         None => Resolved::default(),
         Some(r) => tokio::runtime::Builder::new_current_thread()
@@ -121,21 +121,21 @@ pub fn load_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
             .build()
             .context("starting the async runtime")?
             .block_on(async {
-                let client = sealgate::keysource::default_client().await?;
-                sealgate::keysource::fetch_secrets(&client, &[r]).await
+                let client = sealgate::edge::kube::default_client().await?;
+                sealgate::edge::kube::fetch_secrets(&client, &[r]).await
             })
-            .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?,
+            .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?,
     };
     let (pem, secret_password) = source
         .read_private(&resolved)
-        .map_err(|e| anyhow::anyhow!(sealgate::error::chain(&e)))?;
+        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
     // a Secret's cosign.password wins, as cosign does for k8s:// keys
     let pw = match secret_password {
         Some(p) => p,
         None => password("Enter password for private key: ", false)?,
     };
     PrivateKey::from_encrypted_pem(&pem, &pw)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), sealgate::error::chain(&e)))
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), sealgate::base::error::chain(&e)))
 }
 
 pub fn public_key(args: PublicKeyArgs) -> anyhow::Result<ExitCode> {

@@ -135,7 +135,7 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// Now as RFC 3339 UTC (`2026-11-25T15:04:05Z`).
 pub(crate) fn now_rfc3339() -> String {
-    sealgate::time::format_rfc3339(sealgate::time::now())
+    sealgate::base::time::format_rfc3339(sealgate::base::time::now())
 }
 
 /// Resolves on SIGTERM or SIGINT (the daemon and the controller stop cleanly on either).

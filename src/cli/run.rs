@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Args;
 
-use sealgate::daemon::{Gate, Outcome, Status};
-use sealgate::http::{AppState, Trigger};
-use sealgate::metrics::Metrics;
+use sealgate::serve::http::{AppState, Trigger};
+use sealgate::serve::metrics::Metrics;
+use sealgate::standalone::{Gate, Outcome, Status};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -113,7 +113,7 @@ fn now_of(args: &Option<String>) -> anyhow::Result<Option<i64>> {
     match args {
         None => Ok(None),
         Some(n) => Ok(Some(
-            sealgate::time::parse_rfc3339(n)
+            sealgate::base::time::parse_rfc3339(n)
                 .map_err(anyhow::Error::msg)
                 .with_context(|| format!("--now {n:?}"))?,
         )),
@@ -121,18 +121,18 @@ fn now_of(args: &Option<String>) -> anyhow::Result<Option<i64>> {
 }
 
 fn record(metrics: &Metrics, gate: &Gate, o: &Outcome, seconds: f64, cache_before: (u64, u64)) {
-    metrics.reconcile(sealgate::metrics::ReconcileResult::of(o), seconds);
+    metrics.reconcile(sealgate::serve::metrics::ReconcileResult::of(o), seconds);
     // every image of the last report, not the status's first 50
     metrics.set_image_verdicts(&gate.image_verdicts());
     metrics.set_blocked_gates(i64::from(matches!(o, Outcome::Blocked { .. })));
     if let Outcome::Promoted { .. } = o {
-        metrics.set_last_promotion(sealgate::time::now());
+        metrics.set_last_promotion(sealgate::base::time::now());
     }
     if matches!(
         o,
         Outcome::Promoted { .. } | Outcome::UpToDate | Outcome::Applied { .. }
     ) {
-        metrics.set_last_success(sealgate::time::now());
+        metrics.set_last_success(sealgate::base::time::now());
     }
     let (hits, misses) = gate.cache.stats();
     for _ in cache_before.0..hits {
@@ -145,22 +145,22 @@ fn record(metrics: &Metrics, gate: &Gate, o: &Outcome, seconds: f64, cache_befor
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let fixed_now = now_of(&args.now)?;
-    let config = match sealgate::config::load(&args.config) {
+    let config = match sealgate::standalone::config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("sealgate: error: {}", sealgate::error::chain(&e));
+            eprintln!("sealgate: error: {}", sealgate::base::error::chain(&e));
             return Ok(ExitCode::from(2));
         }
     };
     let metrics = Arc::new(Metrics::new());
-    let observer: sealgate::registry::http::Observer = {
+    let observer: sealgate::edge::registry::http::Observer = {
         let m = metrics.clone();
         Arc::new(move |registry: &str, status: u16| m.registry_request(registry, status))
     };
     let gate = match Gate::with_observer(config, Some(observer)) {
         Ok(g) => Arc::new(g),
         Err(e) => {
-            eprintln!("sealgate: error: {}", sealgate::error::chain(&e));
+            eprintln!("sealgate: error: {}", sealgate::base::error::chain(&e));
             return Ok(ExitCode::from(2));
         }
     };
@@ -169,7 +169,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     if args.once {
-        let outcome = rt.block_on(gate.reconcile(fixed_now.unwrap_or_else(sealgate::time::now)));
+        let outcome =
+            rt.block_on(gate.reconcile(fixed_now.unwrap_or_else(sealgate::base::time::now)));
         // a Git operation abandoned at its deadline must not keep the process alive
         rt.shutdown_background();
         let status = gate.status();
@@ -209,7 +210,7 @@ async fn daemon(
                 .to_string(),
         ),
         (None, Some(f)) => Some(
-            sealgate::files::read_regular_string(f, sealgate::files::MAX_SMALL_FILE)
+            sealgate::base::files::read_regular_string(f, sealgate::base::files::MAX_SMALL_FILE)
                 .context("webhook.secretFile")?
                 .trim()
                 .to_string(),
@@ -253,7 +254,7 @@ async fn daemon(
     }
     let server = {
         let mut rx = stop_rx.clone();
-        tokio::spawn(sealgate::http::serve(listener, state, async move {
+        tokio::spawn(sealgate::serve::http::serve(listener, state, async move {
             let _ = rx.wait_for(|stop| *stop).await;
         }))
     };
@@ -267,7 +268,7 @@ async fn daemon(
         let started = Instant::now();
         let before = gate.cache.stats();
         let outcome = gate
-            .reconcile(fixed_now.unwrap_or_else(sealgate::time::now))
+            .reconcile(fixed_now.unwrap_or_else(sealgate::base::time::now))
             .await;
         record(
             &metrics,

@@ -16,9 +16,9 @@ use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use clap::Args;
 
+use sealgate::base::reference::{Digest, ImageRef};
 use sealgate::crypto::PrivateKey;
-use sealgate::reference::{Digest, ImageRef};
-use sealgate::registry::discovery::SIGNATURE_ANNOTATION;
+use sealgate::edge::registry::discovery::SIGNATURE_ANNOTATION;
 
 pub(crate) use super::store::{Appended, NewLayer, Store, append_layer, digest_to_sign};
 

@@ -8,11 +8,11 @@ use anyhow::{Context as _, bail};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 
-use sealgate::reference::{Digest, ImageRef};
-use sealgate::registry::Registry as _;
-use sealgate::registry::credentials::{Credentials, DockerConfig};
-use sealgate::registry::http::{HttpOptions, HttpRegistry};
-use sealgate::registry::layout::OciLayout;
+use sealgate::base::reference::{Digest, ImageRef};
+use sealgate::edge::registry::Registry as _;
+use sealgate::edge::registry::credentials::{Credentials, DockerConfig};
+use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
+use sealgate::edge::registry::layout::OciLayout;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// The go-containerregistry "empty image" config cosign writes for signature manifests.

@@ -53,7 +53,7 @@ pub struct VerifyBlobArgs {
 }
 
 fn read_limited(path: &std::path::Path, limit: u64, what: &str) -> anyhow::Result<Vec<u8>> {
-    sealgate::files::read_regular(path, limit).with_context(|| what.to_string())
+    sealgate::base::files::read_regular(path, limit).with_context(|| what.to_string())
 }
 
 /// The artifact: `sha256:<hex>`, a small file's bytes, or a large file's streamed digest.
@@ -112,10 +112,9 @@ fn subject(file: &str, alg: HashAlgorithm) -> anyhow::Result<Subject> {
 pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitCode> {
     let _ = args.offline;
     let now = match &args.now {
-        None => sealgate::time::now(),
-        Some(s) => {
-            sealgate::time::parse_rfc3339(s).map_err(|e| anyhow::anyhow!("--now {s:?}: {e}"))?
-        }
+        None => sealgate::base::time::now(),
+        Some(s) => sealgate::base::time::parse_rfc3339(s)
+            .map_err(|e| anyhow::anyhow!("--now {s:?}: {e}"))?,
     };
     let key = match &args.key {
         None => None,

@@ -171,8 +171,8 @@ pub struct DeploymentGateSpec {
     pub suspend: bool,
 }
 
+pub use crate::edge::target::apply::{Inventory, InventoryEntry};
 pub use crate::reconcile::status::{Condition, ImageReason, ImageStatus};
-pub use crate::target::apply::{Inventory, InventoryEntry};
 
 /// The gate's status: the reconcile core's one status type.
 pub type DeploymentGateStatus = crate::reconcile::status::GateStatus;

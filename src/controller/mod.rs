@@ -20,7 +20,7 @@
 pub mod crd;
 
 /// Server-side apply lives with the other targets.
-pub use crate::target::apply;
+pub use crate::edge::target::apply;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -36,19 +36,19 @@ use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource as _, ResourceExt as _};
 
-use crate::gate::Report;
-use crate::keysource::{ClusterScope, Resolved};
-use crate::metrics::{Metrics, ReconcileResult};
+use crate::base::verdict::Decision;
+use crate::crypto::git_signature::{AllowedSigners, OpenPgpKeys, SignerTrust};
+use crate::decision::Report;
+use crate::edge::registry::AnyRegistry;
+use crate::edge::source::git::{GitAuth, Repo};
+use crate::edge::verify::{Cache, GatherOptions};
 use crate::policy::Policy;
+use crate::policy::keysource::{ClusterScope, Resolved};
 use crate::reconcile::{
     self, Approval, ConditionType, Driver, Files, GateSpec, Outcome, PromoteSpec, Reason,
     RepoOpener, SourceSpec, TargetSpec,
 };
-use crate::registry::AnyRegistry;
-use crate::source::git::{GitAuth, Repo};
-use crate::source::signature::{AllowedSigners, OpenPgpKeys, SignerTrust};
-use crate::verdict::Decision;
-use crate::verify::{Cache, GatherOptions};
+use crate::serve::metrics::{Metrics, ReconcileResult};
 use crd::{
     ClusterImagePolicy, DeploymentGate, DeploymentGateStatus, FINALIZER, ImagePolicy, Inventory,
 };
@@ -239,7 +239,7 @@ fn failed(reason: Reason, message: impl Into<String>) -> Outcome {
 }
 
 fn duration(text: Option<&str>, default: Duration) -> Duration {
-    text.and_then(|t| crate::time::parse_duration(t).ok())
+    text.and_then(|t| crate::base::time::parse_duration(t).ok())
         .map_or(default, Duration::from_secs)
 }
 
@@ -358,7 +358,7 @@ async fn reconcile_gate(gate: Arc<DeploymentGate>, ctx: Arc<Context>) -> Result<
         tracing::info!(gate = %key, "suspended");
         return Ok(Action::await_change());
     }
-    let now = crate::time::now();
+    let now = crate::base::time::now();
     let old = gate.status.clone().unwrap_or_default();
     let mut st = old.clone();
     st.observed_generation = gate.metadata.generation;
@@ -703,12 +703,12 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<Vec<Policy>, O
                     ));
                 }
             }
-            crate::keysource::fetch_secrets(&ctx.client, &refs)
+            crate::edge::kube::fetch_secrets(&ctx.client, &refs)
                 .await
                 .map_err(|e| {
                     failed(
                         Reason::SecretNotFound,
-                        format!("{what}: {}", crate::error::chain(&e)),
+                        format!("{what}: {}", crate::base::error::chain(&e)),
                     )
                 })?
         };
@@ -723,7 +723,7 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<Vec<Policy>, O
             std::path::Path::new("/nonexistent"),
             &resolved,
         )
-        .map_err(|e| failed(Reason::PolicyInvalid, crate::error::chain(&e)))?;
+        .map_err(|e| failed(Reason::PolicyInvalid, crate::base::error::chain(&e)))?;
         out.push(p);
     }
     ctx.remember(&key_of(gate), |m| m.secrets = used);
@@ -754,7 +754,7 @@ async fn signer_trust(
             material.extend_from_slice(b);
             let text = String::from_utf8(b.clone())
                 .map_err(|_| invalid("allowed_signers is not UTF-8".into()))?;
-            Some(AllowedSigners::parse(&text).map_err(|e| invalid(crate::error::chain(&e)))?)
+            Some(AllowedSigners::parse(&text).map_err(|e| invalid(crate::base::error::chain(&e)))?)
         }
     };
     let blocks: Vec<String> = data
@@ -768,7 +768,10 @@ async fn signer_trust(
     let openpgp = if blocks.is_empty() {
         None
     } else {
-        Some(OpenPgpKeys::parse_armored(&blocks).map_err(|e| invalid(crate::error::chain(&e)))?)
+        Some(
+            OpenPgpKeys::parse_armored(&blocks)
+                .map_err(|e| invalid(crate::base::error::chain(&e)))?,
+        )
     };
     if ssh.is_none() && openpgp.is_none() {
         return Err(invalid("neither `allowed_signers` nor `*.asc` keys".into()));
@@ -784,7 +787,7 @@ async fn run(
     st: &mut DeploymentGateStatus,
     now: i64,
 ) -> Outcome {
-    let stamp = crate::time::format_rfc3339(now);
+    let stamp = crate::base::time::format_rfc3339(now);
     let early = |st: &mut DeploymentGateStatus, o: Outcome| {
         reconcile::finish(st, &o, &target_text(gate), &|_: &str| String::new(), &stamp);
         o

@@ -2,12 +2,14 @@
 //! Ed25519 incl. Ed25519ph), signature checks the way cosign makes them, PEM decoding, SHA-2
 //! digests and lenient base64.
 //!
-//! Everything here is pure and synchronous: bytes in, values or errors out. No I/O, no clock, no
-//! dependency on other sealgate modules. Higher layers (cosign payloads, bundles, Notation, TUF)
+//! Everything here is pure and synchronous: bytes in, values or errors out. No I/O, no clock; the only
+//! other sealgate module used is [`crate::base`]. [`git_signature`] checks Git commit and tag
+//! signatures (SSH `sshsig`, OpenPGP). Higher layers (cosign payloads, bundles, Notation, TUF)
 //! build on [`PublicKey::verify`] and the digest helpers.
 //!
 //! No function in this module panics on any input.
 
+pub mod git_signature;
 mod hash;
 pub mod keyfile;
 mod keys;

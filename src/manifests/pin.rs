@@ -696,7 +696,7 @@ pub enum PinFilesError {
 }
 
 /// The rewrites that pin every passing, tag-only image reference to its digest, per file
-/// (pure: computed from a report by [`crate::gate::pin_plan`]; [`apply`] reads and rewrites).
+/// (pure: computed from a report by [`crate::decision::pin_plan`]; [`apply`] reads and rewrites).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PinPlan {
     /// Scalar rewrites (`name[:tag]` → `name[:tag]@digest`) per manifest file.

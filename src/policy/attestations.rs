@@ -1,6 +1,6 @@
 //! Checking an image's attestations against one attestation rule (pure).
 //!
-//! For each DSSE envelope found (see [`crate::registry::discovery::attestations`]):
+//! For each DSSE envelope found (see [`crate::edge::registry::discovery::attestations`]):
 //! 1. the envelope must be DSSE JSON with `payloadType` `application/vnd.in-toto+json`;
 //! 2. one of its signatures must verify over the DSSE pre-authentication encoding with the
 //!    key of one of the rule's attestors;
@@ -27,10 +27,10 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use crate::attest::{IN_TOTO_PAYLOAD_TYPE, STATEMENT_V01, STATEMENT_V1, pae, sbom, vuln};
-use crate::evidence::{AttestationEnvelope, SignatureSource};
+use crate::base::evidence::{AttestationEnvelope, SignatureSource};
+use crate::base::reference::Digest;
+use crate::base::verdict::{Reason, ReasonCode, Verdict};
 use crate::policy::AttestationRule;
-use crate::reference::Digest;
-use crate::verdict::{Reason, ReasonCode, Verdict};
 
 /// Most findings named in one reason message (the rest are counted).
 const MAX_FINDINGS_NAMED: usize = 5;
@@ -566,7 +566,7 @@ fn predicate_time(predicate: &str) -> Option<i64> {
     ]
     .into_iter()
     .flatten()
-    .find_map(|s| crate::time::parse_rfc3339(&s).ok())
+    .find_map(|s| crate::base::time::parse_rfc3339(&s).ok())
 }
 
 #[cfg(test)]

@@ -6,12 +6,12 @@
 //! matching rule the image is `allowed` only if every policy says `unmatched: allow`.
 //! Failures of `mode: warn` policies are reported but do not block.
 
-use crate::evidence::{AttestationEvidence, ImageEvidence};
+use crate::base::evidence::{AttestationEvidence, ImageEvidence};
+use crate::base::reference::{Digest, ImageRef};
+use crate::base::verdict::{Reason, ReasonCode, Verdict};
 use crate::policy::attestations::{self as attest_check, FoundAttestation, Opened};
 use crate::policy::signatures::{self, AttestorResult};
 use crate::policy::{Mode, Policy, Unmatched};
-use crate::reference::{Digest, ImageRef};
-use crate::verdict::{Reason, ReasonCode, Verdict};
 
 /// The outcome for one image over all policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,13 +41,13 @@ pub fn needs_signatures(policies: &[Policy], image: &ImageRef) -> bool {
 /// needs signatures or any applicable rule does not pass yet.
 pub fn signatures_suffice(
     policies: &[Policy],
-    repo: &crate::reference::Repository,
+    repo: &crate::base::reference::Repository,
     digest: &Digest,
-    layers: &[crate::evidence::SignatureLayer],
+    layers: &[crate::base::evidence::SignatureLayer],
     now: i64,
 ) -> bool {
     let name = format!("{}/{}", &repo.registry, repo.path);
-    let evidence = crate::evidence::SignatureEvidence::Layers(layers.to_vec());
+    let evidence = crate::base::evidence::SignatureEvidence::Layers(layers.to_vec());
     let mut any = false;
     for p in policies {
         if !p.registry_allowed(&name) {
@@ -70,11 +70,15 @@ pub fn signatures_suffice(
     any
 }
 
-/// [`signatures_suffice`] as the predicate [`crate::verify::gather_until`] takes.
+/// [`signatures_suffice`] as the predicate [`crate::edge::verify::gather_until`] takes.
 pub fn signatures_enough(
     policies: &[Policy],
     now: i64,
-) -> impl Fn(&crate::reference::Repository, &Digest, &[crate::evidence::SignatureLayer]) -> bool
+) -> impl Fn(
+    &crate::base::reference::Repository,
+    &Digest,
+    &[crate::base::evidence::SignatureLayer],
+) -> bool
 + Sync
 + '_ {
     move |repo, digest, layers| signatures_suffice(policies, repo, digest, layers, now)

@@ -3,7 +3,7 @@
 //! A pattern whose first segment has no wildcard is normalized like a reference, so
 //! `nginx` means `docker.io/library/nginx` and `acme/*` means `docker.io/acme/*`.
 
-use crate::reference::normalize_name;
+use crate::base::reference::normalize_name;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GlobError {

@@ -6,6 +6,7 @@
 pub mod attestations;
 pub mod eval;
 pub mod glob;
+pub mod keysource;
 pub mod signatures;
 
 use std::path::{Path, PathBuf};
@@ -14,10 +15,10 @@ use serde::Deserialize;
 
 use crate::attest::sbom::{PackageMatcher, SbomRule};
 use crate::attest::vuln::{Severity, VulnRule};
+use crate::base::reference::normalize_name;
 use crate::crypto::PublicKey;
-use crate::keysource::Resolved;
 use crate::manifests::{ImagePath, parse_image_path};
-use crate::reference::normalize_name;
+use crate::policy::keysource::Resolved;
 use glob::Glob;
 
 /// Largest policy file read.
@@ -201,7 +202,7 @@ pub fn key_refs_of(doc: &serde_json::Value) -> Vec<(String, String)> {
             let Some(p) = a.pointer("/key/path").and_then(serde_json::Value::as_str) else {
                 continue;
             };
-            if let Ok(src) = crate::keysource::KeySource::parse(p, Path::new("."))
+            if let Ok(src) = crate::policy::keysource::KeySource::parse(p, Path::new("."))
                 && let Some(r) = src.kubernetes()
             {
                 refs.push(r);
@@ -302,9 +303,9 @@ fn read_docs(file: &Path) -> Result<Vec<serde_json::Value>, PolicyError> {
         file: file.to_path_buf(),
         source,
     };
-    let bytes = match crate::files::read_regular(file, MAX_POLICY_BYTES) {
+    let bytes = match crate::base::files::read_regular(file, MAX_POLICY_BYTES) {
         Ok(b) => b,
-        Err(crate::files::FileError::TooLarge { .. }) => {
+        Err(crate::base::files::FileError::TooLarge { .. }) => {
             return Err(PolicyError::ParseFailed {
                 file: file.to_path_buf(),
                 message: format!("file is larger than {MAX_POLICY_BYTES} bytes"),
@@ -557,7 +558,7 @@ fn compile_attestation(
             let max_age = v
                 .max_age
                 .as_deref()
-                .map(crate::time::parse_duration)
+                .map(crate::base::time::parse_duration)
                 .transpose()
                 .map_err(|m| invalid(&format!("{at}.vulnerabilities.maxAge"), m))?;
             for (field, list) in [("deny", &v.deny), ("ignore", &v.ignore)] {
@@ -601,10 +602,10 @@ fn compile_attestation(
 
 /// Refuses key sources a policy from a custom resource may not use.
 fn in_scope(
-    src: &crate::keysource::KeySource,
+    src: &crate::policy::keysource::KeySource,
     resolved: &Resolved,
-) -> Result<(), crate::keysource::KeySourceError> {
-    use crate::keysource::{KeySource, KeySourceError};
+) -> Result<(), crate::policy::keysource::KeySourceError> {
+    use crate::policy::keysource::{KeySource, KeySourceError};
     let Some(scope) = &resolved.cluster else {
         return Ok(());
     };
@@ -736,13 +737,13 @@ fn compile_signatures(
         let kind = match (&a.key, &a.keyless) {
             (Some(key), None) => {
                 let pem = match (&key.path, &key.pem) {
-                    (Some(p), None) => crate::keysource::KeySource::parse(p, base)
+                    (Some(p), None) => crate::policy::keysource::KeySource::parse(p, base)
                         .and_then(|src| {
                             in_scope(&src, resolved)?;
                             src.read_public(resolved)
                         })
                         .map_err(|e| {
-                            invalid(&format!("{here}.key.path"), crate::error::chain(&e))
+                            invalid(&format!("{here}.key.path"), crate::base::error::chain(&e))
                         })?,
                     (None, Some(pem)) => pem.clone(),
                     _ => {
@@ -753,8 +754,9 @@ fn compile_signatures(
                     }
                 };
                 AttestorKind::Key(
-                    PublicKey::from_pem(&pem)
-                        .map_err(|e| invalid(&format!("{here}.key"), crate::error::chain(&e)))?,
+                    PublicKey::from_pem(&pem).map_err(|e| {
+                        invalid(&format!("{here}.key"), crate::base::error::chain(&e))
+                    })?,
                 )
             }
             (None, Some(k)) => {

@@ -16,14 +16,14 @@
 
 use std::collections::BTreeMap;
 
+use crate::base::evidence::{SignatureEvidence, SignatureLayer, SignatureSource};
+use crate::base::reference::Digest;
+use crate::base::verdict::{Reason, ReasonCode, Verdict};
 use crate::crypto::{HashAlgorithm, SignatureError};
-use crate::evidence::{SignatureEvidence, SignatureLayer, SignatureSource};
 use crate::policy::{Attestor, AttestorKind, SignatureRule};
-use crate::reference::Digest;
 use crate::sigstore::bundle::{Bundle, COSIGN_SIGN_PREDICATE, Content, is_bundle_type};
 use crate::sigstore::simple_signing;
 use crate::sigstore::verify::{self, Artifact, Failure, Options};
-use crate::verdict::{Reason, ReasonCode, Verdict};
 
 /// Most failures named in one reason message.
 const MAX_FAILURES_NAMED: usize = 3;

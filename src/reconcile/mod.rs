@@ -1,4 +1,4 @@
-//! The one reconcile core of `sealgate run` (the standalone gate, [`crate::daemon`]) and
+//! The one reconcile core of `sealgate run` (the standalone gate, [`crate::standalone`]) and
 //! `sealgate controller` ([`crate::controller`]): the ordered sub-steps, each a function
 //! that owns its conditions (Flux's reconciler lists are the model), over one normalized
 //! [`GateSpec`] and one [`GateStatus`].
@@ -29,15 +29,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::gate::{self, Report};
+use crate::base::verdict::{Decision, Verdict};
+use crate::crypto::git_signature::{self, SignatureCheck, SignerTrust};
+use crate::decision::{self, Report};
+use crate::edge::registry::AnyRegistry;
+use crate::edge::source::git::{CheckedOut as Checkout, FetchOutcome as Fetched, GitError, Repo};
+use crate::edge::target::promote::{self as promotion, PromoteOutcome, Promotion};
+use crate::edge::verify::{self, Cache, CheckOptions, GatherOptions};
 use crate::manifests::{self, LoadOptions};
 use crate::policy::Policy;
-use crate::registry::AnyRegistry;
-use crate::source::git::{CheckedOut as Checkout, FetchOutcome as Fetched, GitError, Repo};
-use crate::source::signature::{self, SignatureCheck, SignerTrust};
-use crate::target::promote::{self as promotion, PromoteOutcome, Promotion};
-use crate::verdict::{Decision, Verdict};
-use crate::verify::{self, Cache, CheckOptions, GatherOptions};
 
 pub use status::{Condition, ConditionType, GateStatus, ImageReason, ImageStatus, Reason};
 
@@ -219,7 +219,7 @@ pub async fn reconcile<D: Driver>(
     st: &mut GateStatus,
     now: i64,
 ) -> Outcome {
-    let stamp = crate::time::format_rfc3339(now);
+    let stamp = crate::base::time::format_rfc3339(now);
     st.set(
         ConditionType::Reconciling,
         true,
@@ -391,7 +391,9 @@ pub async fn verify_source<D: Driver>(
     let commit = oid.to_string();
     let check = match &sig {
         None => SignatureCheck::NotSigned,
-        Some((signature, data)) => signature::verify(trust, signature, data, time.unwrap_or(now)),
+        Some((signature, data)) => {
+            git_signature::verify(trust, signature, data, time.unwrap_or(now))
+        }
     };
     let (ok, reason, message) = commit_check(&commit, check);
     st.set(ConditionType::SourceVerified, ok, &reason, message, stamp);
@@ -583,8 +585,8 @@ pub async fn await_approval<D: Driver>(
 /// # Errors
 /// `Failed` (`PinFailed`, `GitReadFailed`).
 pub fn assemble(report: &Report, checked: &Checkout) -> Result<Files, Outcome> {
-    let pinned = manifests::pin::apply(&gate::pin_plan(report))
-        .map_err(|e| Outcome::failed(&Reason::PinFailed, crate::error::chain(&e)))?;
+    let pinned = manifests::pin::apply(&decision::pin_plan(report))
+        .map_err(|e| Outcome::failed(&Reason::PinFailed, crate::base::error::chain(&e)))?;
     let mut pinned_text: BTreeMap<std::path::PathBuf, String> =
         pinned.into_iter().map(|p| (p.path, p.text)).collect();
     let root = checked.root();
@@ -772,7 +774,7 @@ pub async fn blocking<T: Send + 'static>(
     });
     match tokio::time::timeout(limit, work).await {
         Ok(Ok(Ok(v))) => Ok(v),
-        Ok(Ok(Err(e))) => Err(Outcome::failed(reason, crate::error::chain(&e))),
+        Ok(Ok(Err(e))) => Err(Outcome::failed(reason, crate::base::error::chain(&e))),
         Ok(Err(e)) => {
             // the task panicked or was cancelled: it no longer holds the guard
             busy.store(false, Ordering::SeqCst);

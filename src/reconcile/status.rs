@@ -8,7 +8,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::target::apply::Inventory;
+use crate::edge::target::apply::Inventory;
 
 /// The condition types a gate's status carries (kstatus plus one per sub-step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -349,7 +349,7 @@ pub fn verify_scts(leaf: &[u8], issuer_spki: &[u8], root: &TrustedRoot) -> Resul
         if !log.valid_for.contains(when) {
             problems.push(format!(
                 "SCT time {} is outside the validity of CT log {}",
-                crate::time::format_rfc3339(when),
+                crate::base::time::format_rfc3339(when),
                 log.base_url
             ));
             continue;

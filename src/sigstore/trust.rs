@@ -180,12 +180,12 @@ fn range(r: Option<&RangeJson>, what: &str) -> Result<TimeRange, TrustError> {
         .start
         .as_deref()
         .ok_or_else(|| TrustError(format!("{what}: validFor.start is missing")))?;
-    let start = crate::time::parse_rfc3339(start)
+    let start = crate::base::time::parse_rfc3339(start)
         .map_err(|e| TrustError(format!("{what}: validFor.start {start:?}: {e}")))?;
     let end = match r.end.as_deref() {
         None => None,
         Some(e) => Some(
-            crate::time::parse_rfc3339(e)
+            crate::base::time::parse_rfc3339(e)
                 .map_err(|err| TrustError(format!("{what}: validFor.end {e:?}: {err}")))?,
         ),
     };
@@ -335,7 +335,7 @@ impl TrustedRoot {
     /// # Errors
     /// Unreadable file (with the path) or any [`TrustedRoot::from_json`] error.
     pub fn from_file(path: &std::path::Path) -> Result<Self, TrustError> {
-        let bytes = crate::files::read_regular(path, MAX_TRUSTED_ROOT_BYTES as u64 + 1)
+        let bytes = crate::base::files::read_regular(path, MAX_TRUSTED_ROOT_BYTES as u64 + 1)
             .map_err(|e| TrustError(e.to_string()))?;
         Self::from_json(&bytes, path.display().to_string())
     }

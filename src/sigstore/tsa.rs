@@ -19,12 +19,12 @@
 use der::Tag;
 use sha1::Digest as _;
 
+use crate::base::time::format_rfc3339;
 use crate::crypto::HashAlgorithm;
 use crate::sigstore::trust::Authority;
 use crate::sigstore::x509::{
     self, CertInfo, Element, TIME_STAMPING, algorithm_identifier, context_tag,
 };
-use crate::time::format_rfc3339;
 
 /// Why a signed timestamp was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -628,7 +628,7 @@ fn parse_generalized_time(value: &[u8]) -> Result<i64, String> {
         return Err(bad());
     }
     Ok(
-        crate::time::days_from_civil(year, month, day) * 86_400
+        crate::base::time::days_from_civil(year, month, day) * 86_400
             + hour * 3600
             + minute * 60
             + second,
@@ -724,7 +724,10 @@ mod tests {
     fn happy_path_time_and_authority() {
         let c = case("rekor2-happy-path");
         let v = verify_case(&c).unwrap();
-        assert_eq!(crate::time::format_rfc3339(v.time), "2025-06-12T12:02:20Z");
+        assert_eq!(
+            crate::base::time::format_rfc3339(v.time),
+            "2025-06-12T12:02:20Z"
+        );
         assert_eq!(v.authority, 0);
     }
 
@@ -751,7 +754,7 @@ mod tests {
         let (not_before, not_after) = x509::validity(leaf).unwrap();
         assert!(not_before <= v.time && v.time <= not_after);
         assert!(
-            not_after < crate::time::now(),
+            not_after < crate::base::time::now(),
             "the chain has expired since"
         );
     }
@@ -871,15 +874,15 @@ mod tests {
         assert_eq!(parse_generalized_time(b"19700101000000Z").unwrap(), 0);
         assert_eq!(
             parse_generalized_time(b"20250612120220Z").unwrap(),
-            crate::time::parse_rfc3339("2025-06-12T12:02:20Z").unwrap()
+            crate::base::time::parse_rfc3339("2025-06-12T12:02:20Z").unwrap()
         );
         assert_eq!(
             parse_generalized_time(b"20250612120220.999Z").unwrap(),
-            crate::time::parse_rfc3339("2025-06-12T12:02:20Z").unwrap()
+            crate::base::time::parse_rfc3339("2025-06-12T12:02:20Z").unwrap()
         );
         assert_eq!(
             parse_generalized_time(b"20240229235959Z").unwrap(),
-            crate::time::parse_rfc3339("2024-02-29T23:59:59Z").unwrap()
+            crate::base::time::parse_rfc3339("2024-02-29T23:59:59Z").unwrap()
         );
         for bad in [
             &b"20250612120220"[..],

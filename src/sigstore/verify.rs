@@ -24,13 +24,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::base::verdict::ReasonCode;
 use crate::crypto::{HashAlgorithm, PublicKey};
 use crate::sigstore::bundle::{Bundle, Content, Material, Version};
 use crate::sigstore::fulcio::{self, SigningCert};
 use crate::sigstore::rekor::{self, Signed, Signer};
 use crate::sigstore::trust::TrustedRoot;
 use crate::sigstore::{tsa, x509};
-use crate::verdict::ReasonCode;
 
 /// Seconds a signing time may lie ahead of `now` (clock skew) before it counts as forged.
 pub const MAX_CLOCK_SKEW: i64 = 300;
@@ -425,7 +425,7 @@ pub fn verify_bundle(
                 ReasonCode::TlogInvalid,
                 format!(
                     "signed at {}, outside the validity of transparency log {url}",
-                    crate::time::format_rfc3339(*t)
+                    crate::base::time::format_rfc3339(*t)
                 ),
             ));
         }
@@ -435,7 +435,7 @@ pub fn verify_bundle(
             ReasonCode::TlogInvalid,
             format!(
                 "signing time {} is in the future",
-                crate::time::format_rfc3339(*t)
+                crate::base::time::format_rfc3339(*t)
             ),
         ));
     }
@@ -456,14 +456,14 @@ pub fn verify_bundle(
         ));
     }
     for t in &times {
-        let at = crate::time::format_rfc3339(*t);
+        let at = crate::base::time::format_rfc3339(*t);
         if !cert.valid_at(*t) {
             return Err(fail(
                 ReasonCode::CertificateInvalid,
                 format!(
                     "signed at {at}, outside the certificate's validity {} – {}",
-                    crate::time::format_rfc3339(cert.not_before),
-                    crate::time::format_rfc3339(cert.not_after)
+                    crate::base::time::format_rfc3339(cert.not_before),
+                    crate::base::time::format_rfc3339(cert.not_after)
                 ),
             ));
         }

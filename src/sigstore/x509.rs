@@ -17,8 +17,8 @@ use der::{Decode as _, Reader as _, SliceReader, Tag, TagNumber, Tagged as _};
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 
+use crate::base::time::format_rfc3339;
 use crate::sigstore::trust::Authority;
-use crate::time::format_rfc3339;
 
 /// Why a certificate chain was not accepted, or a certificate could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -1025,7 +1025,10 @@ mod tests {
         let c = case("happy-path-v0.1");
         let (leaf, _) = c.certificates().unwrap();
         let (nb, na) = validity(&leaf).unwrap();
-        assert_eq!(crate::time::format_rfc3339(nb), "2023-07-12T15:56:35Z");
+        assert_eq!(
+            crate::base::time::format_rfc3339(nb),
+            "2023-07-12T15:56:35Z"
+        );
         assert!(na > nb);
         assert!(validity(b"\x30\x03\x02\x01\x01").is_err());
         assert!(validity(&leaf[..leaf.len() - 1]).is_err());

@@ -626,7 +626,7 @@ fn parse_object(text: &str, place: &str, depth: usize) -> Result<Sbom, SbomError
 
 fn timestamp(t: Text) -> Option<i64> {
     t.present()
-        .and_then(|s| crate::time::parse_rfc3339(s.trim()).ok())
+        .and_then(|s| crate::base::time::parse_rfc3339(s.trim()).ok())
 }
 
 /// A licence worth keeping: not blank, `NOASSERTION` or `NONE`.

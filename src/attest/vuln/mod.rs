@@ -153,7 +153,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::time::{format_rfc3339, parse_rfc3339};
+use crate::base::time::{format_rfc3339, parse_rfc3339};
 
 /// How many JSON strings holding JSON documents are unwrapped, at most, one inside another.
 const MAX_EMBEDDING: usize = 3;

@@ -52,7 +52,7 @@ fn rule(max: Option<&str>, deny: &[&str], ignore: &[&str], max_age: Option<&str>
         max_severity: max.map(|m| Severity::parse(m).unwrap()),
         deny: deny.iter().map(|s| s.to_string()).collect(),
         ignore: ignore.iter().map(|s| s.to_string()).collect(),
-        max_age: max_age.map(|a| crate::time::parse_duration(a).unwrap()),
+        max_age: max_age.map(|a| crate::base::time::parse_duration(a).unwrap()),
     }
 }
 

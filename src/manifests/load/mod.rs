@@ -441,7 +441,7 @@ impl<'o> Loader<'o> {
                 ProblemCode::ManifestParseError,
                 format!(
                     "not a regular file or directory ({}); not read",
-                    crate::files::kind_name(meta.file_type())
+                    crate::base::files::kind_name(meta.file_type())
                 ),
             );
             return;
@@ -589,7 +589,7 @@ impl<'o> Loader<'o> {
                     ProblemCode::ManifestParseError,
                     format!(
                         "not a regular file ({}); not read",
-                        crate::files::kind_name(meta.file_type())
+                        crate::base::files::kind_name(meta.file_type())
                     ),
                 );
             }

@@ -137,7 +137,7 @@ pub fn verify_entry<'r>(
     {
         return fail(format!(
             "integrated time {} is outside the validity of log {} ({})",
-            crate::time::format_rfc3339(t),
+            crate::base::time::format_rfc3339(t),
             log.base_url,
             describe_range(log)
         ));
@@ -203,9 +203,9 @@ fn non_negative(v: i64, what: &str) -> Result<u64, TlogError> {
 }
 
 fn describe_range(log: &Log) -> String {
-    let start = crate::time::format_rfc3339(log.valid_for.start);
+    let start = crate::base::time::format_rfc3339(log.valid_for.start);
     match log.valid_for.end {
-        Some(end) => format!("{start} to {}", crate::time::format_rfc3339(end)),
+        Some(end) => format!("{start} to {}", crate::base::time::format_rfc3339(end)),
         None => format!("from {start}"),
     }
 }

@@ -28,7 +28,7 @@ pub fn verify_set(
     if !log.valid_for.contains(integrated_time) {
         return fail(format!(
             "SET: integrated time {} is outside the validity of log {} ({})",
-            crate::time::format_rfc3339(integrated_time),
+            crate::base::time::format_rfc3339(integrated_time),
             log.base_url,
             describe_range(log)
         ));

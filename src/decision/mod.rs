@@ -1,18 +1,20 @@
 //! The pure pipeline: a snapshot of manifests plus gathered evidence → a [`Report`] with
 //! per-image verdicts and the decision. No I/O: [`plan`] says what evidence is needed,
-//! the edge gathers it ([`crate::verify::gather`]), [`decide`] computes the outcome.
+//! the edge gathers it ([`crate::edge::verify::gather`]), [`decide`] computes the outcome.
+
+pub mod report;
 
 use std::collections::HashMap;
 
-use crate::evidence::ImageEvidence;
+use crate::base::evidence::ImageEvidence;
+use crate::base::reference::ImageRef;
+use crate::base::verdict::{Decision, Reason, ReasonCode, Verdict};
 use crate::manifests::pin::PinEdit;
 use crate::manifests::{FoundImage, Location, Origin, Problem, Snapshot};
 use crate::policy::Policy;
 use crate::policy::attestations::FoundAttestation;
 use crate::policy::eval::{self, ImageOutcome};
 use crate::policy::signatures::AttestorResult;
-use crate::reference::ImageRef;
-use crate::verdict::{Decision, Reason, ReasonCode, Verdict};
 
 /// One image to gather evidence for (what [`plan`] lists for the edge).
 #[derive(Debug, Clone)]

@@ -117,7 +117,7 @@ impl AllowedSigner {
         {
             return Err(format!(
                 "not valid before {} (valid-after)",
-                crate::time::format_rfc3339(after)
+                crate::base::time::format_rfc3339(after)
             ));
         }
         if let Some(before) = self.valid_before
@@ -125,7 +125,7 @@ impl AllowedSigner {
         {
             return Err(format!(
                 "expired at {} (valid-before)",
-                crate::time::format_rfc3339(before)
+                crate::base::time::format_rfc3339(before)
             ));
         }
         Ok(())
@@ -352,10 +352,12 @@ pub(super) fn parse_ssh_time(text: &str) -> Result<i64, String> {
     {
         return Err(bad());
     }
-    Ok(crate::time::days_from_civil(year, month, day) * 86_400
-        + hour * 3_600
-        + minute * 60
-        + second)
+    Ok(
+        crate::base::time::days_from_civil(year, month, day) * 86_400
+            + hour * 3_600
+            + minute * 60
+            + second,
+    )
 }
 
 pub(super) fn days_in_month(year: i64, month: i64) -> i64 {

@@ -112,12 +112,15 @@ fn timestamps() {
     assert!(parse_ssh_time("202301012400").is_err());
     assert!(parse_ssh_time("-2023010").is_err());
     assert_eq!(
-        crate::time::format_rfc3339(1_709_296_496),
+        crate::base::time::format_rfc3339(1_709_296_496),
         "2024-03-01T12:34:56Z"
     );
-    assert_eq!(crate::time::format_rfc3339(-1), "1969-12-31T23:59:59Z");
+    assert_eq!(
+        crate::base::time::format_rfc3339(-1),
+        "1969-12-31T23:59:59Z"
+    );
     for secs in [0, 951_782_400, 4_102_444_800, -86_400 * 365] {
-        let text = crate::time::format_rfc3339(secs);
+        let text = crate::base::time::format_rfc3339(secs);
         let compact: String = text.chars().filter(char::is_ascii_digit).collect();
         assert_eq!(parse_ssh_time(&compact), Ok(secs));
     }

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::gate::{ImageReport, Report};
-use crate::verdict::Verdict;
+use crate::base::verdict::Verdict;
+use crate::decision::{ImageReport, Report};
 
 /// Output formats of `sealgate check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

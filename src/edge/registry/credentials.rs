@@ -108,14 +108,14 @@ impl DockerConfig {
             return Ok(Self::default());
         };
         let path = dir.join("config.json");
-        let bytes = match crate::files::read_regular(&path, MAX_CONFIG_BYTES) {
+        let bytes = match crate::base::files::read_regular(&path, MAX_CONFIG_BYTES) {
             Ok(b) => b,
-            Err(crate::files::FileError::Io { source, .. })
+            Err(crate::base::files::FileError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 return Ok(Self::default());
             }
-            Err(crate::files::FileError::TooLarge { .. }) => {
+            Err(crate::base::files::FileError::TooLarge { .. }) => {
                 return Err(CredentialsError::Invalid {
                     path,
                     message: "file is too large".into(),

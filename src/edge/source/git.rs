@@ -254,9 +254,9 @@ impl Repo {
                 let check = || {
                     let hk = cert.as_hostkey().ok_or("not an SSH host key")?;
                     let key = hk.hostkey().ok_or("the SSH host key is not available")?;
-                    let text = crate::files::read_regular_string(
+                    let text = crate::base::files::read_regular_string(
                         &known_hosts,
-                        crate::files::MAX_SMALL_FILE,
+                        crate::base::files::MAX_SMALL_FILE,
                     )
                     .map_err(|e| format!("reading {e}"))?;
                     // libgit2 passes the host without the port; like OpenSSH, a server on
@@ -688,8 +688,10 @@ fn read_token(env: Option<&str>, file: Option<&Path>) -> Result<String, String> 
     match (env, file) {
         (Some(name), _) => std::env::var(name)
             .map_err(|_| format!("environment variable {name} (source.auth.tokenEnv) is not set")),
-        (None, Some(f)) => crate::files::read_regular_string(f, crate::files::MAX_SMALL_FILE)
-            .map_err(|e| format!("reading the token file {e}")),
+        (None, Some(f)) => {
+            crate::base::files::read_regular_string(f, crate::base::files::MAX_SMALL_FILE)
+                .map_err(|e| format!("reading the token file {e}"))
+        }
         (None, None) => Err("no token configured".into()),
     }
 }

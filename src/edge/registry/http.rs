@@ -27,8 +27,8 @@ use super::{
     Descriptor, Index, MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, MAX_REFERRER_PAGES, MAX_REFERRERS,
     Manifest, OCI_INDEX, Registry, RegistryError, check_manifest_digest,
 };
-use crate::evidence::SignatureSource;
-use crate::reference::{Digest, Repository};
+use crate::base::evidence::SignatureSource;
+use crate::base::reference::{Digest, Repository};
 
 /// Largest token response read.
 const MAX_TOKEN_BYTES: u64 = 1024 * 1024;
@@ -252,7 +252,7 @@ impl HttpRegistry {
                     None,
                     RegistryError::Unavailable {
                         registry: registry.to_string(),
-                        message: crate::error::chain(&e),
+                        message: crate::base::error::chain(&e),
                     },
                 ),
             };
@@ -822,7 +822,7 @@ async fn read_limited(
             } else {
                 RegistryError::Unavailable {
                     registry: url.to_string(),
-                    message: crate::error::chain(&e),
+                    message: crate::base::error::chain(&e),
                 }
             }
         })?;

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use tokio::sync::{RwLock, mpsc};
 
-use crate::metrics::Metrics;
+use crate::serve::metrics::Metrics;
 
 /// Largest webhook body accepted; larger ones answer 413.
 pub const WEBHOOK_BODY_LIMIT: usize = 5 * 1024 * 1024;

@@ -321,8 +321,8 @@ impl Cert {
         if self.created > at {
             return Err(format!(
                 "OpenPGP key {fpr} was created at {}, after {}",
-                crate::time::format_rfc3339(self.created),
-                crate::time::format_rfc3339(at)
+                crate::base::time::format_rfc3339(self.created),
+                crate::base::time::format_rfc3339(at)
             ));
         }
         if let Some(r) = revoked_at(&self.revocations, at) {
@@ -337,7 +337,7 @@ impl Cert {
             .ok_or_else(|| {
                 format!(
                     "OpenPGP key {fpr} has no self-signature valid at {}",
-                    crate::time::format_rfc3339(at)
+                    crate::base::time::format_rfc3339(at)
                 )
             })?;
         if let Some(expiry) = binding.key_expiry {
@@ -345,7 +345,7 @@ impl Cert {
             if at >= expires {
                 return Err(format!(
                     "OpenPGP key {fpr} expired at {}",
-                    crate::time::format_rfc3339(expires)
+                    crate::base::time::format_rfc3339(expires)
                 ));
             }
         }
@@ -365,8 +365,8 @@ impl Cert {
         if sub.created > at {
             return Err(format!(
                 "OpenPGP subkey {fpr} was created at {}, after {}",
-                crate::time::format_rfc3339(sub.created),
-                crate::time::format_rfc3339(at)
+                crate::base::time::format_rfc3339(sub.created),
+                crate::base::time::format_rfc3339(at)
             ));
         }
         if let Some(r) = revoked_at(&sub.revocations, at) {
@@ -375,7 +375,7 @@ impl Cert {
         let binding = newest_at(&sub.bindings, at).ok_or_else(|| {
             format!(
                 "OpenPGP subkey {fpr} has no binding signature valid at {}",
-                crate::time::format_rfc3339(at)
+                crate::base::time::format_rfc3339(at)
             )
         })?;
         if binding.can_sign != Some(true) {
@@ -388,7 +388,7 @@ impl Cert {
             if at >= expires {
                 return Err(format!(
                     "OpenPGP subkey {fpr} expired at {}",
-                    crate::time::format_rfc3339(expires)
+                    crate::base::time::format_rfc3339(expires)
                 ));
             }
         }
@@ -412,7 +412,7 @@ pub(super) fn describe(r: &Revocation) -> String {
     let kind = if r.hard { "hard" } else { "soft" };
     format!(
         "{kind} revocation made at {}",
-        crate::time::format_rfc3339(r.created)
+        crate::base::time::format_rfc3339(r.created)
     )
 }
 

@@ -5,6 +5,7 @@
 //! needs it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -176,13 +177,78 @@ struct RawCache {
 // ---------------------------------------------------------------------------------------
 // Validated config
 
-pub use crate::source::git::GitAuth;
+pub use crate::edge::source::git::GitAuth;
 
-/// Commit-signature requirements of the source.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+use crate::crypto::git_signature::{AllowedSigners, OpenPgpKeys, SignerTrust};
+
+/// Reads one trust file named by `field` (bounded, regular files only).
+fn read_trust(file: &Path, field: &str, path: &Path) -> Result<String, ConfigError> {
+    crate::base::files::read_regular_string(path, crate::base::files::MAX_SMALL_FILE).map_err(|e| {
+        ConfigError::Invalid {
+            file: file.to_path_buf(),
+            path: field.to_string(),
+            message: format!("{}: {}", path.display(), crate::base::error::chain(&e)),
+        }
+    })
+}
+
+fn bad_trust(file: &Path, field: &str, path: &Path, e: &dyn std::error::Error) -> ConfigError {
+    ConfigError::Invalid {
+        file: file.to_path_buf(),
+        path: field.to_string(),
+        message: format!("{}: {}", path.display(), crate::base::error::chain(e)),
+    }
+}
+
+/// Reads and parses the commit-signer trust files.
+fn load_verify_commits(
+    file: &Path,
+    allowed_signers_file: Option<PathBuf>,
+    gpg_key_files: Vec<PathBuf>,
+) -> Result<VerifyCommits, ConfigError> {
+    const SSH: &str = "source.verifyCommits.allowedSignersFile";
+    const GPG: &str = "source.verifyCommits.gpgKeyFiles";
+    let mut material = Vec::new();
+    let ssh = match &allowed_signers_file {
+        None => None,
+        Some(f) => {
+            let text = read_trust(file, SSH, f)?;
+            material.extend_from_slice(text.as_bytes());
+            Some(AllowedSigners::parse(&text).map_err(|e| bad_trust(file, SSH, f, &e))?)
+        }
+    };
+    let openpgp = if gpg_key_files.is_empty() {
+        None
+    } else {
+        let blocks = gpg_key_files
+            .iter()
+            .map(|f| read_trust(file, GPG, f))
+            .collect::<Result<Vec<_>, _>>()?;
+        blocks
+            .iter()
+            .for_each(|b| material.extend_from_slice(b.as_bytes()));
+        let first = gpg_key_files.first().cloned().unwrap_or_default();
+        Some(OpenPgpKeys::parse_armored(&blocks).map_err(|e| bad_trust(file, GPG, &first, &e))?)
+    };
+    Ok(VerifyCommits {
+        allowed_signers_file,
+        gpg_key_files,
+        trust: Arc::new(SignerTrust { ssh, openpgp }),
+        material,
+    })
+}
+
+/// Commit-signature requirements of the source, with the trust files read and parsed once
+/// here (the gate does not read them again).
+#[derive(Debug, Clone, Default)]
 pub struct VerifyCommits {
     pub allowed_signers_file: Option<PathBuf>,
     pub gpg_key_files: Vec<PathBuf>,
+    /// The parsed SSH allowed signers and OpenPGP keys.
+    pub trust: Arc<SignerTrust>,
+    /// The trust files' bytes, in order: part of the status-as-cache key, so a changed
+    /// trust file re-verifies an unchanged revision.
+    pub material: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -215,6 +281,8 @@ pub use crate::reconcile::PromoteSpec as PromoteConfig;
 pub struct ApprovalConfig {
     pub required: bool,
     pub approvers_file: Option<PathBuf>,
+    /// The approvers file, parsed once.
+    pub approvers: Option<AllowedSigners>,
 }
 
 /// A validated gate configuration.
@@ -255,9 +323,9 @@ pub fn load(file: &Path) -> Result<GateConfig, ConfigError> {
         path: path.to_string(),
         message,
     };
-    let text = match crate::files::read_regular_string(file, MAX_CONFIG_BYTES) {
+    let text = match crate::base::files::read_regular_string(file, MAX_CONFIG_BYTES) {
         Ok(t) => t,
-        Err(crate::files::FileError::TooLarge { .. }) => {
+        Err(crate::base::files::FileError::TooLarge { .. }) => {
             return Err(invalid(
                 "(file)",
                 format!("larger than {MAX_CONFIG_BYTES} bytes"),
@@ -291,7 +359,7 @@ fn duration(
 ) -> Result<Duration, ConfigError> {
     match v {
         None => Ok(default),
-        Some(s) => crate::time::parse_duration(s)
+        Some(s) => crate::base::time::parse_duration(s)
             .map(Duration::from_secs)
             .map_err(|m| invalid(path, m)),
     }
@@ -427,10 +495,11 @@ fn compile(raw: Raw, file: &Path, base: &Path) -> Result<GateConfig, ConfigError
                     "needs allowedSignersFile or gpgKeyFiles".into(),
                 ));
             }
-            Some(VerifyCommits {
-                allowed_signers_file: v.allowed_signers_file.map(|f| resolve(base, &f)),
-                gpg_key_files: v.gpg_key_files.iter().map(|f| resolve(base, f)).collect(),
-            })
+            Some(load_verify_commits(
+                file,
+                v.allowed_signers_file.map(|f| resolve(base, &f)),
+                v.gpg_key_files.iter().map(|f| resolve(base, f)).collect(),
+            )?)
         }
     };
     // policies
@@ -501,9 +570,19 @@ fn compile(raw: Raw, file: &Path, base: &Path) -> Result<GateConfig, ConfigError
         author_name,
         author_email,
     };
+    let approvers_file = raw.approval.approvers_file.map(|f| resolve(base, &f));
+    let approvers = match &approvers_file {
+        None => None,
+        Some(f) => {
+            const FIELD: &str = "approval.approversFile";
+            let text = read_trust(file, FIELD, f)?;
+            Some(AllowedSigners::parse(&text).map_err(|e| bad_trust(file, FIELD, f, &e))?)
+        }
+    };
     let approval = ApprovalConfig {
         required: raw.approval.required,
-        approvers_file: raw.approval.approvers_file.map(|f| resolve(base, &f)),
+        approvers_file,
+        approvers,
     };
     if approval.required && approval.approvers_file.is_none() {
         return Err(invalid(

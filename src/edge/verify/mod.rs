@@ -16,12 +16,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::StreamExt as _;
 
-use crate::evidence::{AttestationEvidence, ImageEvidence, SignatureEvidence};
-use crate::reference::{Digest, ImageRef, Repository};
-use crate::registry::{Registry, discovery};
-use crate::verdict::{Reason, ReasonCode};
+use crate::base::evidence::{AttestationEvidence, ImageEvidence, SignatureEvidence};
+use crate::base::reference::{Digest, ImageRef, Repository};
+use crate::base::verdict::{Reason, ReasonCode};
+use crate::edge::registry::{Registry, discovery};
 
-pub use crate::gate::Wanted;
+pub use crate::decision::Wanted;
 
 /// Limits of evidence gathering.
 #[derive(Debug, Clone, Copy)]
@@ -149,7 +149,7 @@ pub async fn gather_cached<R: Registry>(
 /// Says whether the signatures found so far for (repository, digest) satisfy every rule
 /// (the policy's answer, e.g. [`crate::policy::eval::signatures_suffice`]).
 pub type Enough<'a> =
-    &'a (dyn Fn(&Repository, &Digest, &[crate::evidence::SignatureLayer]) -> bool + Sync);
+    &'a (dyn Fn(&Repository, &Digest, &[crate::base::evidence::SignatureLayer]) -> bool + Sync);
 
 /// [`gather_cached`] with signature discovery that stops once `enough` says the signatures
 /// found satisfy every rule (failing images still read every path), trying first the
@@ -166,7 +166,7 @@ pub async fn gather_until<R: Registry>(
 ) -> HashMap<ImageRef, ImageEvidence> {
     let run_hints = discovery::PathHints::default();
     let hints = cache.map_or(&run_hints, |c| &c.hints);
-    let never = |_: &Repository, _: &Digest, _: &[crate::evidence::SignatureLayer]| false;
+    let never = |_: &Repository, _: &Digest, _: &[crate::base::evidence::SignatureLayer]| false;
     let enough: Enough<'_> = enough.unwrap_or(&never);
     let concurrency = opts.concurrency.max(1);
     let max_attestation = opts.max_attestation_bytes;
@@ -350,12 +350,12 @@ pub async fn check<R: Registry>(
     cache: Option<&Cache>,
     now: i64,
     on_plan: Option<&(dyn Fn(usize) + Sync)>,
-) -> crate::gate::Report {
-    let wanted = crate::gate::plan(snapshot, policies, opts.resolve_all);
+) -> crate::decision::Report {
+    let wanted = crate::decision::plan(snapshot, policies, opts.resolve_all);
     if let Some(f) = on_plan {
         f(wanted.len());
     }
     let enough = crate::policy::eval::signatures_enough(policies, now);
     let evidence = gather_until(registry, &wanted, &opts.gather, cache, Some(&enough)).await;
-    crate::gate::decide(snapshot, policies, &evidence, now)
+    crate::decision::decide(snapshot, policies, &evidence, now)
 }

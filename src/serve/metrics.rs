@@ -1,5 +1,5 @@
 //! Prometheus metrics of the sealgate daemon, exposed in the OpenMetrics text
-//! format on `GET /metrics` (see [`crate::http`]).
+//! format on `GET /metrics` (see [`crate::serve::http`]).
 //!
 //! Every metric is prefixed `sealgate_`. Labels only ever carry outcomes,
 //! reasons, status classes and registry hosts — never image references or

@@ -5,20 +5,22 @@
 //! the status kept in memory for `GET /status`. The sub-steps and the conditions they own
 //! are the core's.
 
+pub mod config;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use crate::config::GateConfig;
-use crate::gate::Report;
+use crate::crypto::git_signature::{self, AllowedSigners, SignatureCheck, SignerTrust};
+use crate::decision::Report;
+use crate::edge::registry::AnyRegistry;
+use crate::edge::source::git::Repo;
+use crate::edge::verify::{Cache, GatherOptions};
 use crate::reconcile::{
     self, Approval, Driver, Files, GateSpec, Reason, RepoOpener, SourceSpec, TargetSpec,
 };
-use crate::registry::AnyRegistry;
-use crate::source::git::Repo;
-use crate::source::signature::{self, AllowedSigners, OpenPgpKeys, SignatureCheck, SignerTrust};
-use crate::verify::{Cache, GatherOptions};
+use crate::standalone::config::GateConfig;
 
 pub use crate::reconcile::{Condition, ImageStatus, MAX_STATUS_IMAGES, Outcome};
 
@@ -28,24 +30,14 @@ pub type Status = crate::reconcile::GateStatus;
 /// The tag prefix of approvals: `sealgate/approved/<sha>`.
 pub const APPROVAL_TAG_PREFIX: &str = "sealgate/approved/";
 
-/// Why the gate could not be set up (configuration, trust files).
+/// Why the gate could not be set up (registry settings; trust files are read and
+/// checked by [`config::load`]).
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("reading {path}")]
-    ReadFailed {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Invalid {
-        path: std::path::PathBuf,
-        message: String,
-    },
     #[error("registry client")]
-    Registry(#[source] crate::registry::RegistryError),
+    Registry(#[source] crate::edge::registry::RegistryError),
     #[error("docker config")]
-    DockerConfig(#[source] crate::registry::credentials::CredentialsError),
+    DockerConfig(#[source] crate::edge::registry::credentials::CredentialsError),
 }
 
 /// The gate: configuration, the normalized spec, clients, cache and the current status.
@@ -64,22 +56,6 @@ pub struct Gate {
     verdicts: Mutex<BTreeMap<(String, String), i64>>,
 }
 
-fn read(path: &std::path::Path) -> Result<String, SetupError> {
-    crate::files::read_regular_string(path, crate::files::MAX_SMALL_FILE).map_err(|e| {
-        SetupError::ReadFailed {
-            path: path.to_path_buf(),
-            source: e.into_io(),
-        }
-    })
-}
-
-fn invalid(path: &std::path::Path, e: &dyn std::error::Error) -> SetupError {
-    SetupError::Invalid {
-        path: path.to_path_buf(),
-        message: crate::error::chain(e),
-    }
-}
-
 fn located(url: &str, what: &str, path: &str) -> String {
     if path.is_empty() {
         format!("{url} {what}")
@@ -89,10 +65,11 @@ fn located(url: &str, what: &str, path: &str) -> String {
 }
 
 impl Gate {
-    /// Loads trust material and builds the registry client.
+    /// Builds the registry client over a validated config (whose trust files are already
+    /// parsed).
     ///
     /// # Errors
-    /// [`SetupError`] for unreadable or invalid trust files or registry settings.
+    /// [`SetupError`] for invalid registry settings.
     pub fn new(config: GateConfig) -> Result<Self, SetupError> {
         Self::with_observer(config, None)
     }
@@ -103,53 +80,26 @@ impl Gate {
     /// As [`Gate::new`].
     pub fn with_observer(
         config: GateConfig,
-        observer: Option<crate::registry::http::Observer>,
+        observer: Option<crate::edge::registry::http::Observer>,
     ) -> Result<Self, SetupError> {
-        let mut material = Vec::new();
-        let trust = match &config.source.verify_commits {
-            None => None,
-            Some(v) => {
-                let ssh = match &v.allowed_signers_file {
-                    None => None,
-                    Some(f) => {
-                        let text = read(f)?;
-                        material.extend_from_slice(text.as_bytes());
-                        Some(AllowedSigners::parse(&text).map_err(|e| invalid(f, &e))?)
-                    }
-                };
-                let openpgp = if v.gpg_key_files.is_empty() {
-                    None
-                } else {
-                    let blocks = v
-                        .gpg_key_files
-                        .iter()
-                        .map(|f| read(f))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    blocks
-                        .iter()
-                        .for_each(|b| material.extend_from_slice(b.as_bytes()));
-                    let first = v.gpg_key_files.first().cloned().unwrap_or_default();
-                    Some(OpenPgpKeys::parse_armored(&blocks).map_err(|e| invalid(&first, &e))?)
-                };
-                Some(Arc::new(SignerTrust { ssh, openpgp }))
-            }
+        let (trust, material) = match &config.source.verify_commits {
+            None => (None, Vec::new()),
+            Some(v) => (Some(v.trust.clone()), v.material.clone()),
         };
-        let approvers = match &config.approval.approvers_file {
-            None => None,
-            Some(f) => Some(AllowedSigners::parse(&read(f)?).map_err(|e| invalid(f, &e))?),
-        };
+        let approvers = config.approval.approvers.clone();
         let registry = match &config.registry.oci_layout {
             Some(dir) => AnyRegistry::Layout(
-                crate::registry::layout::OciLayout::open(dir).map_err(SetupError::Registry)?,
+                crate::edge::registry::layout::OciLayout::open(dir)
+                    .map_err(SetupError::Registry)?,
             ),
             None => {
-                let docker = crate::registry::credentials::DockerConfig::load(
+                let docker = crate::edge::registry::credentials::DockerConfig::load(
                     config.registry.docker_config.as_deref(),
                 )
                 .map_err(SetupError::DockerConfig)?;
                 AnyRegistry::Http(
-                    crate::registry::http::HttpRegistry::new(
-                        crate::registry::http::HttpOptions {
+                    crate::edge::registry::http::HttpRegistry::new(
+                        crate::edge::registry::http::HttpOptions {
                             insecure: config.registry.insecure.clone(),
                             concurrency: config.registry.concurrency,
                             timeout: config.registry.timeout,
@@ -245,7 +195,7 @@ impl Gate {
     pub async fn reconcile(self: &Arc<Self>, now: i64) -> Outcome {
         let mut st = self.status();
         let outcome = reconcile::reconcile(&self.spec, self.as_ref(), &mut st, now).await;
-        st.last_reconcile_time = Some(crate::time::format_rfc3339(now));
+        st.last_reconcile_time = Some(crate::base::time::format_rfc3339(now));
         *self.status.lock().unwrap_or_else(PoisonError::into_inner) = st;
         outcome
     }
@@ -308,14 +258,14 @@ impl Driver for Gate {
         if target != commit {
             return Approval::Waiting(format!("{name} points at {target}, not {commit}"));
         }
-        let Some((data, sig)) = signature::split_tag(&raw) else {
+        let Some((data, sig)) = git_signature::split_tag(&raw) else {
             return Approval::Waiting(format!("{name} is not signed"));
         };
         let trust = SignerTrust {
             ssh: self.approvers.clone(),
             openpgp: None,
         };
-        match signature::verify(&trust, sig, data, now) {
+        match git_signature::verify(&trust, sig, data, now) {
             SignatureCheck::Verified { signer, .. } => {
                 Approval::Approved(format!("approved by {signer}"))
             }

@@ -10,12 +10,12 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::{Descriptor, Index, Registry, RegistryError};
-use crate::evidence::{
+use crate::base::evidence::{
     AttestationEnvelope, AttestationEvidence, SignatureEvidence, SignatureLayer, SignatureSource,
 };
-use crate::reference::{Digest, Repository};
+use crate::base::reference::{Digest, Repository};
+use crate::base::verdict::{Reason, ReasonCode};
 use crate::sigstore::simple_signing::MAX_PAYLOAD_BYTES;
-use crate::verdict::{Reason, ReasonCode};
 
 /// Most layers considered in one signature manifest.
 pub const MAX_SIGNATURE_LAYERS: usize = 256;

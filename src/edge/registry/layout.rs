@@ -17,8 +17,8 @@ use serde::Deserialize;
 use super::{
     Descriptor, Index, MAX_MANIFEST_BYTES, MAX_REFERRERS, Manifest, Registry, RegistryError,
 };
-use crate::evidence::SignatureSource;
-use crate::reference::{Digest, ImageRef, Repository};
+use crate::base::evidence::SignatureSource;
+use crate::base::reference::{Digest, ImageRef, Repository};
 
 const MAX_INDEX_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -137,7 +137,8 @@ enum ReadError {
 }
 
 fn read_file(path: &Path, limit: u64) -> Result<Bytes, ReadError> {
-    let f = crate::files::open_regular(path).map_err(crate::files::FileError::into_io)?;
+    let f =
+        crate::base::files::open_regular(path).map_err(crate::base::files::FileError::into_io)?;
     let mut buf = Vec::new();
     f.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
     if buf.len() as u64 > limit {

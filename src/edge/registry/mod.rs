@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use crate::evidence::SignatureSource;
-use crate::reference::{Digest, Repository};
-use crate::verdict::{Reason, ReasonCode};
+use crate::base::evidence::SignatureSource;
+use crate::base::reference::{Digest, Repository};
+use crate::base::verdict::{Reason, ReasonCode};
 
 /// Media types accepted for manifests (image manifests and indexes, OCI and Docker).
 pub const MANIFEST_ACCEPT: &[&str] = &[

@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 
-use crate::reference::Digest;
-use crate::verdict::Reason;
+use crate::base::reference::Digest;
+use crate::base::verdict::Reason;
 
 /// Where a signature was found (contract: `signatures[].source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
