@@ -20,10 +20,44 @@ pub fn is_bundle_type(t: &str) -> bool {
 /// Largest bundle accepted, in bytes (an attestation bundle carries the whole statement).
 pub const MAX_BUNDLE_BYTES: usize = 128 << 20;
 
-/// Why a bundle could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("bundle: {0}")]
-pub struct BundleError(pub String);
+/// Why a bundle could not be read: one variant per check of [`Bundle::from_json`]. Fields are
+/// named by their protobuf JSON path (`tlogEntries[0].inclusionProof.logIndex`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BundleError {
+    /// Larger than [`MAX_BUNDLE_BYTES`].
+    #[error("bundle: {0} bytes, limit {MAX_BUNDLE_BYTES}")]
+    TooLarge(usize),
+    /// Not JSON of the bundle's shape.
+    #[error("bundle: not a Sigstore bundle: {0}")]
+    NotABundle(String),
+    /// A media type this verifier does not know.
+    #[error("bundle: unsupported mediaType {0:?}")]
+    UnsupportedMediaType(String),
+    /// A required field is absent.
+    #[error("bundle: {0} is missing")]
+    Missing(String),
+    /// An int64 field (protobuf JSON writes them as strings) that is not an integer.
+    #[error("bundle: {field}: {value:?} is not an integer")]
+    NotAnInteger { field: String, value: String },
+    /// An index, size or time below zero.
+    #[error("bundle: {field} is negative ({value})")]
+    Negative { field: String, value: i64 },
+    /// A bytes field that is not base64.
+    #[error("bundle: {field}: invalid base64: {detail}")]
+    Base64 { field: String, detail: String },
+    /// The verification material is not exactly one certificate, chain or public key.
+    #[error("bundle: {0}")]
+    Material(&'static str),
+    /// A message digest algorithm other than SHA-256/384/512.
+    #[error("bundle: messageDigest.algorithm {0:?} is not supported")]
+    UnsupportedDigest(String),
+    /// A DSSE envelope with other than one signature.
+    #[error("bundle: dsseEnvelope must carry exactly one signature, has {0}")]
+    DsseSignatures(usize),
+    /// The content is not exactly one of a message signature and a DSSE envelope.
+    #[error("bundle: {0}")]
+    Content(&'static str),
+}
 
 /// Bundle format version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -154,9 +188,10 @@ impl Int {
     fn get(&self, what: &str) -> Result<i64, BundleError> {
         match self {
             Self::Num(n) => Ok(*n),
-            Self::Str(s) => s
-                .parse()
-                .map_err(|_| BundleError(format!("{what}: {s:?} is not an integer"))),
+            Self::Str(s) => s.parse().map_err(|_| BundleError::NotAnInteger {
+                field: what.to_owned(),
+                value: s.clone(),
+            }),
         }
     }
 }
@@ -240,23 +275,29 @@ struct DsseSigJson {
 }
 
 fn b64(s: Option<&str>, what: &str) -> Result<Vec<u8>, BundleError> {
-    let s = s.ok_or_else(|| BundleError(format!("{what} is missing")))?;
+    let s = s.ok_or_else(|| BundleError::Missing(what.to_owned()))?;
     // protobuf JSON (Go's base64 decoder) ignores line breaks inside base64 values
     let s: std::borrow::Cow<'_, str> = if s.contains(['\r', '\n']) {
         s.replace(['\r', '\n'], "").into()
     } else {
         s.into()
     };
-    decode_base64_lenient(&s).map_err(|e| BundleError(format!("{what}: invalid base64: {e}")))
+    decode_base64_lenient(&s).map_err(|e| BundleError::Base64 {
+        field: what.to_owned(),
+        detail: e.to_string(),
+    })
 }
 
 fn required<T>(v: Option<T>, what: &str) -> Result<T, BundleError> {
-    v.ok_or_else(|| BundleError(format!("{what} is missing")))
+    v.ok_or_else(|| BundleError::Missing(what.to_owned()))
 }
 
 fn non_negative(v: i64, what: &str) -> Result<i64, BundleError> {
     if v < 0 {
-        Err(BundleError(format!("{what} is negative ({v})")))
+        Err(BundleError::Negative {
+            field: what.to_owned(),
+            value: v,
+        })
     } else {
         Ok(v)
     }
@@ -363,16 +404,13 @@ impl Bundle {
     /// negative indices.
     pub fn from_json(bytes: &[u8]) -> Result<Self, BundleError> {
         if bytes.len() > MAX_BUNDLE_BYTES {
-            return Err(BundleError(format!(
-                "{} bytes, limit {MAX_BUNDLE_BYTES}",
-                bytes.len()
-            )));
+            return Err(BundleError::TooLarge(bytes.len()));
         }
-        let j: BundleJson = serde_json::from_slice(bytes)
-            .map_err(|e| BundleError(format!("not a Sigstore bundle: {e}")))?;
+        let j: BundleJson =
+            serde_json::from_slice(bytes).map_err(|e| BundleError::NotABundle(e.to_string()))?;
         let media_type = required(j.media_type.as_deref(), "mediaType")?;
         let version = version_of(media_type)
-            .ok_or_else(|| BundleError(format!("unsupported mediaType {media_type:?}")))?;
+            .ok_or_else(|| BundleError::UnsupportedMediaType(media_type.to_owned()))?;
         let vm = required(j.verification_material.as_ref(), "verificationMaterial")?;
         let material = match (&vm.certificate, &vm.x509_certificate_chain, &vm.public_key) {
             (Some(c), None, None) => Material::Certificate(b64(
@@ -382,8 +420,8 @@ impl Bundle {
             (None, Some(ch), None) => {
                 let certs = ch.certificates.as_deref().unwrap_or_default();
                 if certs.is_empty() {
-                    return Err(BundleError(
-                        "verificationMaterial.x509CertificateChain is empty".into(),
+                    return Err(BundleError::Material(
+                        "verificationMaterial.x509CertificateChain is empty",
                     ));
                 }
                 Material::Chain(
@@ -403,14 +441,13 @@ impl Bundle {
                 hint: k.hint.clone().unwrap_or_default(),
             },
             (None, None, None) => {
-                return Err(BundleError(
-                    "verificationMaterial has no certificate, chain or public key".into(),
+                return Err(BundleError::Material(
+                    "verificationMaterial has no certificate, chain or public key",
                 ));
             }
             _ => {
-                return Err(BundleError(
-                    "verificationMaterial has more than one of certificate, chain and public key"
-                        .into(),
+                return Err(BundleError::Material(
+                    "verificationMaterial has more than one of certificate, chain and public key",
                 ));
             }
         };
@@ -441,11 +478,8 @@ impl Bundle {
                     None => None,
                     Some(d) => {
                         let name = required(d.algorithm.as_deref(), "messageDigest.algorithm")?;
-                        let alg = hash_algorithm(name).ok_or_else(|| {
-                            BundleError(format!(
-                                "messageDigest.algorithm {name:?} is not supported"
-                            ))
-                        })?;
+                        let alg = hash_algorithm(name)
+                            .ok_or_else(|| BundleError::UnsupportedDigest(name.to_owned()))?;
                         Some((alg, b64(d.digest.as_deref(), "messageDigest.digest")?))
                     }
                 },
@@ -454,10 +488,7 @@ impl Bundle {
             (None, Some(d)) => {
                 let sigs = d.signatures.as_deref().unwrap_or_default();
                 let [sig] = sigs else {
-                    return Err(BundleError(format!(
-                        "dsseEnvelope must carry exactly one signature, has {}",
-                        sigs.len()
-                    )));
+                    return Err(BundleError::DsseSignatures(sigs.len()));
                 };
                 Content::Dsse(Envelope {
                     payload_type: required(d.payload_type.clone(), "dsseEnvelope.payloadType")?,
@@ -466,13 +497,13 @@ impl Bundle {
                 })
             }
             (None, None) => {
-                return Err(BundleError(
-                    "neither messageSignature nor dsseEnvelope is present".into(),
+                return Err(BundleError::Content(
+                    "neither messageSignature nor dsseEnvelope is present",
                 ));
             }
             (Some(_), Some(_)) => {
-                return Err(BundleError(
-                    "both messageSignature and dsseEnvelope are present".into(),
+                return Err(BundleError::Content(
+                    "both messageSignature and dsseEnvelope are present",
                 ));
             }
         };

@@ -13,10 +13,40 @@ use x509_cert::ext::pkix::name::GeneralName;
 use crate::crypto::{PublicKey, sha256};
 use crate::sigstore::trust::TrustedRoot;
 
-/// What is wrong with a certificate.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CertError(pub String);
+/// What is wrong with a signing certificate: one variant per check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    /// The bytes are not a DER certificate.
+    #[error("certificate does not decode: {0}")]
+    Undecodable(String),
+    /// The subject public key is unreadable or of an unsupported kind.
+    #[error("certificate key: {0}")]
+    Key(String),
+    /// The certificate carries the CT precertificate poison extension.
+    #[error("a precertificate is not a signing certificate")]
+    Precertificate,
+    /// A field or extension (`field`) does not decode.
+    #[error("{field}: {detail}")]
+    Malformed { field: String, detail: String },
+    /// No SCT list extension.
+    #[error("the certificate carries no signed certificate timestamp")]
+    NoSct,
+    /// The SCT list's framing is wrong.
+    #[error("{0}")]
+    SctList(&'static str),
+    /// No SCT verified against a trusted CT log; one reason per SCT.
+    #[error("{}", if .0.is_empty() { "the SCT list is empty".to_owned() } else { .0.join("; ") })]
+    SctUnverified(Vec<String>),
+}
+
+impl CertError {
+    pub(crate) fn malformed(field: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        Self::Malformed {
+            field: field.into(),
+            detail: detail.to_string(),
+        }
+    }
+}
 
 const OID_SAN: &str = "2.5.29.17";
 const OID_SCT_LIST: &str = "1.3.6.1.4.1.11129.2.4.2";
@@ -85,7 +115,7 @@ pub struct SigningCert {
 }
 
 fn utf8_raw(bytes: &[u8], what: &str) -> Result<String, CertError> {
-    String::from_utf8(bytes.to_vec()).map_err(|_| CertError(format!("{what}: not UTF-8")))
+    String::from_utf8(bytes.to_vec()).map_err(|_| CertError::malformed(what, "not UTF-8"))
 }
 
 impl SigningCert {
@@ -95,8 +125,7 @@ impl SigningCert {
     /// Undecodable DER, an unsupported key, a malformed SAN or Fulcio extension, a
     /// precertificate.
     pub fn parse(der: &[u8]) -> Result<Self, CertError> {
-        let cert = Certificate::from_der(der)
-            .map_err(|e| CertError(format!("certificate does not decode: {e}")))?;
+        let cert = Certificate::from_der(der).map_err(|e| CertError::Undecodable(e.to_string()))?;
         let tbs = cert.tbs_certificate();
         let validity = tbs.validity();
         let secs = |t: x509_cert::time::Time| {
@@ -105,9 +134,9 @@ impl SigningCert {
         let spki = tbs
             .subject_public_key_info()
             .to_der()
-            .map_err(|e| CertError(format!("certificate key: {e}")))?;
-        let public_key = PublicKey::from_spki_der(&spki)
-            .map_err(|e| CertError(format!("certificate key: {e}")))?;
+            .map_err(|e| CertError::Key(e.to_string()))?;
+        let public_key =
+            PublicKey::from_spki_der(&spki).map_err(|e| CertError::Key(e.to_string()))?;
         let mut sans = Vec::new();
         let mut issuer_v1 = None;
         let mut issuer_v2 = None;
@@ -116,13 +145,11 @@ impl SigningCert {
             let oid = ext.extn_id.to_string();
             let value = ext.extn_value.as_bytes();
             if oid == OID_PRECERT_POISON {
-                return Err(CertError(
-                    "a precertificate is not a signing certificate".into(),
-                ));
+                return Err(CertError::Precertificate);
             }
             if oid == OID_SAN {
                 let names = x509_cert::ext::pkix::SubjectAltName::from_der(value)
-                    .map_err(|e| CertError(format!("subjectAltName: {e}")))?;
+                    .map_err(|e| CertError::malformed("subjectAltName", e))?;
                 for n in names.0 {
                     match n {
                         GeneralName::Rfc822Name(s) => sans.push(San::Email(s.to_string())),
@@ -135,7 +162,7 @@ impl SigningCert {
                             let s = o
                                 .value
                                 .decode_as::<Utf8StringRef<'_>>()
-                                .map_err(|e| CertError(format!("otherName username: {e}")))?;
+                                .map_err(|e| CertError::malformed("otherName username", e))?;
                             sans.push(San::Username(s.as_str().to_owned()));
                         }
                         _ => {}
@@ -156,7 +183,12 @@ impl SigningCert {
                 utf8_raw(value, &format!("extension {oid}"))?
             } else {
                 Utf8StringRef::from_der(value)
-                    .map_err(|e| CertError(format!("extension {oid}: not a DER UTF8String: {e}")))?
+                    .map_err(|e| {
+                        CertError::malformed(
+                            format!("extension {oid}"),
+                            format!("not a DER UTF8String: {e}"),
+                        )
+                    })?
                     .as_str()
                     .to_owned()
             };
@@ -183,7 +215,7 @@ impl SigningCert {
             issuer_name: tbs
                 .issuer()
                 .to_der()
-                .map_err(|e| CertError(format!("certificate issuer: {e}")))?,
+                .map_err(|e| CertError::malformed("certificate issuer", e))?,
         })
     }
 
@@ -271,7 +303,7 @@ fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 /// The leaf's TBSCertificate with the SCT list extension removed (what the CT log signed),
 /// and the SCT list extension's value.
 fn precert_tbs(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CertError> {
-    let bad = |e: der::Error| CertError(format!("certificate: {e}"));
+    let bad = |e: der::Error| CertError::malformed("certificate", e);
     let cert = der::AnyRef::from_der(der).map_err(bad)?;
     let mut outer = der::SliceReader::new(cert.value()).map_err(bad)?;
     let tbs = <der::AnyRef<'_> as der::Decode>::decode(&mut outer).map_err(bad)?;
@@ -297,11 +329,9 @@ fn precert_tbs(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CertError> {
             content.extend(field.to_der().map_err(bad)?);
         }
     }
-    let list = sct_list.ok_or_else(|| {
-        CertError("the certificate carries no signed certificate timestamp".into())
-    })?;
+    let list = sct_list.ok_or(CertError::NoSct)?;
     let inner = OctetString::from_der(list.as_bytes())
-        .map_err(|e| CertError(format!("SCT list extension: {e}")))?;
+        .map_err(|e| CertError::malformed("SCT list extension", e))?;
     Ok((tlv(0x30, &content), inner.as_bytes().to_vec()))
 }
 
@@ -316,14 +346,14 @@ pub fn verify_scts(leaf: &[u8], issuer_spki: &[u8], root: &TrustedRoot) -> Resul
     let mut b = list.as_slice();
     let total = int(&mut b, 2).and_then(|n| usize::try_from(n).ok());
     if total != Some(b.len()) {
-        return Err(CertError(
-            "SCT list length does not match its content".into(),
+        return Err(CertError::SctList(
+            "SCT list length does not match its content",
         ));
     }
     let issuer_key_hash = sha256(issuer_spki);
     let tbs_len = u32::try_from(tbs.len()).unwrap_or(u32::MAX);
     if tbs_len >= 1 << 24 {
-        return Err(CertError("certificate too large for an SCT".into()));
+        return Err(CertError::SctList("certificate too large for an SCT"));
     }
     let mut problems = Vec::new();
     while !b.is_empty() {
@@ -331,7 +361,7 @@ pub fn verify_scts(leaf: &[u8], issuer_spki: &[u8], root: &TrustedRoot) -> Resul
             .and_then(|n| usize::try_from(n).ok())
             .and_then(|n| take(&mut b, n))
         else {
-            return Err(CertError("SCT list is truncated".into()));
+            return Err(CertError::SctList("SCT list is truncated"));
         };
         let Some(sct) = parse_sct(item) else {
             problems.push("an SCT does not decode".to_owned());
@@ -372,9 +402,5 @@ pub fn verify_scts(leaf: &[u8], issuer_spki: &[u8], root: &TrustedRoot) -> Resul
             Err(e) => problems.push(format!("SCT by CT log {}: {e}", log.base_url)),
         }
     }
-    Err(CertError(if problems.is_empty() {
-        "the SCT list is empty".into()
-    } else {
-        problems.join("; ")
-    }))
+    Err(CertError::SctUnverified(problems))
 }

@@ -30,10 +30,53 @@ pub const BUILTIN_PREFIX: &str = "builtin:";
 /// Largest `trusted_root.json` accepted, in bytes.
 pub const MAX_TRUSTED_ROOT_BYTES: usize = 4 << 20;
 
-/// What is wrong with a trusted root.
-#[derive(Debug, thiserror::Error)]
-#[error("trusted root: {0}")]
-pub struct TrustError(pub String);
+/// Why a trusted root could not be loaded: one variant per check of [`TrustedRoot::from_json`].
+/// Fields are named by origin and JSON path (`root.json: tlogs[0]: publicKey.rawBytes`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    /// The file could not be read.
+    #[error("trusted root: {0}")]
+    Unreadable(String),
+    /// Larger than [`MAX_TRUSTED_ROOT_BYTES`].
+    #[error("trusted root: {origin}: {size} bytes, limit {MAX_TRUSTED_ROOT_BYTES}")]
+    TooLarge { origin: String, size: usize },
+    /// Not JSON of the trusted root's shape.
+    #[error("trusted root: {origin}: not a trusted root: {detail}")]
+    NotARoot { origin: String, detail: String },
+    /// A media type other than `application/vnd.dev.sigstore.trustedroot…`.
+    #[error("trusted root: {origin}: unsupported mediaType {media_type:?}")]
+    UnsupportedMediaType {
+        origin: String,
+        media_type: Option<String>,
+    },
+    /// `builtin:` followed by a name other than `production` or `staging`.
+    #[error(
+        "trusted root: unknown built-in trusted root {0:?} (builtin:production or builtin:staging)"
+    )]
+    UnknownBuiltin(String),
+    /// A required field is absent.
+    #[error("trusted root: {0} is missing")]
+    Missing(String),
+    /// A bytes field that is not base64.
+    #[error("trusted root: {field}: invalid base64: {detail}")]
+    Base64 { field: String, detail: String },
+    /// A validity bound that is not an RFC 3339 time.
+    #[error("trusted root: {field} {value:?}: {detail}")]
+    Time {
+        field: String,
+        value: String,
+        detail: String,
+    },
+    /// A validity window whose end precedes its start.
+    #[error("trusted root: {0}: validFor ends before it starts")]
+    InvertedValidity(String),
+    /// A log key that does not decode.
+    #[error("trusted root: {field}: publicKey: {detail}")]
+    Key { field: String, detail: String },
+    /// An authority with an empty certificate chain.
+    #[error("trusted root: {0}: certChain is empty")]
+    EmptyChain(String),
+}
 
 /// A closed validity interval in seconds since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,44 +218,51 @@ struct RawBytesJson {
 }
 
 fn range(r: Option<&RangeJson>, what: &str) -> Result<TimeRange, TrustError> {
-    let r = r.ok_or_else(|| TrustError(format!("{what}: validFor is missing")))?;
+    let r = r.ok_or_else(|| TrustError::Missing(format!("{what}: validFor")))?;
     let start = r
         .start
         .as_deref()
-        .ok_or_else(|| TrustError(format!("{what}: validFor.start is missing")))?;
-    let start = crate::base::time::parse_rfc3339(start)
-        .map_err(|e| TrustError(format!("{what}: validFor.start {start:?}: {e}")))?;
+        .ok_or_else(|| TrustError::Missing(format!("{what}: validFor.start")))?;
+    let start = crate::base::time::parse_rfc3339(start).map_err(|e| TrustError::Time {
+        field: format!("{what}: validFor.start"),
+        value: start.to_owned(),
+        detail: e.to_string(),
+    })?;
     let end = match r.end.as_deref() {
         None => None,
         Some(e) => Some(
-            crate::base::time::parse_rfc3339(e)
-                .map_err(|err| TrustError(format!("{what}: validFor.end {e:?}: {err}")))?,
+            crate::base::time::parse_rfc3339(e).map_err(|err| TrustError::Time {
+                field: format!("{what}: validFor.end"),
+                value: e.to_owned(),
+                detail: err.to_string(),
+            })?,
         ),
     };
     if end.is_some_and(|e| e < start) {
-        return Err(TrustError(format!(
-            "{what}: validFor ends before it starts"
-        )));
+        return Err(TrustError::InvertedValidity(what.to_owned()));
     }
     Ok(TimeRange { start, end })
 }
 
 fn b64(s: Option<&str>, what: &str) -> Result<Vec<u8>, TrustError> {
-    let s = s.ok_or_else(|| TrustError(format!("{what} is missing")))?;
+    let s = s.ok_or_else(|| TrustError::Missing(what.to_owned()))?;
     // protobuf JSON (Go's base64 decoder) ignores line breaks inside base64 values
     let s: std::borrow::Cow<'_, str> = if s.contains(['\r', '\n']) {
         s.replace(['\r', '\n'], "").into()
     } else {
         s.into()
     };
-    decode_base64_lenient(&s).map_err(|e| TrustError(format!("{what}: invalid base64: {e}")))
+    decode_base64_lenient(&s).map_err(|e| TrustError::Base64 {
+        field: what.to_owned(),
+        detail: e.to_string(),
+    })
 }
 
 fn log(l: &LogJson, what: &str) -> Result<Log, TrustError> {
     let pk = l
         .public_key
         .as_ref()
-        .ok_or_else(|| TrustError(format!("{what}: publicKey is missing")))?;
+        .ok_or_else(|| TrustError::Missing(format!("{what}: publicKey")))?;
     let der = b64(
         pk.raw_bytes.as_deref(),
         &format!("{what}: publicKey.rawBytes"),
@@ -227,7 +277,10 @@ fn log(l: &LogJson, what: &str) -> Result<Log, TrustError> {
     } else {
         PublicKey::from_spki_der(&der)
     }
-    .map_err(|e| TrustError(format!("{what}: publicKey: {e}")))?;
+    .map_err(|e| TrustError::Key {
+        field: what.to_owned(),
+        detail: e.to_string(),
+    })?;
     let valid_for = range(pk.valid_for.as_ref(), &format!("{what}: publicKey"))?;
     let log_id = b64(
         l.log_id.as_ref().and_then(|k| k.key_id.as_deref()),
@@ -256,9 +309,9 @@ fn authority(a: &AuthorityJson, what: &str) -> Result<Authority, TrustError> {
         .cert_chain
         .as_ref()
         .and_then(|c| c.certificates.as_ref())
-        .ok_or_else(|| TrustError(format!("{what}: certChain.certificates is missing")))?;
+        .ok_or_else(|| TrustError::Missing(format!("{what}: certChain.certificates")))?;
     if certs.is_empty() {
-        return Err(TrustError(format!("{what}: certChain is empty")));
+        return Err(TrustError::EmptyChain(what.to_owned()));
     }
     let chain = certs
         .iter()
@@ -291,19 +344,22 @@ impl TrustedRoot {
     pub fn from_json(bytes: &[u8], origin: impl Into<String>) -> Result<Self, TrustError> {
         let origin = origin.into();
         if bytes.len() > MAX_TRUSTED_ROOT_BYTES {
-            return Err(TrustError(format!(
-                "{origin}: {} bytes, limit {MAX_TRUSTED_ROOT_BYTES}",
-                bytes.len()
-            )));
+            return Err(TrustError::TooLarge {
+                origin,
+                size: bytes.len(),
+            });
         }
-        let j: RootJson = serde_json::from_slice(bytes)
-            .map_err(|e| TrustError(format!("{origin}: not a trusted root: {e}")))?;
+        let j: RootJson = serde_json::from_slice(bytes).map_err(|e| TrustError::NotARoot {
+            origin: origin.clone(),
+            detail: e.to_string(),
+        })?;
         match j.media_type.as_deref() {
             Some(m) if m.starts_with("application/vnd.dev.sigstore.trustedroot") => {}
             other => {
-                return Err(TrustError(format!(
-                    "{origin}: unsupported mediaType {other:?}"
-                )));
+                return Err(TrustError::UnsupportedMediaType {
+                    origin,
+                    media_type: other.map(str::to_owned),
+                });
             }
         }
         let logs = |v: &Option<Vec<LogJson>>, name: &str| -> Result<Vec<Log>, TrustError> {
@@ -336,7 +392,7 @@ impl TrustedRoot {
     /// Unreadable file (with the path) or any [`TrustedRoot::from_json`] error.
     pub fn from_file(path: &std::path::Path) -> Result<Self, TrustError> {
         let bytes = crate::base::files::read_regular(path, MAX_TRUSTED_ROOT_BYTES as u64 + 1)
-            .map_err(|e| TrustError(e.to_string()))?;
+            .map_err(|e| TrustError::Unreadable(e.to_string()))?;
         Self::from_json(&bytes, path.display().to_string())
     }
 
@@ -384,9 +440,7 @@ impl TrustedRoot {
         match arg.to_str().and_then(|s| s.strip_prefix(BUILTIN_PREFIX)) {
             Some("production") => Ok(Self::production()),
             Some("staging") => Ok(Self::staging()),
-            Some(other) => Err(TrustError(format!(
-                "unknown built-in trusted root {other:?} (builtin:production or builtin:staging)"
-            ))),
+            Some(other) => Err(TrustError::UnknownBuiltin(other.to_owned())),
             None => Self::from_file(arg).map(Arc::new),
         }
     }

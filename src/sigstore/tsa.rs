@@ -26,10 +26,35 @@ use crate::sigstore::x509::{
     self, CertInfo, Element, TIME_STAMPING, algorithm_identifier, context_tag,
 };
 
-/// Why a signed timestamp was not accepted.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TsaError(pub String);
+/// Why a signed timestamp was not accepted: one variant per check of [`verify_timestamp`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TsaError {
+    /// Larger than [`MAX_TIMESTAMP_BYTES`].
+    #[error("RFC 3161 timestamp: {0} bytes, limit {MAX_TIMESTAMP_BYTES}")]
+    TooLarge(usize),
+    /// The `TimeStampResp`, `SignedData`, `TSTInfo` or `SignerInfo` does not decode, or the
+    /// response status is not granted.
+    #[error("RFC 3161 timestamp: {0}")]
+    Malformed(String),
+    /// The message imprint is not the hash of the signed bytes.
+    #[error("RFC 3161 timestamp: message imprint ({0}) is not the hash of the signature bytes")]
+    Imprint(HashAlgorithm),
+    /// Other than one `SignerInfo`.
+    #[error("RFC 3161 timestamp: expected exactly one SignerInfo, found {0}")]
+    SignerCount(usize),
+    /// The signed attributes (content type, message digest) do not match the content.
+    #[error("RFC 3161 timestamp: {0}")]
+    SignedAttributes(String),
+    /// No embedded or trusted certificate has the signer identifier.
+    #[error(
+        "RFC 3161 timestamp: no embedded or trusted certificate matches the signer identifier ({0})"
+    )]
+    NoSignerCertificate(String),
+    /// No candidate signer certificate passed (signature, ESS binding, EKU, validity at
+    /// `genTime`, chain); one reason per candidate.
+    #[error("RFC 3161 timestamp: {}", .0.join("; "))]
+    Signer(Vec<String>),
+}
 
 /// A timestamp that verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,40 +92,23 @@ pub fn verify_timestamp(
     signed: &[u8],
     authorities: &[Authority],
 ) -> Result<VerifiedTimestamp, TsaError> {
-    verify(token, signed, authorities).map_err(|e| TsaError(format!("RFC 3161 timestamp: {e}")))
-}
-
-fn verify(
-    token: &[u8],
-    signed: &[u8],
-    authorities: &[Authority],
-) -> Result<VerifiedTimestamp, String> {
     if token.len() > MAX_TIMESTAMP_BYTES {
-        return Err(format!(
-            "{} bytes, limit {MAX_TIMESTAMP_BYTES}",
-            token.len()
-        ));
+        return Err(TsaError::TooLarge(token.len()));
     }
-    let content_info = content_info(token)?;
-    let sd = SignedData::parse(content_info)?;
-    let tst = TstInfo::parse(sd.econtent)?;
+    let content_info = content_info(token).map_err(TsaError::Malformed)?;
+    let sd = SignedData::parse(content_info).map_err(TsaError::Malformed)?;
+    let tst = TstInfo::parse(sd.econtent).map_err(TsaError::Malformed)?;
 
     // The timestamp must be over these signature bytes.
     if tst.imprint_algorithm.digest(signed) != tst.imprint {
-        return Err(format!(
-            "message imprint ({}) is not the hash of the signature bytes",
-            tst.imprint_algorithm
-        ));
+        return Err(TsaError::Imprint(tst.imprint_algorithm));
     }
 
     let [signer] = sd.signer_infos.as_slice() else {
-        return Err(format!(
-            "expected exactly one SignerInfo, found {}",
-            sd.signer_infos.len()
-        ));
+        return Err(TsaError::SignerCount(sd.signer_infos.len()));
     };
-    let signer = SignerInfo::parse(*signer)?;
-    check_signed_attributes(&signer, sd.econtent)?;
+    let signer = SignerInfo::parse(*signer).map_err(TsaError::Malformed)?;
+    check_signed_attributes(&signer, sd.econtent).map_err(TsaError::SignedAttributes)?;
 
     // Candidate signer certificates: embedded ones named by the signer identifier, else the
     // authorities' leaves with that identity.
@@ -121,10 +129,7 @@ fn verify(
         }
     }
     if candidates.is_empty() {
-        return Err(format!(
-            "no embedded or trusted certificate matches the signer identifier ({})",
-            signer.sid
-        ));
+        return Err(TsaError::NoSignerCertificate(signer.sid.to_string()));
     }
 
     let untrusted: Vec<Vec<u8>> = sd.certificates.iter().map(|c| c.to_vec()).collect();
@@ -140,7 +145,7 @@ fn verify(
             Err(e) => failures.push(e),
         }
     }
-    Err(failures.join("; "))
+    Err(TsaError::Signer(failures))
 }
 
 /// The signer certificate: signature, ESS binding, EKU, validity at genTime, chain.

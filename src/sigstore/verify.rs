@@ -518,11 +518,11 @@ pub fn verify_bundle(
 fn issuer_spki(der: &[u8]) -> Result<Vec<u8>, fulcio::CertError> {
     use der::{Decode as _, Encode as _};
     let c = x509_cert::Certificate::from_der(der)
-        .map_err(|e| fulcio::CertError(format!("issuer certificate: {e}")))?;
+        .map_err(|e| fulcio::CertError::malformed("issuer certificate", e))?;
     c.tbs_certificate()
         .subject_public_key_info()
         .to_der()
-        .map_err(|e| fulcio::CertError(format!("issuer certificate key: {e}")))
+        .map_err(|e| fulcio::CertError::malformed("issuer certificate key", e))
 }
 
 /// Checks the certificate's issuer, subject and claims against the identity.

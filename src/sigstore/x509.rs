@@ -20,10 +20,38 @@ use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 use crate::base::time::format_rfc3339;
 use crate::sigstore::trust::Authority;
 
-/// Why a certificate chain was not accepted, or a certificate could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ChainError(pub String);
+/// Why a certificate chain was not accepted, or a certificate could not be read: one variant
+/// per check of [`verify_chain`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The caller asked for an extended key usage that is not a dotted OID.
+    #[error("invalid EKU OID {0:?}")]
+    InvalidEku(String),
+    /// The verification instant is before the Unix epoch.
+    #[error("verification time {0} is before 1970")]
+    TimeBeforeEpoch(i64),
+    /// The certificate does not parse.
+    #[error("certificate: {0}")]
+    Unreadable(String),
+    /// The leaf does not list the required extended key usage.
+    #[error("certificate lacks the extended key usage {name} ({oid})")]
+    MissingEku { name: &'static str, oid: String },
+    /// The leaf's `notAfter` is before the verification instant.
+    #[error("certificate expired at {not_after} (checked at {at})")]
+    Expired { not_after: String, at: String },
+    /// The leaf's `notBefore` is after the verification instant.
+    #[error("certificate is not valid before {not_before} (checked at {at})")]
+    NotYetValid { not_before: String, at: String },
+    /// webpki refused the leaf as an end-entity certificate.
+    #[error("certificate not accepted: {0}")]
+    Rejected(String),
+    /// No authority of the trusted root is valid at the verification instant.
+    #[error("no authority in the trusted root is valid at {at} ({configured} configured)")]
+    NoAuthorityValid { at: String, configured: usize },
+    /// No valid authority chains the leaf; one reason per authority tried.
+    #[error("certificate does not chain to a trusted authority at {at}: {}", failures.join("; "))]
+    Untrusted { at: String, failures: Vec<String> },
+}
 
 /// Extended key usage `id-kp-codeSigning` (Fulcio signing certificates).
 pub const CODE_SIGNING: &str = "1.3.6.1.5.5.7.3.3";
@@ -79,33 +107,32 @@ pub fn verify_chain(
     eku: &str,
 ) -> Result<usize, ChainError> {
     let when = format_rfc3339(at);
-    let eku_arcs = oid_arcs(eku).ok_or_else(|| ChainError(format!("invalid EKU OID {eku:?}")))?;
-    let secs = u64::try_from(at)
-        .map_err(|_| ChainError(format!("verification time {at} is before 1970")))?;
+    let eku_arcs = oid_arcs(eku).ok_or_else(|| ChainError::InvalidEku(eku.to_owned()))?;
+    let secs = u64::try_from(at).map_err(|_| ChainError::TimeBeforeEpoch(at))?;
     let time = UnixTime::since_unix_epoch(Duration::from_secs(secs));
 
-    let info = CertInfo::parse(leaf).map_err(|e| ChainError(format!("certificate: {e}")))?;
+    let info = CertInfo::parse(leaf).map_err(ChainError::Unreadable)?;
     if !info.has_eku(eku) {
-        return Err(ChainError(format!(
-            "certificate lacks the extended key usage {} ({eku})",
-            eku_name(eku)
-        )));
+        return Err(ChainError::MissingEku {
+            name: eku_name(eku),
+            oid: eku.to_owned(),
+        });
     }
     if at > info.not_after {
-        return Err(ChainError(format!(
-            "certificate expired at {} (checked at {when})",
-            format_rfc3339(info.not_after)
-        )));
+        return Err(ChainError::Expired {
+            not_after: format_rfc3339(info.not_after),
+            at: when,
+        });
     }
     if at < info.not_before {
-        return Err(ChainError(format!(
-            "certificate is not valid before {} (checked at {when})",
-            format_rfc3339(info.not_before)
-        )));
+        return Err(ChainError::NotYetValid {
+            not_before: format_rfc3339(info.not_before),
+            at: when,
+        });
     }
     let leaf_der = CertificateDer::from(leaf);
-    let end_entity = EndEntityCert::try_from(&leaf_der)
-        .map_err(|e| ChainError(format!("certificate not accepted: {}", describe(&e, at))))?;
+    let end_entity =
+        EndEntityCert::try_from(&leaf_der).map_err(|e| ChainError::Rejected(describe(&e, at)))?;
 
     let candidates: Vec<(usize, &Authority)> = authorities
         .iter()
@@ -113,10 +140,10 @@ pub fn verify_chain(
         .filter(|(_, a)| a.valid_for.contains(at))
         .collect();
     if candidates.is_empty() {
-        return Err(ChainError(format!(
-            "no authority in the trusted root is valid at {when} ({} configured)",
-            authorities.len()
-        )));
+        return Err(ChainError::NoAuthorityValid {
+            at: when,
+            configured: authorities.len(),
+        });
     }
 
     let validator = EkuValidator {
@@ -131,10 +158,7 @@ pub fn verify_chain(
             Err(why) => failures.push(format!("{name}: {why}")),
         }
     }
-    Err(ChainError(format!(
-        "certificate does not chain to a trusted authority at {when}: {}",
-        failures.join("; ")
-    )))
+    Err(ChainError::Untrusted { at: when, failures })
 }
 
 fn verify_with_authority(
@@ -204,7 +228,7 @@ pub fn is_self_signed(der: &[u8]) -> bool {
 pub fn validity(der: &[u8]) -> Result<(i64, i64), ChainError> {
     CertInfo::parse(der)
         .map(|c| (c.not_before, c.not_after))
-        .map_err(|e| ChainError(format!("certificate: {e}")))
+        .map_err(ChainError::Unreadable)
 }
 
 /// Accepts a certificate whose EKU extension is absent (no restriction), lists `required`, or

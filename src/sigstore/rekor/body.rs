@@ -167,13 +167,13 @@ pub(super) struct IntotoSigV002 {
 }
 
 pub(super) fn req<'a, T>(v: Option<&'a T>, what: &str) -> Result<&'a T, TlogError> {
-    v.ok_or_else(|| TlogError(format!("log entry body: {what} is missing")))
+    v.ok_or_else(|| TlogError::Body(format!("log entry body: {what} is missing")))
 }
 
 pub(super) fn b64_field(v: Option<&String>, what: &str) -> Result<Vec<u8>, TlogError> {
     let s = req(v, what)?;
     decode_base64_lenient(s)
-        .map_err(|e| TlogError(format!("log entry body: {what} is not base64: {e}")))
+        .map_err(|e| TlogError::Body(format!("log entry body: {what} is not base64: {e}")))
 }
 
 pub(super) fn hash_algorithm(name: &str, what: &str) -> Result<HashAlgorithm, TlogError> {
@@ -181,9 +181,10 @@ pub(super) fn hash_algorithm(name: &str, what: &str) -> Result<HashAlgorithm, Tl
         "sha256" | "SHA2_256" => Ok(HashAlgorithm::Sha256),
         "sha384" | "SHA2_384" => Ok(HashAlgorithm::Sha384),
         "sha512" | "SHA2_512" => Ok(HashAlgorithm::Sha512),
-        other => fail(format!(
-            "log entry body: {what} algorithm {other:?} is not supported"
-        )),
+        other => fail(
+            TlogError::Body,
+            format!("log entry body: {what} algorithm {other:?} is not supported"),
+        ),
     }
 }
 
@@ -193,11 +194,14 @@ pub(super) fn digest_checked(
     what: &str,
 ) -> Result<EntryDigest, TlogError> {
     if value.len() != algorithm.output_len() {
-        return fail(format!(
-            "log entry body: {what} is {} bytes, a {algorithm} digest is {}",
-            value.len(),
-            algorithm.output_len()
-        ));
+        return fail(
+            TlogError::Body,
+            format!(
+                "log entry body: {what} is {} bytes, a {algorithm} digest is {}",
+                value.len(),
+                algorithm.output_len()
+            ),
+        );
     }
     Ok(EntryDigest { algorithm, value })
 }
@@ -211,7 +215,7 @@ pub(super) fn hash_v001(h: Option<&HashV001>, what: &str) -> Result<EntryDigest,
     )?;
     let value = req(h.value.as_ref(), &format!("{what}.value"))?;
     let value = hex::decode(value)
-        .map_err(|e| TlogError(format!("log entry body: {what}.value is not hex: {e}")))?;
+        .map_err(|e| TlogError::Body(format!("log entry body: {what}.value is not hex: {e}")))?;
     digest_checked(algorithm, value, what)
 }
 
@@ -229,27 +233,34 @@ pub(super) fn hash_v002(h: Option<&HashOutputV002>, what: &str) -> Result<EntryD
 /// A PEM certificate or public key (Rekor v1 verifiers).
 pub(super) fn pem_verifier(pem: &[u8], what: &str) -> Result<EntryVerifier, TlogError> {
     let text = std::str::from_utf8(pem)
-        .map_err(|_| TlogError(format!("log entry body: {what} is not PEM text")))?;
+        .map_err(|_| TlogError::Body(format!("log entry body: {what} is not PEM text")))?;
     let blocks = crate::crypto::parse_pem_blocks(text)
-        .map_err(|e| TlogError(format!("log entry body: {what}: {e}")))?;
+        .map_err(|e| TlogError::Body(format!("log entry body: {what}: {e}")))?;
     let Some(first) = blocks.first() else {
-        return fail(format!("log entry body: {what} holds no PEM block"));
+        return fail(
+            TlogError::Body,
+            format!("log entry body: {what} holds no PEM block"),
+        );
     };
     match first.label.as_str() {
         "CERTIFICATE" => Ok(EntryVerifier::Certificate(first.contents.clone())),
         "PUBLIC KEY" | "RSA PUBLIC KEY" => {
             if blocks.len() != 1 {
-                return fail(format!(
-                    "log entry body: {what} holds more than one public key"
-                ));
+                return fail(
+                    TlogError::Body,
+                    format!("log entry body: {what} holds more than one public key"),
+                );
             }
             let key = PublicKey::from_pem(text)
-                .map_err(|e| TlogError(format!("log entry body: {what}: {e}")))?;
+                .map_err(|e| TlogError::Body(format!("log entry body: {what}: {e}")))?;
             Ok(EntryVerifier::PublicKey(key.spki_der().to_vec()))
         }
-        other => fail(format!(
-            "log entry body: {what} is a PEM {other:?} block, not a certificate or public key"
-        )),
+        other => fail(
+            TlogError::Body,
+            format!(
+                "log entry body: {what} is a PEM {other:?} block, not a certificate or public key"
+            ),
+        ),
     }
 }
 
@@ -272,9 +283,12 @@ pub(super) fn verifier_v002(
             let der = PublicKey::from_spki_der(&der).map_or(der, |k| k.spki_der().to_vec());
             Ok(EntryVerifier::PublicKey(der))
         }
-        _ => fail(format!(
-            "log entry body: {what} must hold exactly one of x509Certificate and publicKey"
-        )),
+        _ => fail(
+            TlogError::Body,
+            format!(
+                "log entry body: {what} must hold exactly one of x509Certificate and publicKey"
+            ),
+        ),
     }
 }
 
@@ -290,7 +304,7 @@ pub(super) fn spec_as<T: serde::de::DeserializeOwned>(
     what: &str,
 ) -> Result<T, TlogError> {
     serde_json::from_value(spec)
-        .map_err(|e| TlogError(format!("log entry body: malformed {what} spec: {e}")))
+        .map_err(|e| TlogError::Body(format!("log entry body: malformed {what} spec: {e}")))
 }
 
 /// Decodes the entry's canonicalized body. Supported: `hashedrekord` 0.0.1 and 0.0.2,
@@ -301,18 +315,21 @@ pub(super) fn spec_as<T: serde::de::DeserializeOwned>(
 /// Malformed JSON, a kind/version mismatch, an unsupported type, or missing or malformed fields.
 pub fn parse_body(entry: &TlogEntry) -> Result<EntryBody, TlogError> {
     let body: BodyJson = serde_json::from_slice(&entry.canonicalized_body)
-        .map_err(|e| TlogError(format!("log entry body is not a Rekor entry: {e}")))?;
+        .map_err(|e| TlogError::Body(format!("log entry body is not a Rekor entry: {e}")))?;
     let kind = req(body.kind.as_ref(), "kind")?;
     let version = req(body.api_version.as_ref(), "apiVersion")?;
     if *kind != entry.kind || *version != entry.version {
-        return fail(format!(
-            "log entry body is {kind} {version} but the bundle says {} {}",
-            entry.kind, entry.version
-        ));
+        return fail(
+            TlogError::Body,
+            format!(
+                "log entry body is {kind} {version} but the bundle says {} {}",
+                entry.kind, entry.version
+            ),
+        );
     }
     let spec = body
         .spec
-        .ok_or_else(|| TlogError("log entry body: spec is missing".into()))?;
+        .ok_or_else(|| TlogError::Body("log entry body: spec is missing".into()))?;
     match (kind.as_str(), version.as_str()) {
         ("hashedrekord" | "rekord", "0.0.1") => {
             let s: HashedRekordV001 = spec_as(spec, kind)?;
@@ -320,10 +337,13 @@ pub fn parse_body(entry: &TlogEntry) -> Result<EntryBody, TlogError> {
             let digest = hash_v001(data.hash.as_ref(), "spec.data.hash")?;
             let sig = req(s.signature.as_ref(), "spec.signature")?;
             if kind == "rekord" && sig.format.as_deref() != Some("x509") {
-                return fail(format!(
-                    "log entry body: rekord signature format {:?} is not supported (only x509)",
-                    sig.format
-                ));
+                return fail(
+                    TlogError::Body,
+                    format!(
+                        "log entry body: rekord signature format {:?} is not supported (only x509)",
+                        sig.format
+                    ),
+                );
             }
             let signature = b64_field(sig.content.as_ref(), "spec.signature.content")?;
             let pk = req(sig.public_key.as_ref(), "spec.signature.publicKey")?;
@@ -398,10 +418,11 @@ pub fn parse_body(entry: &TlogEntry) -> Result<EntryBody, TlogError> {
             // Rekor stores the envelope's base64 strings base64-encoded once more.
             let double = |v: Option<&String>, what: &str| -> Result<Vec<u8>, TlogError> {
                 let once = b64_field(v, what)?;
-                let once = String::from_utf8(once)
-                    .map_err(|_| TlogError(format!("log entry body: {what} is not base64 text")))?;
+                let once = String::from_utf8(once).map_err(|_| {
+                    TlogError::Body(format!("log entry body: {what} is not base64 text"))
+                })?;
                 decode_base64_lenient(&once).map_err(|e| {
-                    TlogError(format!("log entry body: {what} is not double base64: {e}"))
+                    TlogError::Body(format!("log entry body: {what} is not double base64: {e}"))
                 })
             };
             let payload = match &env.payload {
@@ -428,6 +449,9 @@ pub fn parse_body(entry: &TlogEntry) -> Result<EntryBody, TlogError> {
                 signatures,
             })
         }
-        (k, v) => fail(format!("log entry type {k} {v} is not supported")),
+        (k, v) => fail(
+            TlogError::Body,
+            format!("log entry type {k} {v} is not supported"),
+        ),
     }
 }

@@ -26,51 +26,75 @@ pub struct SignedNote<'a> {
 /// Oversized, no blank line, unterminated, or a malformed signature line.
 pub fn parse_signed_note(envelope: &str) -> Result<SignedNote<'_>, TlogError> {
     if envelope.len() > MAX_CHECKPOINT_BYTES {
-        return fail(format!(
-            "checkpoint is {} bytes, limit {MAX_CHECKPOINT_BYTES}",
-            envelope.len()
-        ));
+        return fail(
+            TlogError::Checkpoint,
+            format!(
+                "checkpoint is {} bytes, limit {MAX_CHECKPOINT_BYTES}",
+                envelope.len()
+            ),
+        );
     }
     let Some(split) = envelope.rfind("\n\n") else {
-        return fail("checkpoint: no blank line between the note text and its signatures");
+        return fail(
+            TlogError::Checkpoint,
+            "checkpoint: no blank line between the note text and its signatures",
+        );
     };
     let (Some(text), Some(sigs)) = (
         envelope.get(..split.saturating_add(1)),
         envelope.get(split.saturating_add(2)..),
     ) else {
-        return fail("checkpoint: malformed note");
+        return fail(TlogError::Checkpoint, "checkpoint: malformed note");
     };
     if sigs.is_empty() {
-        return fail("checkpoint has no signature lines");
+        return fail(TlogError::Checkpoint, "checkpoint has no signature lines");
     }
     let Some(sigs) = sigs.strip_suffix('\n') else {
-        return fail("checkpoint: the last signature line does not end with a newline");
+        return fail(
+            TlogError::Checkpoint,
+            "checkpoint: the last signature line does not end with a newline",
+        );
     };
     let mut signatures = Vec::new();
     for line in sigs.split('\n') {
         if signatures.len() >= MAX_NOTE_SIGNATURES {
-            return fail(format!(
-                "checkpoint has more than {MAX_NOTE_SIGNATURES} signature lines"
-            ));
+            return fail(
+                TlogError::Checkpoint,
+                format!("checkpoint has more than {MAX_NOTE_SIGNATURES} signature lines"),
+            );
         }
         let Some((name, b64)) = line
             .strip_prefix("\u{2014} ")
             .and_then(|rest| rest.split_once(' '))
         else {
-            return fail(format!("checkpoint: malformed signature line {line:?}"));
+            return fail(
+                TlogError::Checkpoint,
+                format!("checkpoint: malformed signature line {line:?}"),
+            );
         };
         if name.is_empty() || name.contains(char::is_whitespace) || name.contains('+') {
-            return fail(format!("checkpoint: malformed signer name {name:?}"));
+            return fail(
+                TlogError::Checkpoint,
+                format!("checkpoint: malformed signer name {name:?}"),
+            );
         }
         let raw = decode_base64_lenient(b64)
             .ok()
             .filter(|_| !b64.contains(char::is_whitespace))
-            .ok_or_else(|| TlogError(format!("checkpoint: signature of {name:?} is not base64")))?;
+            .ok_or_else(|| {
+                TlogError::Checkpoint(format!("checkpoint: signature of {name:?} is not base64"))
+            })?;
         let (Some(hint), Some(sig)) = (raw.get(..4), raw.get(4..)) else {
-            return fail(format!("checkpoint: signature of {name:?} is too short"));
+            return fail(
+                TlogError::Checkpoint,
+                format!("checkpoint: signature of {name:?} is too short"),
+            );
         };
         if sig.is_empty() {
-            return fail(format!("checkpoint: signature of {name:?} is too short"));
+            return fail(
+                TlogError::Checkpoint,
+                format!("checkpoint: signature of {name:?} is too short"),
+            );
         }
         let mut key_hint = [0u8; 4];
         key_hint.copy_from_slice(hint);
@@ -101,37 +125,47 @@ pub struct Checkpoint<'a> {
 /// Missing or malformed lines.
 pub fn parse_checkpoint(text: &str) -> Result<Checkpoint<'_>, TlogError> {
     let Some(body) = text.strip_suffix('\n') else {
-        return fail("checkpoint text does not end with a newline");
+        return fail(
+            TlogError::Checkpoint,
+            "checkpoint text does not end with a newline",
+        );
     };
     let mut lines = body.split('\n');
     let (Some(origin), Some(size), Some(root)) = (lines.next(), lines.next(), lines.next()) else {
-        return fail("checkpoint needs an origin, a tree size and a root hash line");
+        return fail(
+            TlogError::Checkpoint,
+            "checkpoint needs an origin, a tree size and a root hash line",
+        );
     };
     let extensions: Vec<&str> = lines.collect();
     if origin.is_empty() {
-        return fail("checkpoint has an empty origin line");
+        return fail(TlogError::Checkpoint, "checkpoint has an empty origin line");
     }
     if size.is_empty()
         || !size.bytes().all(|b| b.is_ascii_digit())
         || (size.len() > 1 && size.starts_with('0'))
     {
-        return fail(format!(
-            "checkpoint tree size {size:?} is not a decimal number"
-        ));
+        return fail(
+            TlogError::Checkpoint,
+            format!("checkpoint tree size {size:?} is not a decimal number"),
+        );
     }
     let tree_size = size
         .parse::<u64>()
-        .map_err(|e| TlogError(format!("checkpoint tree size {size:?}: {e}")))?;
+        .map_err(|e| TlogError::Checkpoint(format!("checkpoint tree size {size:?}: {e}")))?;
     let root_hash = decode_base64_lenient(root)
         .ok()
         .filter(|h| h.len() == 32 && !root.contains(char::is_whitespace))
         .ok_or_else(|| {
-            TlogError(format!(
+            TlogError::Checkpoint(format!(
                 "checkpoint root hash {root:?} is not 32 base64-encoded bytes"
             ))
         })?;
     if extensions.iter().any(|l| l.is_empty()) {
-        return fail("checkpoint has an empty extension line");
+        return fail(
+            TlogError::Checkpoint,
+            "checkpoint has an empty extension line",
+        );
     }
     Ok(Checkpoint {
         origin,
@@ -202,24 +236,30 @@ pub fn verify_checkpoint(
         Some(name) => vec![name, host],
         None => {
             if host.is_empty() {
-                return fail(format!(
-                    "checkpoint: log {:?} has no host to check the checkpoint origin against",
-                    log.base_url
-                ));
+                return fail(
+                    TlogError::Checkpoint,
+                    format!(
+                        "checkpoint: log {:?} has no host to check the checkpoint origin against",
+                        log.base_url
+                    ),
+                );
             }
             if checkpoint.origin != host {
-                return fail(if rekor_v2 {
-                    format!(
-                        "checkpoint origin {:?} is not that of Rekor v2 log {} (expected {host:?})",
-                        checkpoint.origin, log.base_url
-                    )
-                } else {
-                    format!(
-                        "checkpoint origin {:?} is not that of log {} (expected {host:?} or \
+                return fail(
+                    TlogError::Checkpoint,
+                    if rekor_v2 {
+                        format!(
+                            "checkpoint origin {:?} is not that of Rekor v2 log {} (expected {host:?})",
+                            checkpoint.origin, log.base_url
+                        )
+                    } else {
+                        format!(
+                            "checkpoint origin {:?} is not that of log {} (expected {host:?} or \
                          \"<name> - <tree id>\")",
-                        checkpoint.origin, log.base_url
-                    )
-                });
+                            checkpoint.origin, log.base_url
+                        )
+                    },
+                );
             }
             vec![host]
         }
@@ -253,12 +293,15 @@ pub fn verify_checkpoint(
             None => log.key.verify(note.text.as_bytes(), &sig.signature).is_ok(),
         };
         if !ok {
-            return fail(format!(
-                "checkpoint signature by {} (key hint {}) does not verify with the key of log {}",
-                sig.name,
-                hex::encode(sig.key_hint),
-                log.base_url
-            ));
+            return fail(
+                TlogError::Checkpoint,
+                format!(
+                    "checkpoint signature by {} (key hint {}) does not verify with the key of log {}",
+                    sig.name,
+                    hex::encode(sig.key_hint),
+                    log.base_url
+                ),
+            );
         }
         verified = true;
     }
@@ -268,27 +311,36 @@ pub fn verify_checkpoint(
             .iter()
             .map(|s| format!("{} {}", s.name, hex::encode(s.key_hint)))
             .collect();
-        return fail(format!(
-            "checkpoint has no signature by log {} (expected signer {signer:?} with key hint {}; \
+        return fail(
+            TlogError::Checkpoint,
+            format!(
+                "checkpoint has no signature by log {} (expected signer {signer:?} with key hint {}; \
              found: {})",
-            log.base_url,
-            hints.first().map(hex::encode).unwrap_or_default(),
-            found.join(", ")
-        ));
+                log.base_url,
+                hints.first().map(hex::encode).unwrap_or_default(),
+                found.join(", ")
+            ),
+        );
     }
 
     if checkpoint.tree_size != tree_size {
-        return fail(format!(
-            "checkpoint tree size {} differs from the inclusion proof's {tree_size}",
-            checkpoint.tree_size
-        ));
+        return fail(
+            TlogError::Checkpoint,
+            format!(
+                "checkpoint tree size {} differs from the inclusion proof's {tree_size}",
+                checkpoint.tree_size
+            ),
+        );
     }
     if checkpoint.root_hash != root_hash {
-        return fail(format!(
-            "checkpoint root hash {} differs from the inclusion proof's {}",
-            hex::encode(&checkpoint.root_hash),
-            hex::encode(root_hash)
-        ));
+        return fail(
+            TlogError::Checkpoint,
+            format!(
+                "checkpoint root hash {} differs from the inclusion proof's {}",
+                hex::encode(&checkpoint.root_hash),
+                hex::encode(root_hash)
+            ),
+        );
     }
     Ok(())
 }

@@ -47,19 +47,23 @@ pub(super) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 pub(super) fn verifier_matches(v: &EntryVerifier, signer: &Signer<'_>) -> Result<(), TlogError> {
     match (v, signer) {
         (EntryVerifier::Certificate(c), Signer::Certificate(s)) if c.as_slice() == *s => Ok(()),
-        (EntryVerifier::Certificate(_), Signer::Certificate(_)) => {
-            fail("log entry certificate differs from the bundle's certificate")
-        }
+        (EntryVerifier::Certificate(_), Signer::Certificate(_)) => fail(
+            TlogError::Mismatch,
+            "log entry certificate differs from the bundle's certificate",
+        ),
         (EntryVerifier::PublicKey(k), Signer::Key(s)) if k.as_slice() == s.spki_der() => Ok(()),
-        (EntryVerifier::PublicKey(_), Signer::Key(_)) => {
-            fail("log entry public key differs from the verification key")
-        }
-        (EntryVerifier::PublicKey(_), Signer::Certificate(_)) => {
-            fail("log entry records a public key but the bundle is signed with a certificate")
-        }
-        (EntryVerifier::Certificate(_), Signer::Key(_)) => {
-            fail("log entry records a certificate but verification uses a public key")
-        }
+        (EntryVerifier::PublicKey(_), Signer::Key(_)) => fail(
+            TlogError::Mismatch,
+            "log entry public key differs from the verification key",
+        ),
+        (EntryVerifier::PublicKey(_), Signer::Certificate(_)) => fail(
+            TlogError::Mismatch,
+            "log entry records a public key but the bundle is signed with a certificate",
+        ),
+        (EntryVerifier::Certificate(_), Signer::Key(_)) => fail(
+            TlogError::Mismatch,
+            "log entry records a certificate but verification uses a public key",
+        ),
     }
 }
 
@@ -70,18 +74,24 @@ pub(super) fn digest_matches(
     what: &str,
 ) -> Result<(), TlogError> {
     if recorded.algorithm != algorithm {
-        return fail(format!(
-            "log entry {what} algorithm {} differs from {algorithm}",
-            recorded.algorithm
-        ));
+        return fail(
+            TlogError::Mismatch,
+            format!(
+                "log entry {what} algorithm {} differs from {algorithm}",
+                recorded.algorithm
+            ),
+        );
     }
     if recorded.value != actual {
-        return fail(format!(
-            "log entry {what} {}:{} differs from the bundle's {algorithm}:{}",
-            recorded.algorithm,
-            hex::encode(&recorded.value),
-            hex::encode(actual)
-        ));
+        return fail(
+            TlogError::Mismatch,
+            format!(
+                "log entry {what} {}:{} differs from the bundle's {algorithm}:{}",
+                recorded.algorithm,
+                hex::encode(&recorded.value),
+                hex::encode(actual)
+            ),
+        );
     }
     Ok(())
 }
@@ -92,7 +102,10 @@ pub(super) fn find_signature(
     signer: &Signer<'_>,
 ) -> Result<(), TlogError> {
     let Some(found) = sigs.iter().find(|s| s.signature == signature) else {
-        return fail("log entry does not record the bundle's DSSE signature");
+        return fail(
+            TlogError::Mismatch,
+            "log entry does not record the bundle's DSSE signature",
+        );
     };
     verifier_matches(&found.verifier, signer)
 }
@@ -126,13 +139,17 @@ pub fn check_body(
             },
         ) => {
             let Some(alg) = HashAlgorithm::from_name(digest_algorithm) else {
-                return fail(format!(
-                    "artifact digest algorithm {digest_algorithm:?} is not supported"
-                ));
+                return fail(
+                    TlogError::Mismatch,
+                    format!("artifact digest algorithm {digest_algorithm:?} is not supported"),
+                );
             };
             digest_matches(digest, alg, actual, "artifact digest")?;
             if signature.signature != *sig {
-                return fail("log entry signature differs from the bundle's signature");
+                return fail(
+                    TlogError::Mismatch,
+                    "log entry signature differs from the bundle's signature",
+                );
             }
             verifier_matches(&signature.verifier, signer)
         }
@@ -151,13 +168,17 @@ pub fn check_body(
             let actual = digest.algorithm.digest(&pae(payload_type, payload));
             digest_matches(digest, digest.algorithm, &actual, "digest of the DSSE PAE")?;
             if signature.signature != *sig {
-                return fail("log entry signature differs from the bundle's DSSE signature");
+                return fail(
+                    TlogError::Mismatch,
+                    "log entry signature differs from the bundle's DSSE signature",
+                );
             }
             verifier_matches(&signature.verifier, signer)
         }
-        (EntryBody::HashedRekord { v2: false, .. }, Signed::Dsse { .. }) => {
-            fail("a DSSE envelope cannot be logged as hashedrekord 0.0.1")
-        }
+        (EntryBody::HashedRekord { v2: false, .. }, Signed::Dsse { .. }) => fail(
+            TlogError::Mismatch,
+            "a DSSE envelope cannot be logged as hashedrekord 0.0.1",
+        ),
         (
             EntryBody::Dsse {
                 payload_hash,
@@ -191,7 +212,7 @@ pub fn check_body(
             },
         ) => {
             let Some(payload_hash) = payload_hash else {
-                return fail("intoto log entry has no payload hash");
+                return fail(TlogError::Mismatch, "intoto log entry has no payload hash");
             };
             let actual = payload_hash.algorithm.digest(payload);
             digest_matches(
@@ -203,19 +224,26 @@ pub fn check_body(
             if let Some(t) = logged_type
                 && t != payload_type
             {
-                return fail(format!(
-                    "log entry payload type {t:?} differs from the bundle's {payload_type:?}"
-                ));
+                return fail(
+                    TlogError::Mismatch,
+                    format!(
+                        "log entry payload type {t:?} differs from the bundle's {payload_type:?}"
+                    ),
+                );
             }
             if let Some(p) = logged_payload
                 && p.as_slice() != *payload
             {
-                return fail("log entry payload differs from the bundle's DSSE payload");
+                return fail(
+                    TlogError::Mismatch,
+                    "log entry payload differs from the bundle's DSSE payload",
+                );
             }
             find_signature(signatures, signature, signer)
         }
-        (EntryBody::Dsse { .. } | EntryBody::Intoto { .. }, Signed::Message { .. }) => {
-            fail("the bundle has a message signature but the log entry records a DSSE envelope")
-        }
+        (EntryBody::Dsse { .. } | EntryBody::Intoto { .. }, Signed::Message { .. }) => fail(
+            TlogError::Mismatch,
+            "the bundle has a message signature but the log entry records a DSSE envelope",
+        ),
     }
 }

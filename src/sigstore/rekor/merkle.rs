@@ -36,37 +36,47 @@ pub fn verify_inclusion(
     root: &[u8],
 ) -> Result<(), TlogError> {
     if index >= tree_size {
-        return fail(format!(
-            "inclusion proof: index {index} is not below the tree size {tree_size}"
-        ));
+        return fail(
+            TlogError::Inclusion,
+            format!("inclusion proof: index {index} is not below the tree size {tree_size}"),
+        );
     }
     if root.len() != 32 {
-        return fail(format!(
-            "inclusion proof: root hash is {} bytes, expected 32",
-            root.len()
-        ));
+        return fail(
+            TlogError::Inclusion,
+            format!(
+                "inclusion proof: root hash is {} bytes, expected 32",
+                root.len()
+            ),
+        );
     }
     if proof.len() > MAX_PROOF_HASHES {
-        return fail(format!(
-            "inclusion proof: {} hashes is too many",
-            proof.len()
-        ));
+        return fail(
+            TlogError::Inclusion,
+            format!("inclusion proof: {} hashes is too many", proof.len()),
+        );
     }
     let mut fn_ = index;
     let mut sn = tree_size - 1;
     let mut r = *leaf_hash;
     for (i, p) in proof.iter().enumerate() {
         if p.len() != 32 {
-            return fail(format!(
-                "inclusion proof: hash {i} is {} bytes, expected 32",
-                p.len()
-            ));
+            return fail(
+                TlogError::Inclusion,
+                format!(
+                    "inclusion proof: hash {i} is {} bytes, expected 32",
+                    p.len()
+                ),
+            );
         }
         if sn == 0 {
-            return fail(format!(
-                "inclusion proof: {} hashes is too many for index {index} in a tree of {tree_size}",
-                proof.len()
-            ));
+            return fail(
+                TlogError::Inclusion,
+                format!(
+                    "inclusion proof: {} hashes is too many for index {index} in a tree of {tree_size}",
+                    proof.len()
+                ),
+            );
         }
         if fn_ & 1 == 1 || fn_ == sn {
             r = node_hash(p, &r);
@@ -81,17 +91,23 @@ pub fn verify_inclusion(
         sn >>= 1;
     }
     if sn != 0 {
-        return fail(format!(
-            "inclusion proof: {} hashes is too few for index {index} in a tree of {tree_size}",
-            proof.len()
-        ));
+        return fail(
+            TlogError::Inclusion,
+            format!(
+                "inclusion proof: {} hashes is too few for index {index} in a tree of {tree_size}",
+                proof.len()
+            ),
+        );
     }
     if r.as_slice() != root {
-        return fail(format!(
-            "inclusion proof does not lead to the root hash (computed {}, expected {})",
-            hex::encode(r),
-            hex::encode(root)
-        ));
+        return fail(
+            TlogError::Inclusion,
+            format!(
+                "inclusion proof does not lead to the root hash (computed {}, expected {})",
+                hex::encode(r),
+                hex::encode(root)
+            ),
+        );
     }
     Ok(())
 }

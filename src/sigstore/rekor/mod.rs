@@ -64,13 +64,43 @@ pub struct InclusionProof {
     pub checkpoint: String,
 }
 
-/// Why a log entry is not accepted.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TlogError(pub String);
+/// Why a log entry is not accepted: the variant names the check that failed, the text says
+/// how.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlogError {
+    /// The entry itself is malformed (a negative index or time).
+    #[error("{0}")]
+    Malformed(String),
+    /// The entry's log id names no log of the trusted root.
+    #[error("{0}")]
+    UnknownLog(String),
+    /// The integrated time is outside the log key's validity.
+    #[error("{0}")]
+    OutsideLogValidity(String),
+    /// Neither an inclusion promise nor a checkpointed inclusion proof, or no proof where one
+    /// is required (bundle v0.2+, Rekor v2).
+    #[error("{0}")]
+    NoProof(String),
+    /// The signed entry timestamp (inclusion promise) does not verify.
+    #[error("{0}")]
+    Set(String),
+    /// The Merkle inclusion proof does not lead to the root hash.
+    #[error("{0}")]
+    Inclusion(String),
+    /// The checkpoint (signed note) is malformed, unsigned by the log, or disagrees with the
+    /// proof.
+    #[error("{0}")]
+    Checkpoint(String),
+    /// The canonicalized body is not a Rekor entry of a supported kind.
+    #[error("{0}")]
+    Body(String),
+    /// The entry does not record this bundle's signature, payload, certificate or key.
+    #[error("{0}")]
+    Mismatch(String),
+}
 
-fn fail<T>(msg: impl Into<String>) -> Result<T, TlogError> {
-    Err(TlogError(msg.into()))
+fn fail<T>(check: fn(String) -> TlogError, msg: impl Into<String>) -> Result<T, TlogError> {
+    Err(check(msg.into()))
 }
 
 /// What a verified entry proved.
@@ -111,23 +141,29 @@ pub fn verify_entry<'r>(
     require_proof: bool,
 ) -> Result<VerifiedEntry<'r>, TlogError> {
     if entry.log_index < 0 {
-        return fail(format!(
-            "log entry has a negative logIndex {}",
-            entry.log_index
-        ));
+        return fail(
+            TlogError::Malformed,
+            format!("log entry has a negative logIndex {}", entry.log_index),
+        );
     }
     if let Some(t) = entry.integrated_time
         && t < 0
     {
-        return fail(format!("log entry has a negative integratedTime {t}"));
+        return fail(
+            TlogError::Malformed,
+            format!("log entry has a negative integratedTime {t}"),
+        );
     }
     let Some(log) = root.tlog(&entry.log_id) else {
-        return fail(format!(
-            "log entry {} is not from a log in {} (log id {})",
-            entry.log_index,
-            root.origin,
-            hex::encode(&entry.log_id)
-        ));
+        return fail(
+            TlogError::UnknownLog,
+            format!(
+                "log entry {} is not from a log in {} (log id {})",
+                entry.log_index,
+                root.origin,
+                hex::encode(&entry.log_id)
+            ),
+        );
     };
     let rekor_v2 = entry.is_rekor_v2();
     let proof_required = require_proof || rekor_v2;
@@ -135,18 +171,24 @@ pub fn verify_entry<'r>(
     if let Some(t) = entry.integrated_time
         && !log.valid_for.contains(t)
     {
-        return fail(format!(
-            "integrated time {} is outside the validity of log {} ({})",
-            crate::base::time::format_rfc3339(t),
-            log.base_url,
-            describe_range(log)
-        ));
+        return fail(
+            TlogError::OutsideLogValidity,
+            format!(
+                "integrated time {} is outside the validity of log {} ({})",
+                crate::base::time::format_rfc3339(t),
+                log.base_url,
+                describe_range(log)
+            ),
+        );
     }
 
     let mut has_promise = false;
     if let Some(set) = &entry.signed_entry_timestamp {
         let Some(t) = entry.integrated_time else {
-            return fail("log entry has an inclusion promise but no integrated time");
+            return fail(
+                TlogError::Set,
+                "log entry has an inclusion promise but no integrated time",
+            );
         };
         let body_b64 = base64::engine::general_purpose::STANDARD.encode(&entry.canonicalized_body);
         verify_set(&body_b64, t, entry.log_index, log, set)?;
@@ -156,11 +198,14 @@ pub fn verify_entry<'r>(
     let mut has_proof = false;
     match &entry.inclusion_proof {
         None if proof_required => {
-            return fail(if rekor_v2 {
-                "Rekor v2 log entry has no inclusion proof"
-            } else {
-                "log entry has no inclusion proof (required since bundle v0.2)"
-            });
+            return fail(
+                TlogError::NoProof,
+                if rekor_v2 {
+                    "Rekor v2 log entry has no inclusion proof"
+                } else {
+                    "log entry has no inclusion proof (required since bundle v0.2)"
+                },
+            );
         }
         None => {}
         Some(proof) => {
@@ -170,7 +215,7 @@ pub fn verify_entry<'r>(
             verify_inclusion(&leaf, index, size, &proof.hashes, &proof.root_hash)?;
             if proof.checkpoint.is_empty() {
                 if proof_required {
-                    return fail("inclusion proof has no checkpoint");
+                    return fail(TlogError::Checkpoint, "inclusion proof has no checkpoint");
                 }
             } else {
                 verify_checkpoint(&proof.checkpoint, log, rekor_v2, size, &proof.root_hash)?;
@@ -181,6 +226,7 @@ pub fn verify_entry<'r>(
 
     if !has_promise && !has_proof {
         return fail(
+            TlogError::NoProof,
             "log entry has neither an inclusion promise (SET) nor an inclusion proof with a \
              signed checkpoint",
         );
@@ -199,7 +245,7 @@ pub fn verify_entry<'r>(
 }
 
 fn non_negative(v: i64, what: &str) -> Result<u64, TlogError> {
-    u64::try_from(v).map_err(|_| TlogError(format!("{what} is negative ({v})")))
+    u64::try_from(v).map_err(|_| TlogError::Malformed(format!("{what} is negative ({v})")))
 }
 
 fn describe_range(log: &Log) -> String {

@@ -20,27 +20,36 @@ pub fn verify_set(
     set: &[u8],
 ) -> Result<(), TlogError> {
     if log_index < 0 {
-        return fail(format!("SET: negative logIndex {log_index}"));
+        return fail(
+            TlogError::Set,
+            format!("SET: negative logIndex {log_index}"),
+        );
     }
     if integrated_time < 0 {
-        return fail(format!("SET: negative integratedTime {integrated_time}"));
+        return fail(
+            TlogError::Set,
+            format!("SET: negative integratedTime {integrated_time}"),
+        );
     }
     if !log.valid_for.contains(integrated_time) {
-        return fail(format!(
-            "SET: integrated time {} is outside the validity of log {} ({})",
-            crate::base::time::format_rfc3339(integrated_time),
-            log.base_url,
-            describe_range(log)
-        ));
+        return fail(
+            TlogError::Set,
+            format!(
+                "SET: integrated time {} is outside the validity of log {} ({})",
+                crate::base::time::format_rfc3339(integrated_time),
+                log.base_url,
+                describe_range(log)
+            ),
+        );
     }
     let body = serde_json::to_string(body_b64)
-        .map_err(|e| TlogError(format!("SET: cannot encode the body: {e}")))?;
+        .map_err(|e| TlogError::Set(format!("SET: cannot encode the body: {e}")))?;
     let msg = format!(
         "{{\"body\":{body},\"integratedTime\":{integrated_time},\"logID\":\"{}\",\"logIndex\":{log_index}}}",
         hex::encode(&log.log_id)
     );
     log.key.verify(msg.as_bytes(), set).map_err(|e| {
-        TlogError(format!(
+        TlogError::Set(format!(
             "SET (signed entry timestamp) of log entry {log_index} does not verify with the key \
              of log {}: {e}",
             log.base_url
