@@ -9,19 +9,66 @@ pub fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// Why a timestamp did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    /// Not of the `YYYY-MM-DDTHH:MM:SS…` shape.
+    #[error("expected YYYY-MM-DDTHH:MM:SSZ")]
+    Layout,
+    /// A date or time field holds something other than digits.
+    #[error("expected digits in {0:?}")]
+    NotDigits(String),
+    /// A month, day, hour, minute or second out of range.
+    #[error("field out of range")]
+    OutOfRange,
+    /// A `.` with no digits after it.
+    #[error("empty fraction")]
+    EmptyFraction,
+    /// Neither `Z` nor a `±HH:MM` offset.
+    #[error("expected Z or ±HH:MM offset")]
+    Offset,
+    /// A `±HH:MM` offset with hours or minutes out of range.
+    #[error("offset out of range")]
+    OffsetOutOfRange,
+}
+
+/// Why a duration did not parse; `input` is the text given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Nothing but white space.
+    #[error("empty duration")]
+    Empty,
+    /// A unit with no number before it.
+    #[error("{input:?}: expected a number before a unit")]
+    NoNumber { input: String },
+    /// Digits and dots that are not a number.
+    #[error("{input:?}: bad number {number:?}")]
+    BadNumber { input: String, number: String },
+    /// A number with no unit after it.
+    #[error("{input:?}: missing unit (h, m, s, d, w)")]
+    NoUnit { input: String },
+    /// A unit other than `ms`, `s`, `m`, `h`, `d`, `w`.
+    #[error("{input:?}: unknown unit {unit:?} (h, m, s, d, w)")]
+    UnknownUnit { input: String, unit: String },
+    /// More than ~30,000 years.
+    #[error("{input:?}: too long")]
+    TooLong { input: String },
+}
+
 /// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` into seconds since the epoch (fractions
 /// dropped). Years 0001–9999, so Go's zero time `0001-01-01T00:00:00Z` parses.
 ///
 /// # Errors
-/// A short description of what is wrong.
-pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
+/// Which part is wrong.
+pub fn parse_rfc3339(s: &str) -> Result<i64, TimestampError> {
     let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
-        let t = s.get(r).ok_or("too short")?;
+    let num = |r: std::ops::Range<usize>| -> Result<i64, TimestampError> {
+        let t = s.get(r).ok_or(TimestampError::Layout)?;
         if !t.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(format!("expected digits in {t:?}"));
+            return Err(TimestampError::NotDigits(t.to_owned()));
         }
-        t.parse::<i64>().map_err(|e| e.to_string())
+        t.parse::<i64>()
+            .map_err(|_| TimestampError::NotDigits(t.to_owned()))
     };
     if b.len() < 20
         || b.get(4) != Some(&b'-')
@@ -30,7 +77,7 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
         || b.get(13) != Some(&b':')
         || b.get(16) != Some(&b':')
     {
-        return Err("expected YYYY-MM-DDTHH:MM:SSZ".into());
+        return Err(TimestampError::Layout);
     }
     let (y, mo, d, h, mi, se) = (
         num(0..4)?,
@@ -41,13 +88,13 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
         num(17..19)?,
     );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return Err("field out of range".into());
+        return Err(TimestampError::OutOfRange);
     }
     let mut rest = s.get(19..).unwrap_or_default();
     if let Some(frac) = rest.strip_prefix('.') {
         let n = frac.bytes().take_while(u8::is_ascii_digit).count();
         if n == 0 {
-            return Err("empty fraction".into());
+            return Err(TimestampError::EmptyFraction);
         }
         rest = frac.get(n..).unwrap_or_default();
     }
@@ -58,14 +105,14 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
             && o.as_bytes().get(3) == Some(&b':') =>
         {
             let sign = if o.starts_with('-') { -1 } else { 1 };
-            let hh: i64 = o[1..3].parse().map_err(|_| "bad offset")?;
-            let mm: i64 = o[4..6].parse().map_err(|_| "bad offset")?;
+            let hh: i64 = o[1..3].parse().map_err(|_| TimestampError::Offset)?;
+            let mm: i64 = o[4..6].parse().map_err(|_| TimestampError::Offset)?;
             if hh > 23 || mm > 59 {
-                return Err("offset out of range".into());
+                return Err(TimestampError::OffsetOutOfRange);
             }
             sign * (hh * 3600 + mm * 60)
         }
-        _ => return Err("expected Z or ±HH:MM offset".into()),
+        _ => return Err(TimestampError::Offset),
     };
     Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
 }
@@ -110,11 +157,12 @@ pub fn format_rfc3339(secs: i64) -> String {
 /// (24h) and `w` (7d) into whole seconds. Negative durations are refused.
 ///
 /// # Errors
-/// A short description of what is wrong.
-pub fn parse_duration(s: &str) -> Result<u64, String> {
+/// Which part is wrong.
+pub fn parse_duration(s: &str) -> Result<u64, DurationError> {
     let s = s.trim();
+    let input = || s.to_owned();
     if s.is_empty() {
-        return Err("empty duration".into());
+        return Err(DurationError::Empty);
     }
     if s == "0" {
         return Ok(0);
@@ -127,11 +175,12 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
             .take_while(|c| c.is_ascii_digit() || *c == b'.')
             .count();
         if n == 0 {
-            return Err(format!("{s:?}: expected a number before a unit"));
+            return Err(DurationError::NoNumber { input: input() });
         }
-        let value: f64 = rest[..n]
-            .parse()
-            .map_err(|_| format!("{s:?}: bad number {:?}", &rest[..n]))?;
+        let value: f64 = rest[..n].parse().map_err(|_| DurationError::BadNumber {
+            input: input(),
+            number: rest[..n].to_owned(),
+        })?;
         rest = &rest[n..];
         let u = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit_ms: f64 = match &rest[..u] {
@@ -141,17 +190,22 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
             "h" => 3600e3,
             "d" => 86_400e3,
             "w" => 604_800e3,
-            "" => return Err(format!("{s:?}: missing unit (h, m, s, d, w)")),
-            other => return Err(format!("{s:?}: unknown unit {other:?} (h, m, s, d, w)")),
+            "" => return Err(DurationError::NoUnit { input: input() }),
+            other => {
+                return Err(DurationError::UnknownUnit {
+                    input: input(),
+                    unit: other.to_owned(),
+                });
+            }
         };
         rest = &rest[u..];
         let ms = value * unit_ms;
         if !ms.is_finite() || ms > 1e15 {
-            return Err(format!("{s:?}: too long"));
+            return Err(DurationError::TooLong { input: input() });
         }
         total_ms += ms as u128;
     }
-    u64::try_from(total_ms / 1000).map_err(|_| format!("{s:?}: too long"))
+    u64::try_from(total_ms / 1000).map_err(|_| DurationError::TooLong { input: input() })
 }
 
 #[cfg(test)]

@@ -560,7 +560,7 @@ fn compile_attestation(
                 .as_deref()
                 .map(crate::base::time::parse_duration)
                 .transpose()
-                .map_err(|m| invalid(&format!("{at}.vulnerabilities.maxAge"), m))?;
+                .map_err(|m| invalid(&format!("{at}.vulnerabilities.maxAge"), m.to_string()))?;
             for (field, list) in [("deny", &v.deny), ("ignore", &v.ignore)] {
                 if let Some((k, e)) = list
                     .iter()

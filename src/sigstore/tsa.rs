@@ -684,6 +684,37 @@ mod tests {
         ),
     ];
 
+    /// The variant names the check that failed.
+    #[test]
+    fn failures_name_the_check_that_failed() {
+        let kinds: [(&str, fn(&TsaError) -> bool); 3] = [
+            ("rekor2-timestamp-payload-mismatch_fail", |e| {
+                matches!(e, TsaError::Imprint(_))
+            }),
+            (
+                "rekor2-timestamp-untrusted-tsa-without-embedded-cert_fail",
+                |e| matches!(e, TsaError::NoSignerCertificate(_)),
+            ),
+            (
+                "rekor2-timestamp-outside-tsa-cert-validity_fail",
+                |e| matches!(e, TsaError::Signer(v) if v.len() == 1),
+            ),
+        ];
+        for (name, is) in kinds {
+            let e = verify_case(&case(name)).expect_err(name);
+            assert!(is(&e), "{name}: {e:?}");
+        }
+        let big = vec![0u8; MAX_TIMESTAMP_BYTES + 1];
+        assert_eq!(
+            verify_timestamp(&big, b"x", &[]),
+            Err(TsaError::TooLarge(MAX_TIMESTAMP_BYTES + 1))
+        );
+        assert!(matches!(
+            verify_timestamp(b"not DER", b"x", &[]),
+            Err(TsaError::Malformed(_))
+        ));
+    }
+
     #[test]
     fn every_conformance_timestamp_verifies_or_fails_for_its_reason() {
         let mut passed = Vec::new();

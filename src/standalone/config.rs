@@ -183,13 +183,8 @@ use crate::crypto::git_signature::{AllowedSigners, OpenPgpKeys, SignerTrust};
 
 /// Reads one trust file named by `field` (bounded, regular files only).
 fn read_trust(file: &Path, field: &str, path: &Path) -> Result<String, ConfigError> {
-    crate::base::files::read_regular_string(path, crate::base::files::MAX_SMALL_FILE).map_err(|e| {
-        ConfigError::Invalid {
-            file: file.to_path_buf(),
-            path: field.to_string(),
-            message: format!("{}: {}", path.display(), crate::base::error::chain(&e)),
-        }
-    })
+    crate::base::files::read_regular_string(path, crate::base::files::MAX_SMALL_FILE)
+        .map_err(|e| bad_trust(file, field, path, &e))
 }
 
 fn bad_trust(file: &Path, field: &str, path: &Path, e: &dyn std::error::Error) -> ConfigError {
@@ -361,7 +356,7 @@ fn duration(
         None => Ok(default),
         Some(s) => crate::base::time::parse_duration(s)
             .map(Duration::from_secs)
-            .map_err(|m| invalid(path, m)),
+            .map_err(|m| invalid(path, m.to_string())),
     }
 }
 

@@ -367,6 +367,39 @@ fn failures_say_what_is_wrong() {
     }
 }
 
+/// The variant names the check that failed (what callers and metrics can match on).
+#[test]
+fn failures_name_the_check_that_failed() {
+    let expect: [(&str, fn(&TlogError) -> bool); 7] = [
+        ("checkpoint-bad-keyhint_fail", |e| {
+            matches!(e, TlogError::Checkpoint(_))
+        }),
+        ("inclusion-proof-corrupted-hash_fail", |e| {
+            matches!(e, TlogError::Inclusion(_))
+        }),
+        ("set-invalid-signature_fail", |e| {
+            matches!(e, TlogError::Set(_))
+        }),
+        ("bundle-negative-log-index_fail", |e| {
+            matches!(e, TlogError::Malformed(_))
+        }),
+        ("intoto-missing-inclusion-proof_fail", |e| {
+            matches!(e, TlogError::NoProof(_))
+        }),
+        ("rekor2-checkpoint-missing-origin_fail", |e| {
+            matches!(e, TlogError::Checkpoint(_))
+        }),
+        ("bundle-from-wrong-instance_fail", |e| {
+            matches!(e, TlogError::UnknownLog(_))
+        }),
+    ];
+    for (case, is) in expect {
+        let (bundle, root) = load(case);
+        let e = verify_entry(&first_entry(&bundle), &root, true).unwrap_err();
+        assert!(is(&e), "{case}: {e:?}");
+    }
+}
+
 #[test]
 fn v01_bundle_without_proof_relies_on_the_set() {
     let (bundle, root) = load("happy-path-v0.1");
