@@ -42,7 +42,9 @@
 //!   [`reconcile::Driver`] trait).
 //! - drivers and front ends: [`standalone`] (`sealgate run` and its
 //!   [`standalone::config`]), [`controller`] (`sealgate controller`, kube-runtime),
-//!   [`serve`] (`/status`, `/metrics`, webhooks); the `sealgate` binary's `cli`.
+//!   [`serve`] (`/status`, `/metrics`, webhooks), [`webhook`] (`sealgate webhook`, the
+//!   admission webhook over HTTPS, around the pure [`decision::admission`]); the `sealgate`
+//!   binary's `cli`.
 #![forbid(unsafe_code)]
 // Unit tests fail loudly: the one exception to the crate's unwrap/expect/panic lints.
 #![cfg_attr(
@@ -75,3 +77,4 @@ pub mod reconcile;
 pub mod controller;
 pub mod serve;
 pub mod standalone;
+pub mod webhook;

@@ -40,6 +40,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("standalone", 9),
     ("controller", 9),
     ("serve", 9),
+    ("webhook", 9),
 ];
 
 /// Units that decide over values and must not reach the network, Git or a cluster.

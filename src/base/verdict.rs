@@ -37,6 +37,9 @@ pub enum ReasonCode {
     MalformedAttestation,
     UnresolvableReference,
     Timeout,
+    /// The admission webhook's `--deadline` passed before the verification finished (the
+    /// work goes on and fills the cache, so a retry is fast).
+    VerificationTimeout,
 }
 
 impl ReasonCode {
@@ -71,6 +74,7 @@ impl ReasonCode {
             Self::MalformedAttestation => "MalformedAttestation",
             Self::UnresolvableReference => "UnresolvableReference",
             Self::Timeout => "Timeout",
+            Self::VerificationTimeout => "VerificationTimeout",
         }
     }
 }

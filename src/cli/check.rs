@@ -16,8 +16,7 @@ use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
 use sealgate::edge::registry::layout::OciLayout;
 use sealgate::edge::verify;
 use sealgate::manifests::{self, LoadOptions};
-use sealgate::policy::keysource::Resolved;
-use sealgate::policy::{self, Policy};
+use sealgate::policy::Policy;
 
 /// Largest manifest stream read from stdin.
 const MAX_STDIN_BYTES: u64 = 256 * 1024 * 1024;
@@ -87,12 +86,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if args.oci_layout.is_some() && !args.offline {
         bail!("--oci-layout reads images from a directory: add --offline");
     }
-    let trusted_root = match &args.trusted_root {
-        None => None,
-        Some(tr) => {
-            Some(sealgate::sigstore::trust::TrustedRoot::load(tr).map_err(anyhow::Error::new)?)
-        }
-    };
     let now = match &args.now {
         Some(now) => sealgate::base::time::parse_rfc3339(now)
             .map_err(anyhow::Error::msg)
@@ -106,22 +99,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    // keys in Kubernetes Secrets are fetched once, before the policies are compiled
-    let refs = policy::kubernetes_key_refs(&args.policy).map_err(anyhow::Error::new)?;
-    let resolved = if refs.is_empty() {
-        Resolved::default()
-    } else {
-        rt.block_on(async {
-            let client = sealgate::edge::kube::default_client().await?;
-            sealgate::edge::kube::fetch_secrets(&client, &refs).await
-        })
-        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?
-    };
-    let resolved = match trusted_root {
-        Some(root) => resolved.with_trusted_root(root),
-        None => resolved,
-    };
-    let policies = policy::load_with(&args.policy, &resolved).map_err(anyhow::Error::new)?;
+    let policies = rt.block_on(super::load_policies(
+        &args.policy,
+        args.trusted_root.as_deref(),
+    ))?;
     let mut extra = Vec::new();
     for p in &policies {
         extra.extend(p.extra_image_paths.iter().cloned());

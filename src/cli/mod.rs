@@ -12,6 +12,7 @@ mod run;
 mod sign;
 mod store;
 mod verify_blob;
+mod webhook;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,8 @@ enum Command {
     Controller(controller::ControllerArgs),
     /// Print (or write) the CustomResourceDefinitions.
     Crdgen(controller::CrdgenArgs),
+    /// The Kubernetes admission webhook: refuse Pods and pod templates whose images fail policy.
+    Webhook(webhook::WebhookArgs),
 }
 
 /// Logging to stderr; stdout carries only the report.
@@ -119,6 +122,10 @@ pub fn run(cli: Cli) -> ExitCode {
             controller::run(args)
         }
         Command::Crdgen(args) => controller::crdgen(args),
+        Command::Webhook(args) => {
+            init_logging(args.verbose.max(1), args.quiet);
+            webhook::run(args)
+        }
         Command::VerifyBlob(args) => {
             init_logging(0, false);
             verify_blob::run(args)
@@ -131,6 +138,39 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Reads the ImagePolicy file or directory `policy` as `check` does: keys in Kubernetes
+/// Secrets (`k8s://`) fetched once before the policies are compiled, `--trusted-root` for
+/// keyless rules.
+pub(crate) async fn load_policies(
+    policy: &std::path::Path,
+    trusted_root: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<sealgate::policy::Policy>> {
+    use sealgate::policy::{self, keysource::Resolved};
+    let trusted_root = match trusted_root {
+        None => None,
+        Some(tr) => {
+            Some(sealgate::sigstore::trust::TrustedRoot::load(tr).map_err(anyhow::Error::new)?)
+        }
+    };
+    let refs = policy::kubernetes_key_refs(policy).map_err(anyhow::Error::new)?;
+    let resolved = if refs.is_empty() {
+        Resolved::default()
+    } else {
+        let fetched = async {
+            let client = sealgate::edge::kube::default_client().await?;
+            sealgate::edge::kube::fetch_secrets(&client, &refs).await
+        };
+        fetched
+            .await
+            .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?
+    };
+    let resolved = match trusted_root {
+        Some(root) => resolved.with_trusted_root(root),
+        None => resolved,
+    };
+    policy::load_with(policy, &resolved).map_err(anyhow::Error::new)
 }
 
 /// Now as RFC 3339 UTC (`2026-11-25T15:04:05Z`).

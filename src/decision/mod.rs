@@ -2,6 +2,7 @@
 //! per-image verdicts and the decision. No I/O: [`plan`] says what evidence is needed,
 //! the edge gathers it ([`crate::edge::verify::gather`]), [`decide`] computes the outcome.
 
+pub mod admission;
 pub mod report;
 
 use std::collections::HashMap;

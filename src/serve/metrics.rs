@@ -14,6 +14,8 @@
 //! | `sealgate_verification_cache_total` | counter | `result` |
 //! | `sealgate_blocked_gates` | gauge | — |
 //! | `sealgate_last_promotion_timestamp_seconds` | gauge | — |
+//! | `sealgate_admission_requests_total` | counter | `result`, `reason` |
+//! | `sealgate_admission_duration_seconds` | histogram | — |
 //!
 //! Counters are registered without their `_total` suffix: the
 //! prometheus-client encoder appends it to the sample line (and 0.26 rejects a
@@ -133,6 +135,49 @@ impl EncodeLabelValue for StatusClass {
 }
 
 /// Outcome of a verification cache lookup.
+/// Buckets of `sealgate_admission_duration_seconds`: a cache hit takes milliseconds, the
+/// deadline is 8 s by default.
+pub const ADMISSION_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 8.0, 10.0,
+];
+
+/// What the admission webhook answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AdmissionResult {
+    /// Allowed, no warning.
+    Allowed,
+    /// Allowed with warnings (warn-mode failures).
+    Warned,
+    /// Denied (a blocking failure, or the deadline).
+    Denied,
+    /// Not an answerable review (HTTP 400).
+    Invalid,
+}
+
+impl AdmissionResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Warned => "warned",
+            Self::Denied => "denied",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+impl EncodeLabelValue for AdmissionResult {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct AdmissionLabels {
+    result: AdmissionResult,
+    /// A reason code, or `""`: bounded.
+    reason: &'static str,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum CacheResult {
     Hit,
@@ -190,6 +235,8 @@ pub struct Metrics {
     blocked_gates: Gauge,
     last_promotion: Gauge,
     last_success: Gauge,
+    admission_requests: Family<AdmissionLabels, Counter>,
+    admission_duration: Histogram,
     /// Makes [`Metrics::set_image_verdicts`] (clear + refill) atomic with
     /// respect to [`Metrics::encode`]: a scrape never sees a half-replaced
     /// verdict family. Encoders share it, the replacement holds it alone.
@@ -260,6 +307,21 @@ impl Metrics {
             last_success.clone(),
         );
 
+        let admission_requests = Family::<AdmissionLabels, Counter>::default();
+        registry.register(
+            "sealgate_admission_requests",
+            "Admission reviews answered, by result and first blocking reason code",
+            admission_requests.clone(),
+        );
+
+        let admission_duration = Histogram::new(ADMISSION_BUCKETS);
+        registry.register_with_unit(
+            "sealgate_admission_duration",
+            "Time from receiving an admission review to answering it",
+            Unit::Seconds,
+            admission_duration.clone(),
+        );
+
         Self {
             registry,
             reconciles,
@@ -270,6 +332,8 @@ impl Metrics {
             blocked_gates,
             last_promotion,
             last_success,
+            admission_requests,
+            admission_duration,
             verdicts_swap: RwLock::new(()),
         }
     }
@@ -287,6 +351,23 @@ impl Metrics {
             tracing::warn!(error = %err, "encoding metrics failed");
         }
         out
+    }
+
+    /// Records one admission answer: `sealgate_admission_requests_total{result, reason}` and
+    /// `sealgate_admission_duration_seconds`.
+    pub fn admission(&self, result: AdmissionResult, reason: Option<&'static str>, seconds: f64) {
+        self.admission_requests
+            .get_or_create(&AdmissionLabels {
+                result,
+                reason: reason.unwrap_or(""),
+            })
+            .inc();
+        let seconds = if seconds.is_finite() && seconds > 0.0 {
+            seconds
+        } else {
+            0.0
+        };
+        self.admission_duration.observe(seconds);
     }
 
     /// Records one reconcile: `sealgate_reconciles_total{result}` counter and

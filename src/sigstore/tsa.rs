@@ -684,10 +684,13 @@ mod tests {
         ),
     ];
 
+    /// A conformance case and a test of the error it must give.
+    type Expect = (&'static str, fn(&TsaError) -> bool);
+
     /// The variant names the check that failed.
     #[test]
     fn failures_name_the_check_that_failed() {
-        let kinds: [(&str, fn(&TsaError) -> bool); 3] = [
+        let kinds: [Expect; 3] = [
             ("rekor2-timestamp-payload-mismatch_fail", |e| {
                 matches!(e, TsaError::Imprint(_))
             }),

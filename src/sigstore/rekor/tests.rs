@@ -367,10 +367,13 @@ fn failures_say_what_is_wrong() {
     }
 }
 
+/// A fixture case and a test of the error it must give.
+type Expect = (&'static str, fn(&TlogError) -> bool);
+
 /// The variant names the check that failed (what callers and metrics can match on).
 #[test]
 fn failures_name_the_check_that_failed() {
-    let expect: [(&str, fn(&TlogError) -> bool); 7] = [
+    let expect: [Expect; 7] = [
         ("checkpoint-bad-keyhint_fail", |e| {
             matches!(e, TlogError::Checkpoint(_))
         }),
