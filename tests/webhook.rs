@@ -483,6 +483,76 @@ async fn a_silent_registry_is_denied_within_the_deadline_and_the_retry_passes() 
     }
 }
 
+async fn push_signed(s: &Setup, repo: &str) -> String {
+    push_image(&oci(), &s.reg, repo, "v1").await;
+    let image = s.reg.reference(repo, "v1");
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("sign")
+        .arg("--key")
+        .arg(s.dir.path().join("ci.key"))
+        .args(["--insecure-registry", &s.reg.addr, &image]));
+    assert_eq!(r.code, 0, "{r}");
+    image
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reviews_of_a_new_image_share_one_verification() {
+    let s = setup().await;
+    let one = push_signed(&s, "team/one").await;
+    let many = push_signed(&s, "team/many").await;
+    let policy = write_policy(s.dir.path(), "**", &[("ci", &s.public)], None, "");
+    let tls = pki(s.dir.path(), "s");
+    let hook = start(&tls, &policy, &s.reg.addr, &[]).await;
+    let c = client(&tls.ca_pem);
+    let url = format!("{}/validate", hook.url);
+    // warm the connection to the registry (the /v2/ ping)
+    assert_eq!(
+        post(&c, &url, &review(&pod(&[&s.signed]), "CREATE", None)).await["allowed"],
+        true
+    );
+
+    // requests made by pushing and signing, before any review of these images
+    let pushed_one = s.reg.count(&["/v2/team/one/"]);
+    let pushed_many = s.reg.count(&["/v2/team/many/"]);
+    let pushed_tag = s.reg.count(&["/v2/team/many/manifests/v1"]);
+
+    // what one review of a new image costs
+    let r = post(&c, &url, &review(&pod(&[&one, &one]), "CREATE", None)).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    let single = s.reg.count(&["/v2/team/one/"]) - pushed_one;
+    assert!(
+        single >= 2,
+        "a resolve and a signature lookup at least: {single}"
+    );
+
+    // 100 concurrent reviews of another new image cost the same
+    let reviews = (0..100).map(|_| {
+        let (c, url, body) = (
+            c.clone(),
+            url.clone(),
+            review(&pod(&[&many]), "CREATE", None),
+        );
+        tokio::spawn(async move { post(&c, &url, &body).await })
+    });
+    for r in futures::future::join_all(reviews).await {
+        let r = r.unwrap();
+        assert_eq!(r["allowed"], true, "{r}");
+    }
+    assert_eq!(s.reg.count(&["/v2/team/many/"]) - pushed_many, single);
+    assert_eq!(
+        s.reg.count(&["/v2/team/many/manifests/v1"]) - pushed_tag,
+        1,
+        "the tag is resolved once"
+    );
+
+    // warm: answered from the cache without a registry request
+    let before = s.reg.log_lines().len();
+    let r = post(&c, &url, &review(&pod(&[&many]), "CREATE", None)).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    assert_eq!(s.reg.log_lines().len(), before);
+}
+
 /// The certificate the server presents, as DER, via a client that trusts `ca_pem`.
 async fn presented(url: &str, ca_pem: &str) -> Result<(), reqwest::Error> {
     client(ca_pem)

@@ -56,7 +56,7 @@ pub struct WebhookArgs {
     /// Sigstore trusted_root.json for keyless verification.
     #[arg(long, value_name = "FILE")]
     trusted_root: Option<PathBuf>,
-    /// How long verified evidence is reused, in seconds.
+    /// How long verified evidence and each tag's digest are reused, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     cache_ttl: u64,
     /// Extra image location for a kind: KIND=/json/pointer (`*` matches every array index); repeatable.
@@ -117,7 +117,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
             registry,
             policies,
             extra,
-            Arc::new(Cache::new(ttl, ttl.min(Duration::from_secs(30)))),
+            Arc::new(Cache::new(ttl, ttl.min(Duration::from_secs(30))).with_tag_ttl(ttl)),
             Settings {
                 deadline: Duration::from_secs_f64(args.deadline),
                 mutate: args.mutate_digest,

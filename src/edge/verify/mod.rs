@@ -8,9 +8,12 @@
 //! An optional [`Cache`] keeps signature and attestation evidence per (repository,
 //! digest) across runs (the daemon's reconciles): found evidence for `ttl`, "nothing
 //! there" for the shorter `negative_ttl` (a signature may appear any moment), and
-//! "could not check" never. Tags are always resolved again (they move); a re-run over
+//! "could not check" never. Tags are resolved again on each run (they move) unless the
+//! cache has a tag TTL ([`Cache::with_tag_ttl`], the admission webhook); a re-run over
 //! digest-pinned images within the TTL makes no registry request. The TTL is the window
-//! in which a deleted signature still counts.
+//! in which a deleted signature still counts. Runs sharing a cache concurrently (admission
+//! reviews) look each tag, signature object and attestation set up once: the others wait
+//! for the lookup in flight and read what it stored (single flight).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -44,10 +47,24 @@ impl Default for GatherOptions {
 /// Cached evidence per (repository, digest), with when it was stored.
 type Slots<T> = std::sync::Mutex<HashMap<(Repository, Digest), (T, std::time::Instant)>>;
 
+/// What one in-flight registry lookup is for (see [`Cache::flight`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum FlightKey {
+    Tag(Repository, String),
+    Signatures(Repository, Digest),
+    Attestations(Repository, Digest),
+}
+
 /// Evidence kept across runs (see the module docs).
 pub struct Cache {
     ttl: std::time::Duration,
     negative_ttl: std::time::Duration,
+    /// How long a tag's digest is reused; `None` (the gate): tags are resolved every run.
+    tag_ttl: Option<std::time::Duration>,
+    tags: std::sync::Mutex<HashMap<(Repository, String), (Digest, std::time::Instant)>>,
+    /// One lock per lookup in flight: concurrent runs (admission reviews) wanting the same
+    /// evidence wait for the first, then read what it cached (single flight).
+    flights: std::sync::Mutex<HashMap<FlightKey, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// With whether discovery read every path (see [`discovery::Discovered`]).
     signatures: Slots<(SignatureEvidence, bool)>,
     attestations:
@@ -63,11 +80,43 @@ impl Cache {
         Self {
             ttl,
             negative_ttl,
+            tag_ttl: None,
+            tags: std::sync::Mutex::new(HashMap::new()),
+            flights: std::sync::Mutex::new(HashMap::new()),
             signatures: std::sync::Mutex::new(HashMap::new()),
             attestations: std::sync::Mutex::new(HashMap::new()),
             hits: 0.into(),
             misses: 0.into(),
             hints: discovery::PathHints::default(),
+        }
+    }
+
+    /// Also reuses each tag's digest for `ttl` (the admission webhook: a Deployment's Pods
+    /// resolve the tag once). The gate leaves tags uncached: they move, and each revision is
+    /// checked against what they name now.
+    #[must_use]
+    pub fn with_tag_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.tag_ttl = Some(ttl);
+        self
+    }
+
+    /// Waits until no other lookup of `key` is in flight and returns the guard that makes
+    /// this one the only one; the caller re-reads the cache first (the one before it may
+    /// have filled it).
+    async fn flight(&self, key: FlightKey) -> Flight<'_> {
+        let lock = {
+            let mut m = self
+                .flights
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            m.entry(key.clone()).or_default().clone()
+        };
+        let guard = lock.clone().lock_owned().await;
+        Flight {
+            cache: self,
+            key,
+            lock,
+            _guard: guard,
         }
     }
 
@@ -83,6 +132,9 @@ impl Cache {
             m.clear();
         }
         if let Ok(mut m) = self.attestations.lock() {
+            m.clear();
+        }
+        if let Ok(mut m) = self.tags.lock() {
             m.clear();
         }
     }
@@ -111,9 +163,77 @@ impl Cache {
         hit
     }
 
+    /// [`Cache::get`] again after waiting for a flight: a hit now (the lookup before filled
+    /// it) turns the miss counted by the first `get` into a hit.
+    fn recheck<T: Clone>(
+        &self,
+        map: &Slots<T>,
+        key: &(Repository, Digest),
+        negative: impl Fn(&T) -> bool,
+    ) -> Option<T> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = map.lock().ok()?;
+        let hit = m.get(key).and_then(|(v, at)| {
+            let ttl = if negative(v) {
+                self.negative_ttl
+            } else {
+                self.ttl
+            };
+            (at.elapsed() < ttl).then(|| v.clone())
+        });
+        if hit.is_some() {
+            self.misses.fetch_sub(1, Relaxed);
+            self.hits.fetch_add(1, Relaxed);
+        }
+        hit
+    }
+
     fn put<T>(map: &Slots<T>, key: (Repository, Digest), v: T) {
         if let Ok(mut m) = map.lock() {
             m.insert(key, (v, std::time::Instant::now()));
+        }
+    }
+
+    fn tag(&self, repo: &Repository, tag: &str) -> Option<Digest> {
+        let ttl = self.tag_ttl?;
+        let m = self.tags.lock().ok()?;
+        m.get(&(repo.clone(), tag.to_owned()))
+            .filter(|(_, at)| at.elapsed() < ttl)
+            .map(|(d, _)| d.clone())
+    }
+
+    fn put_tag(&self, repo: &Repository, tag: &str, digest: &Digest) {
+        if self.tag_ttl.is_none() {
+            return;
+        }
+        if let Ok(mut m) = self.tags.lock() {
+            m.insert(
+                (repo.clone(), tag.to_owned()),
+                (digest.clone(), std::time::Instant::now()),
+            );
+        }
+    }
+}
+
+/// A lookup in flight; dropping it lets the next waiter in and forgets the lock once no one
+/// waits.
+struct Flight<'a> {
+    cache: &'a Cache,
+    key: FlightKey,
+    lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut m = self
+            .cache
+            .flights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // the map's reference, ours, and the guard's: nobody else waits
+        if std::sync::Arc::strong_count(&self.lock) <= 3 {
+            m.remove(&self.key);
         }
     }
 }
@@ -179,6 +299,18 @@ pub async fn gather_until<R: Registry>(
     let resolved: HashMap<(Repository, String), Result<Digest, Reason>> =
         futures::stream::iter(tags)
             .map(|(repo, tag)| async move {
+                // with a tag TTL (admission): from the cache, else one lookup per tag at a time
+                let tag_cache = cache.filter(|c| c.tag_ttl.is_some());
+                if let Some(d) = tag_cache.and_then(|c| c.tag(&repo, &tag)) {
+                    return ((repo, tag), Ok(d));
+                }
+                let _flight = match tag_cache {
+                    Some(c) => Some(c.flight(FlightKey::Tag(repo.clone(), tag.clone())).await),
+                    None => None,
+                };
+                if let Some(d) = tag_cache.and_then(|c| c.tag(&repo, &tag)) {
+                    return ((repo, tag), Ok(d));
+                }
                 let r = match registry.manifest(&repo, &tag).await {
                     Ok(Some(m)) => Ok(m.digest),
                     Ok(None) => Err(Reason::new(
@@ -187,6 +319,9 @@ pub async fn gather_until<R: Registry>(
                     )),
                     Err(e) => Err(e.reason()),
                 };
+                if let (Some(c), Ok(d)) = (tag_cache, &r) {
+                    c.put_tag(&repo, &tag, d);
+                }
                 ((repo, tag), r)
             })
             .buffer_unordered(concurrency)
@@ -217,6 +352,21 @@ pub async fn gather_until<R: Registry>(
                 // is enough for; any other looks again
                 if let Some(c) = cache
                     && let Some((ev, complete)) = c.get(&c.signatures, &key, sig_negative)
+                    && (complete
+                        || matches!(&ev, SignatureEvidence::Layers(l) if enough(repo, d, l)))
+                {
+                    return (key, ev);
+                }
+                // one discovery per (repository, digest) at a time across runs
+                let _flight = match cache {
+                    Some(c) => Some(
+                        c.flight(FlightKey::Signatures(repo.clone(), d.clone()))
+                            .await,
+                    ),
+                    None => None,
+                };
+                if let Some(c) = cache
+                    && let Some((ev, complete)) = c.recheck(&c.signatures, &key, sig_negative)
                     && (complete
                         || matches!(&ev, SignatureEvidence::Layers(l) if enough(repo, d, l)))
                 {
@@ -288,6 +438,18 @@ pub async fn gather_until<R: Registry>(
                 let key = (repo, d);
                 if let Some(c) = cache
                     && let Some(ev) = c.get(&c.attestations, &key, att_negative)
+                {
+                    return (key, ev);
+                }
+                let _flight = match cache {
+                    Some(c) => Some(
+                        c.flight(FlightKey::Attestations(key.0.clone(), key.1.clone()))
+                            .await,
+                    ),
+                    None => None,
+                };
+                if let Some(c) = cache
+                    && let Some(ev) = c.recheck(&c.attestations, &key, att_negative)
                 {
                     return (key, ev);
                 }
