@@ -40,6 +40,9 @@ pub enum ReasonCode {
     /// The admission webhook's `--deadline` passed before the verification finished (the
     /// work goes on and fills the cache, so a retry is fast).
     VerificationTimeout,
+    /// Admission only: a policy that applies to the object could not be loaded (an invalid
+    /// `ImagePolicy`, a Secret it names is missing), so nothing in its scope is admitted.
+    PolicyUnavailable,
 }
 
 impl ReasonCode {
@@ -75,6 +78,7 @@ impl ReasonCode {
             Self::UnresolvableReference => "UnresolvableReference",
             Self::Timeout => "Timeout",
             Self::VerificationTimeout => "VerificationTimeout",
+            Self::PolicyUnavailable => "PolicyUnavailable",
         }
     }
 }

@@ -156,6 +156,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         gather: verify::GatherOptions {
             concurrency: args.concurrency,
             max_attestation_bytes: args.max_sbom_size,
+            tag_ttl: None,
         },
         resolve_all: args.pin,
     };

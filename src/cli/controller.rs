@@ -54,6 +54,29 @@ pub struct ControllerArgs {
     /// This replica's identity in the Lease.
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// Also serve the admission webhook (as `sealgate webhook --kube`) from this process, on
+    /// every replica, sharing the controller's registry client and evidence cache: images a
+    /// gate verified are admitted without a registry request.
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    webhook: bool,
+    /// With --webhook: HTTPS address of the webhook.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
+    webhook_listen: std::net::SocketAddr,
+    /// With --webhook: PEM certificate chain served (reloaded when the file changes).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// With --webhook: PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// With --webhook: answer every review within this many seconds (see `sealgate webhook`).
+    #[arg(long, value_name = "SECONDS", default_value_t = 8.0)]
+    webhook_deadline: f64,
+    /// With --webhook: also serve POST /mutate (pin verified tags to digests).
+    #[arg(long)]
+    mutate_digest: bool,
+    /// With --webhook: how long a tag's digest is reused by reviews (Go duration).
+    #[arg(long, default_value = "5m")]
+    webhook_tag_ttl: String,
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
@@ -99,6 +122,29 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
 async fn run_async(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     let cache_ttl = sealgate::base::time::parse_duration(&args.cache_ttl)
         .map_err(|e| anyhow::anyhow!("--cache-ttl {:?}: {e}", args.cache_ttl))?;
+    let webhook_tag_ttl = sealgate::base::time::parse_duration(&args.webhook_tag_ttl)
+        .map_err(|e| anyhow::anyhow!("--webhook-tag-ttl {:?}: {e}", args.webhook_tag_ttl))?;
+    if !(args.webhook_deadline.is_finite()
+        && args.webhook_deadline > 0.0
+        && args.webhook_deadline <= 30.0)
+    {
+        anyhow::bail!("--webhook-deadline must be more than 0 and at most 30 seconds");
+    }
+    // refuse to start without a usable certificate
+    let webhook_tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) if args.webhook => {
+            let cert = Arc::new(
+                sealgate::webhook::tls::ReloadingCert::load(
+                    cert,
+                    key,
+                    sealgate::webhook::tls::provider(),
+                )
+                .context("loading the serving certificate (--tls-cert, --tls-key)")?,
+            );
+            Some(Arc::new(sealgate::webhook::tls::server_config(cert)?))
+        }
+        _ => None,
+    };
     let trusted_root = match &args.trusted_root {
         None => None,
         Some(p) => Some(sealgate::sigstore::trust::TrustedRoot::load(p)?),
@@ -224,6 +270,61 @@ async fn run_async(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         }
     });
 
+    // the admission webhook, on every replica (no leader needed to answer reviews)
+    let webhook_server = match webhook_tls {
+        Some(tls) => {
+            let policies = sealgate::webhook::policies::Policies::pending();
+            tokio::spawn(sealgate::webhook::kube::watch(
+                sealgate::webhook::kube::Source {
+                    client: client.clone(),
+                    trusted_root: ctx.options.trusted_root.clone(),
+                    extra: Vec::new(),
+                    resync: sealgate::webhook::kube::DEFAULT_RESYNC,
+                },
+                policies.clone(),
+            ));
+            let hook = sealgate::webhook::Webhook::new(
+                ctx.registry.clone(),
+                policies,
+                ctx.cache.clone(),
+                sealgate::webhook::Settings {
+                    deadline: std::time::Duration::from_secs_f64(args.webhook_deadline),
+                    mutate: args.mutate_digest,
+                    check: sealgate::edge::verify::CheckOptions {
+                        gather: sealgate::edge::verify::GatherOptions {
+                            concurrency: args.registry_concurrency,
+                            max_attestation_bytes: ctx.options.max_sbom_size,
+                            tag_ttl: Some(std::time::Duration::from_secs(webhook_tag_ttl)),
+                        },
+                        resolve_all: false,
+                    },
+                },
+                metrics.clone(),
+            )
+            .with_events(Recorder::new(
+                client.clone(),
+                Reporter {
+                    controller: "sealgate-webhook".into(),
+                    instance: Some(identity.clone()),
+                },
+            ));
+            let listener = tokio::net::TcpListener::bind(args.webhook_listen)
+                .await
+                .with_context(|| format!("--webhook-listen {}", args.webhook_listen))?;
+            tracing::info!(addr = %args.webhook_listen, "admission webhook serving");
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(sealgate::webhook::serve_tls(
+                listener,
+                Arc::new(hook).router(),
+                tls,
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            )))
+        }
+        None => None,
+    };
+
     // leader election: only the Lease holder reconciles; the others wait, ready
     ready.store(true, std::sync::atomic::Ordering::SeqCst);
     loop {
@@ -289,6 +390,9 @@ async fn run_async(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     }
     let _ = stop_tx.send(true);
     let _ = server.await;
+    if let Some(w) = webhook_server {
+        let _ = w.await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -14,13 +14,28 @@ use sealgate::edge::registry::credentials::DockerConfig;
 use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
 use sealgate::edge::verify::{Cache, CheckOptions, GatherOptions};
 use sealgate::serve::metrics::Metrics;
+use sealgate::webhook::policies::{Policies, PolicySet};
 use sealgate::webhook::{self, Settings, Webhook, tls};
 
 #[derive(Debug, Args)]
 pub struct WebhookArgs {
     /// One ImagePolicy file, or a directory of them (all apply), read as `check` reads them.
-    #[arg(long, value_name = "FILE|DIR")]
-    policy: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE|DIR",
+        required_unless_present = "kube",
+        conflicts_with = "kube"
+    )]
+    policy: Option<PathBuf>,
+    /// Take policies from the cluster instead: every ClusterImagePolicy, and each
+    /// ImagePolicy for objects of its namespace (watched; re-compiled on change), with
+    /// k8s:// keys; publish an Event for every denial.
+    #[arg(long)]
+    kube: bool,
+    /// With --kube: re-compile all policies (re-reading the Secrets they name) this often,
+    /// in seconds, besides on every change.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, requires = "kube")]
+    policy_resync: u64,
     /// PEM certificate chain served (reloaded when the file changes).
     #[arg(long, value_name = "FILE")]
     tls_cert: PathBuf,
@@ -110,27 +125,67 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let policies = super::load_policies(&args.policy, args.trusted_root.as_deref()).await?;
+        let mut kube_client = None;
+        let policies = match &args.policy {
+            Some(path) => Policies::fixed(PolicySet::fixed(
+                super::load_policies(path, args.trusted_root.as_deref()).await?,
+                extra,
+            )),
+            None => {
+                let client = kube::Client::try_default()
+                    .await
+                    .context("--kube: connecting to the Kubernetes API")?;
+                let trusted_root = match &args.trusted_root {
+                    Some(p) => Some(
+                        sealgate::sigstore::trust::TrustedRoot::load(p)
+                            .map_err(|e| anyhow::anyhow!("--trusted-root {}: {e}", p.display()))?,
+                    ),
+                    None => None,
+                };
+                let policies = Policies::pending();
+                tokio::spawn(webhook::kube::watch(
+                    webhook::kube::Source {
+                        client: client.clone(),
+                        trusted_root,
+                        extra,
+                        resync: Duration::from_secs(args.policy_resync.max(1)),
+                    },
+                    policies.clone(),
+                ));
+                kube_client = Some(client);
+                policies
+            }
+        };
         let ttl = Duration::from_secs(args.cache_ttl);
         let metrics = Arc::new(Metrics::new());
-        let hook = Arc::new(Webhook::new(
+        let hook = Webhook::new(
             registry,
             policies,
-            extra,
-            Arc::new(Cache::new(ttl, ttl.min(Duration::from_secs(30))).with_tag_ttl(ttl)),
+            Arc::new(Cache::new(ttl, ttl.min(Duration::from_secs(30)))),
             Settings {
                 deadline: Duration::from_secs_f64(args.deadline),
                 mutate: args.mutate_digest,
                 check: CheckOptions {
                     gather: GatherOptions {
                         concurrency: args.concurrency,
+                        tag_ttl: Some(ttl),
                         ..GatherOptions::default()
                     },
                     resolve_all: false,
                 },
             },
             metrics.clone(),
-        ));
+        );
+        let hook = Arc::new(match kube_client {
+            Some(client) => hook.with_events(kube::runtime::events::Recorder::new(
+                client,
+                kube::runtime::events::Reporter {
+                    controller: "sealgate-webhook".into(),
+                    instance: std::env::var("POD_NAME").ok(),
+                },
+            )),
+            None => hook,
+        });
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;

@@ -39,11 +39,11 @@ use kube::{Resource as _, ResourceExt as _};
 use crate::base::verdict::Decision;
 use crate::crypto::git_signature::{AllowedSigners, OpenPgpKeys, SignerTrust};
 use crate::decision::Report;
+use crate::edge::kube::PolicyResourceError;
 use crate::edge::registry::AnyRegistry;
 use crate::edge::source::git::{GitAuth, Repo};
 use crate::edge::verify::{Cache, GatherOptions};
 use crate::policy::Policy;
-use crate::policy::keysource::{ClusterScope, Resolved};
 use crate::reconcile::{
     self, Approval, ConditionType, Driver, Files, GateSpec, Outcome, PromoteSpec, Reason,
     RepoOpener, SourceSpec, TargetSpec,
@@ -93,14 +93,14 @@ pub struct Context {
     pub client: kube::Client,
     /// Clients acting as a gate's `serviceAccountName`.
     pub impersonate: Impersonate,
-    pub registry: AnyRegistry,
-    pub cache: Cache,
+    /// Shared with an in-process webhook (`sealgate controller --webhook`).
+    pub registry: Arc<AnyRegistry>,
+    /// Shared with an in-process webhook: what the gate verified is answered from here.
+    pub cache: Arc<Cache>,
     pub recorder: Recorder,
     pub metrics: Option<Arc<Metrics>>,
     pub options: Options,
     memory: std::sync::Mutex<HashMap<String, Memory>>,
-    /// Cache lookups already counted in the metrics (hits, misses).
-    cache_reported: std::sync::Mutex<(u64, u64)>,
 }
 
 /// What the controller remembers of a gate between reconciles (not in the status).
@@ -130,32 +130,24 @@ impl Context {
         options: Options,
     ) -> Self {
         Self {
-            cache: Cache::new(options.cache_ttl, options.negative_cache_ttl),
+            cache: Arc::new(Cache::new(options.cache_ttl, options.negative_cache_ttl)),
             client,
             impersonate,
-            registry,
+            registry: Arc::new(registry),
             recorder,
             metrics,
             options,
             memory: std::sync::Mutex::new(HashMap::new()),
-            cache_reported: std::sync::Mutex::new((0, 0)),
         }
     }
 
     /// Counts the cache lookups made since the last report in
     /// `sealgate_verification_cache_total` (once each, whichever gate made them).
     fn report_cache(&self) {
-        let Some(m) = &self.metrics else {
-            return;
-        };
-        let mut last = self
-            .cache_reported
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (hits, misses) = self.cache.stats();
-        (last.0..hits).for_each(|_| m.cache(true));
-        (last.1..misses).for_each(|_| m.cache(false));
-        *last = (hits.max(last.0), misses.max(last.1));
+        if let Some(m) = &self.metrics {
+            let (hits, misses) = self.cache.stats();
+            m.cache_totals(hits, misses);
+        }
     }
 
     /// Updates the image-verdict and blocked-gate gauges with this gate's latest report
@@ -638,7 +630,7 @@ async fn git_auth(
 /// `ClusterImagePolicy`, compiled with their `k8s://` keys.
 async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<Vec<Policy>, Outcome> {
     let ns = gate.namespace().unwrap_or_default();
-    let mut docs: Vec<(serde_json::Value, ClusterScope, String)> = Vec::new();
+    let mut resources: Vec<(Option<String>, String, serde_json::Value)> = Vec::new();
     let api: Api<ImagePolicy> = Api::namespaced(ctx.client.clone(), &ns);
     for r in &gate.spec.policy_refs {
         let p = api.get(&r.name).await.map_err(|e| {
@@ -647,18 +639,7 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<Vec<Policy>, O
                 format!("ImagePolicy {ns}/{}: {e}", r.name),
             )
         })?;
-        docs.push((
-            serde_json::json!({
-                "apiVersion": "sealgate.dev/v1alpha1",
-                "kind": "ImagePolicy",
-                "metadata": {"name": p.name_any()},
-                "spec": p.spec.0,
-            }),
-            ClusterScope {
-                namespace: Some(ns.clone()),
-            },
-            format!("ImagePolicy {ns}/{}", r.name),
-        ));
+        resources.push((Some(ns.clone()), p.name_any(), spec_json(&p.spec.0)));
     }
     let cluster: Api<ClusterImagePolicy> = Api::all(ctx.client.clone());
     let list = cluster.list(&ListParams::default()).await.map_err(|e| {
@@ -668,18 +649,9 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<Vec<Policy>, O
         )
     })?;
     for p in list.items {
-        docs.push((
-            serde_json::json!({
-                "apiVersion": "sealgate.dev/v1alpha1",
-                "kind": "ClusterImagePolicy",
-                "metadata": {"name": p.name_any()},
-                "spec": p.spec.0,
-            }),
-            ClusterScope { namespace: None },
-            format!("ClusterImagePolicy {}", p.name_any()),
-        ));
+        resources.push((None, p.name_any(), spec_json(&p.spec.0)));
     }
-    if docs.is_empty() {
+    if resources.is_empty() {
         return Err(failed(
             Reason::PolicyNotFound,
             "no policy applies: set spec.policyRefs or create a ClusterImagePolicy",
@@ -687,47 +659,33 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<Vec<Policy>, O
     }
     let mut out = Vec::new();
     let mut used = Vec::new();
-    for (doc, scope, what) in docs {
-        let refs: Vec<(String, String)> = crate::policy::key_refs_of(&doc);
-        used.extend(refs.iter().cloned());
-        let mut resolved = if refs.is_empty() {
-            Resolved::default()
-        } else {
-            for (sns, name) in &refs {
-                if scope.namespace.as_ref().is_some_and(|own| own != sns) {
-                    return Err(failed(
-                        Reason::PolicyInvalid,
-                        format!(
-                            "{what}: k8s://{sns}/{name}: an ImagePolicy reads Secrets of its own namespace only"
-                        ),
-                    ));
-                }
-            }
-            crate::edge::kube::fetch_secrets(&ctx.client, &refs)
-                .await
-                .map_err(|e| {
-                    failed(
-                        Reason::SecretNotFound,
-                        format!("{what}: {}", crate::base::error::chain(&e)),
-                    )
-                })?
-        };
-        resolved.cluster = Some(scope);
-        if let Some(root) = &ctx.options.trusted_root {
-            resolved = resolved.with_trusted_root(root.clone());
-        }
-        let file = PathBuf::from(&what);
-        let p = crate::policy::compile_with(
-            doc,
-            &file,
-            std::path::Path::new("/nonexistent"),
-            &resolved,
+    for (namespace, name, spec) in resources {
+        let (p, refs) = crate::edge::kube::compile_policy_resource(
+            &ctx.client,
+            namespace.as_deref(),
+            &name,
+            spec,
+            ctx.options.trusted_root.clone(),
         )
-        .map_err(|e| failed(Reason::PolicyInvalid, crate::base::error::chain(&e)))?;
+        .await
+        .map_err(|e| {
+            let reason = match e {
+                PolicyResourceError::Secret { .. } => Reason::SecretNotFound,
+                PolicyResourceError::OtherNamespace { .. }
+                | PolicyResourceError::Invalid { .. } => Reason::PolicyInvalid,
+            };
+            failed(reason, e.to_string())
+        })?;
+        used.extend(refs);
         out.push(p);
     }
     ctx.remember(&key_of(gate), |m| m.secrets = used);
     Ok(out)
+}
+
+/// A policy spec as the JSON the policy compiler reads.
+pub fn spec_json(spec: &crate::policy::ImagePolicySpec) -> serde_json::Value {
+    serde_json::to_value(spec).unwrap_or(serde_json::Value::Null)
 }
 
 /// Commit-signature trust from the `verify.secretRef` Secret.
@@ -868,6 +826,7 @@ async fn run(
         gather: GatherOptions {
             concurrency: ctx.options.registry_concurrency,
             max_attestation_bytes: ctx.options.max_sbom_size,
+            tag_ttl: None,
         },
         cache_ttl: ctx.options.cache_ttl,
         trust_field: "spec.source.verify",

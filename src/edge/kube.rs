@@ -4,7 +4,9 @@
 
 use k8s_openapi::api::core::v1::Secret;
 
-use crate::policy::keysource::{KeySourceError, Resolved, SecretKeys};
+use crate::policy::keysource::{ClusterScope, KeySourceError, Resolved, SecretKeys};
+use crate::policy::{Policy, PolicyError};
+use crate::sigstore::trust::TrustedRoot;
 
 /// Fetches every `(namespace, name)` Secret once through the Kubernetes API.
 ///
@@ -43,6 +45,89 @@ pub async fn fetch_secrets(
         );
     }
     Ok(out)
+}
+
+/// Why an `ImagePolicy` / `ClusterImagePolicy` resource could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyResourceError {
+    /// A namespaced `ImagePolicy` names a Secret of another namespace.
+    #[error(
+        "{what}: k8s://{namespace}/{name}: an ImagePolicy reads Secrets of its own namespace only"
+    )]
+    OtherNamespace {
+        what: String,
+        namespace: String,
+        name: String,
+    },
+    /// A Secret it names could not be read.
+    #[error("{what}: {}", crate::base::error::chain(source))]
+    Secret {
+        what: String,
+        source: KeySourceError,
+    },
+    /// The spec does not compile (field path and problem).
+    #[error("{}", crate::base::error::chain(source))]
+    Invalid { source: PolicyError },
+}
+
+/// One policy custom resource, compiled the same way by every driver (controller, webhook):
+/// `spec` is the resource's spec, `namespace` is `Some` for an `ImagePolicy` (it may read
+/// only Secrets of its own namespace, and never the driver's files or environment). Returns
+/// the policy and the `k8s://` Secrets it read (to re-read when they change).
+///
+/// # Errors
+/// [`PolicyResourceError`] naming the resource.
+pub async fn compile_policy_resource(
+    client: &kube::Client,
+    namespace: Option<&str>,
+    name: &str,
+    spec: serde_json::Value,
+    trusted_root: Option<std::sync::Arc<TrustedRoot>>,
+) -> Result<(Policy, Vec<(String, String)>), PolicyResourceError> {
+    let (kind, what) = match namespace {
+        Some(ns) => ("ImagePolicy", format!("ImagePolicy {ns}/{name}")),
+        None => ("ClusterImagePolicy", format!("ClusterImagePolicy {name}")),
+    };
+    let doc = serde_json::json!({
+        "apiVersion": "sealgate.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": spec,
+    });
+    let refs = crate::policy::key_refs_of(&doc);
+    if let Some(own) = namespace
+        && let Some((sns, sname)) = refs.iter().find(|(sns, _)| sns != own)
+    {
+        return Err(PolicyResourceError::OtherNamespace {
+            what,
+            namespace: sns.clone(),
+            name: sname.clone(),
+        });
+    }
+    let mut resolved = if refs.is_empty() {
+        Resolved::default()
+    } else {
+        fetch_secrets(client, &refs)
+            .await
+            .map_err(|source| PolicyResourceError::Secret {
+                what: what.clone(),
+                source,
+            })?
+    };
+    resolved.cluster = Some(ClusterScope {
+        namespace: namespace.map(str::to_owned),
+    });
+    if let Some(root) = trusted_root {
+        resolved = resolved.with_trusted_root(root);
+    }
+    let policy = crate::policy::compile_with(
+        doc,
+        std::path::Path::new(&what),
+        std::path::Path::new("/nonexistent"),
+        &resolved,
+    )
+    .map_err(|source| PolicyResourceError::Invalid { source })?;
+    Ok((policy, refs))
 }
 
 /// A client from `KUBECONFIG` / `~/.kube/config` / the in-cluster service account.

@@ -237,6 +237,8 @@ pub struct Metrics {
     last_success: Gauge,
     admission_requests: Family<AdmissionLabels, Counter>,
     admission_duration: Histogram,
+    /// The cache totals already counted by [`Metrics::cache_totals`].
+    cache_counted: std::sync::Mutex<(u64, u64)>,
     /// Makes [`Metrics::set_image_verdicts`] (clear + refill) atomic with
     /// respect to [`Metrics::encode`]: a scrape never sees a half-replaced
     /// verdict family. Encoders share it, the replacement holds it alone.
@@ -334,6 +336,7 @@ impl Metrics {
             last_success,
             admission_requests,
             admission_duration,
+            cache_counted: std::sync::Mutex::new((0, 0)),
             verdicts_swap: RwLock::new(()),
         }
     }
@@ -428,6 +431,30 @@ impl Metrics {
             CacheResult::Miss
         };
         self.cache.get_or_create(&CacheLabels { result }).inc();
+    }
+
+    /// Brings `sealgate_verification_cache_total` up to a cache's running totals (its
+    /// `stats()`): counts what was not counted yet, so every user of one cache may call it
+    /// after its own lookups and each lookup is counted once.
+    pub fn cache_totals(&self, hits: u64, misses: u64) {
+        let mut last = self
+            .cache_counted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (counted_hits, counted_misses) = &mut *last;
+        for (hit, now, before) in [(true, hits, counted_hits), (false, misses, counted_misses)] {
+            if now > *before {
+                let result = if hit {
+                    CacheResult::Hit
+                } else {
+                    CacheResult::Miss
+                };
+                self.cache
+                    .get_or_create(&CacheLabels { result })
+                    .inc_by(now - *before);
+                *before = now;
+            }
+        }
     }
 
     /// Sets `sealgate_blocked_gates` (0/1 for the standalone daemon, a count
@@ -644,6 +671,24 @@ mod tests {
                 "sealgate_registry_requests_total{registry=\"ghcr.io\",class=\"5xx\"} 1",
                 "sealgate_registry_requests_total{registry=\"ghcr.io\",class=\"error\"} 3",
                 "sealgate_registry_requests_total{registry=\"registry.example:5000\",class=\"2xx\"} 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn cache_totals_count_each_lookup_once_whoever_reports() {
+        let m = Metrics::new();
+        m.cache_totals(3, 1);
+        m.cache_totals(3, 1); // a second user of the same cache, nothing new
+        m.cache_totals(5, 1);
+        m.cache_totals(4, 1); // an older reading never subtracts
+        let mut lines = family_lines(&m.encode(), "sealgate_verification_cache");
+        lines[2..].sort();
+        assert_eq!(
+            lines[2..],
+            [
+                "sealgate_verification_cache_total{result=\"hit\"} 5",
+                "sealgate_verification_cache_total{result=\"miss\"} 1",
             ]
         );
     }

@@ -138,6 +138,7 @@ impl Gate {
             gather: GatherOptions {
                 concurrency: config.registry.concurrency,
                 max_attestation_bytes: config.max_sbom_size,
+                tag_ttl: None,
             },
             cache_ttl: config.cache_ttl,
             trust_field: "source.verifyCommits",

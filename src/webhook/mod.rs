@@ -7,7 +7,8 @@
 //! | --- | --- |
 //! | `POST /validate` | the `AdmissionReview` response: allowed, or denied with a 403 status naming every failing image |
 //! | `POST /mutate` | (only with `--mutate-digest`) the same, plus a JSONPatch pinning every verified tag to its digest |
-//! | `GET /healthz`, `GET /readyz` | `200 ok` while serving |
+//! | `GET /healthz` | `200 ok` while serving |
+//! | `GET /readyz` | `200 ok` once policies are loaded (`--kube`: after the first sync), else 503 |
 //! | `GET /metrics` | OpenMetrics text (also on `--metrics-listen` without TLS) |
 //!
 //! A body that is not an `admission.k8s.io/v1` `AdmissionReview` (wrong content type, over
@@ -18,6 +19,8 @@
 //! The protocol translation (request → snapshot, report → response) is the pure
 //! [`crate::decision::admission`]; this module is the HTTPS server around it.
 
+pub mod kube;
+pub mod policies;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -35,9 +38,8 @@ use crate::base::verdict::{Reason, ReasonCode};
 use crate::decision::admission::{self, Answer, MAX_REVIEW_BYTES};
 use crate::edge::registry::Registry;
 use crate::edge::verify::{Cache, CheckOptions};
-use crate::manifests::ImagePath;
-use crate::policy::Policy;
 use crate::serve::metrics::{AdmissionResult, Metrics};
+use policies::Policies;
 
 /// Default `--deadline`: below the API server's default `timeoutSeconds` of 10.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(8);
@@ -62,43 +64,52 @@ pub struct Settings {
 /// What the handlers share: the registry, the compiled policies, the evidence cache.
 pub struct Webhook<R> {
     registry: Arc<R>,
-    policies: Arc<Vec<Policy>>,
-    extra: Arc<Vec<ImagePath>>,
+    policies: Arc<Policies>,
     cache: Arc<Cache>,
     settings: Settings,
     metrics: Arc<Metrics>,
+    /// Events for denials (`--kube`).
+    recorder: Option<::kube::runtime::events::Recorder>,
 }
 
 impl<R> std::fmt::Debug for Webhook<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Webhook")
-            .field("policies", &self.policies.len())
+            .field("policies", &self.policies.current().map(|p| p.len()))
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
 impl<R: Registry + 'static> Webhook<R> {
-    /// A webhook over `policies` (their `extraImagePaths` apply to CRDs) plus `extra` paths.
+    /// A webhook over the current `policies` (their `extraImagePaths` apply to CRDs).
     pub fn new(
         registry: Arc<R>,
-        policies: Vec<Policy>,
-        mut extra: Vec<ImagePath>,
+        policies: Arc<Policies>,
         cache: Arc<Cache>,
         settings: Settings,
         metrics: Arc<Metrics>,
     ) -> Self {
-        for p in &policies {
-            extra.extend(p.extra_image_paths.iter().cloned());
-        }
         Self {
             registry,
-            policies: Arc::new(policies),
-            extra: Arc::new(extra),
+            policies,
             cache,
             settings,
             metrics,
+            recorder: None,
         }
+    }
+
+    /// Publishes an Event on every denied object (never for dry runs).
+    #[must_use]
+    pub fn with_events(mut self, recorder: ::kube::runtime::events::Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Policies are loaded (`GET /readyz` answers 200).
+    pub fn is_ready(&self) -> bool {
+        self.policies.is_ready()
     }
 
     /// Answers one review body: `Err((status, message))` for a request that is not an
@@ -130,6 +141,11 @@ impl<R: Registry + 'static> Webhook<R> {
         };
         self.metrics
             .admission(result, answer.reason, started.elapsed().as_secs_f64());
+        let (hits, misses) = self.cache.stats();
+        self.metrics.cache_totals(hits, misses);
+        if let Some(recorder) = &self.recorder {
+            kube::publish_denial(recorder, &review, &answer);
+        }
         if !answer.allowed {
             tracing::info!(
                 uid = %review.uid,
@@ -147,12 +163,41 @@ impl<R: Registry + 'static> Webhook<R> {
         if !review.needs_check() {
             return Answer::allow();
         }
-        let snapshot = review.snapshot(&self.extra);
+        let Some(set) = self.policies.current() else {
+            return Answer::deny(
+                review,
+                &Reason::new(
+                    ReasonCode::PolicyUnavailable,
+                    "the webhook has not loaded its policies yet; retry shortly",
+                ),
+            );
+        };
+        let scope = match set.scope(review.namespace.as_deref()) {
+            Ok(s) => s.clone(),
+            // fail closed: the broken policy might have named this object's images
+            Err(reason) => return Answer::deny(review, &reason),
+        };
+        let snapshot = review.snapshot(&scope.extra);
         if snapshot.images.is_empty() {
             return Answer::allow();
         }
+        if scope.policies.is_empty() {
+            // fail closed: with no policy, no image can have passed one
+            return Answer::deny(
+                review,
+                &Reason::new(
+                    ReasonCode::NoPolicyMatch,
+                    match &review.namespace {
+                        Some(ns) => format!(
+                            "no ClusterImagePolicy, and no ImagePolicy in namespace {ns}, applies"
+                        ),
+                        None => "no ClusterImagePolicy applies".to_owned(),
+                    },
+                ),
+            );
+        }
         let registry = self.registry.clone();
-        let policies = self.policies.clone();
+        let policies = scope.policies;
         let cache = self.cache.clone();
         let mut opts = self.settings.check.clone();
         opts.resolve_all |= mutate;
@@ -198,7 +243,7 @@ impl<R: Registry + 'static> Webhook<R> {
         let mut router = Router::new()
             .route("/validate", post(validate::<R>))
             .route("/healthz", get(ok))
-            .route("/readyz", get(ok))
+            .route("/readyz", get(ready::<R>))
             .route("/metrics", get(metrics::<R>));
         if self.settings.mutate {
             router = router.route("/mutate", post(mutate::<R>));
@@ -209,6 +254,14 @@ impl<R: Registry + 'static> Webhook<R> {
 
 async fn ok() -> &'static str {
     "ok"
+}
+
+async fn ready<R: Registry + 'static>(State(hook): State<Arc<Webhook<R>>>) -> Response {
+    if hook.is_ready() {
+        "ok".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "policies not loaded yet\n").into_response()
+    }
 }
 
 async fn metrics<R: Registry + 'static>(State(hook): State<Arc<Webhook<R>>>) -> Response {

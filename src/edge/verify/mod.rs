@@ -9,7 +9,7 @@
 //! digest) across runs (the daemon's reconciles): found evidence for `ttl`, "nothing
 //! there" for the shorter `negative_ttl` (a signature may appear any moment), and
 //! "could not check" never. Tags are resolved again on each run (they move) unless the
-//! cache has a tag TTL ([`Cache::with_tag_ttl`], the admission webhook); a re-run over
+//! run asks for a tag TTL ([`GatherOptions::tag_ttl`], the admission webhook); a re-run over
 //! digest-pinned images within the TTL makes no registry request. The TTL is the window
 //! in which a deleted signature still counts. Runs sharing a cache concurrently (admission
 //! reviews) look each tag, signature object and attestation set up once: the others wait
@@ -33,6 +33,10 @@ pub struct GatherOptions {
     pub concurrency: usize,
     /// Largest attestation statement (an SBOM, a scan report) accepted, in bytes.
     pub max_attestation_bytes: u64,
+    /// Reuse each tag's digest from the cache for this long (the admission webhook: a
+    /// Deployment's Pods resolve the tag once). `None` (the gate, `check`): tags are resolved
+    /// on every run — they move, and each revision is checked against what they name now.
+    pub tag_ttl: Option<std::time::Duration>,
 }
 
 impl Default for GatherOptions {
@@ -40,6 +44,7 @@ impl Default for GatherOptions {
         Self {
             concurrency: 16,
             max_attestation_bytes: crate::attest::DEFAULT_MAX_STATEMENT_BYTES,
+            tag_ttl: None,
         }
     }
 }
@@ -59,8 +64,6 @@ enum FlightKey {
 pub struct Cache {
     ttl: std::time::Duration,
     negative_ttl: std::time::Duration,
-    /// How long a tag's digest is reused; `None` (the gate): tags are resolved every run.
-    tag_ttl: Option<std::time::Duration>,
     tags: std::sync::Mutex<HashMap<(Repository, String), (Digest, std::time::Instant)>>,
     /// One lock per lookup in flight: concurrent runs (admission reviews) wanting the same
     /// evidence wait for the first, then read what it cached (single flight).
@@ -80,7 +83,6 @@ impl Cache {
         Self {
             ttl,
             negative_ttl,
-            tag_ttl: None,
             tags: std::sync::Mutex::new(HashMap::new()),
             flights: std::sync::Mutex::new(HashMap::new()),
             signatures: std::sync::Mutex::new(HashMap::new()),
@@ -89,15 +91,6 @@ impl Cache {
             misses: 0.into(),
             hints: discovery::PathHints::default(),
         }
-    }
-
-    /// Also reuses each tag's digest for `ttl` (the admission webhook: a Deployment's Pods
-    /// resolve the tag once). The gate leaves tags uncached: they move, and each revision is
-    /// checked against what they name now.
-    #[must_use]
-    pub fn with_tag_ttl(mut self, ttl: std::time::Duration) -> Self {
-        self.tag_ttl = Some(ttl);
-        self
     }
 
     /// Waits until no other lookup of `key` is in flight and returns the guard that makes
@@ -194,8 +187,7 @@ impl Cache {
         }
     }
 
-    fn tag(&self, repo: &Repository, tag: &str) -> Option<Digest> {
-        let ttl = self.tag_ttl?;
+    fn tag(&self, repo: &Repository, tag: &str, ttl: std::time::Duration) -> Option<Digest> {
         let m = self.tags.lock().ok()?;
         m.get(&(repo.clone(), tag.to_owned()))
             .filter(|(_, at)| at.elapsed() < ttl)
@@ -203,9 +195,6 @@ impl Cache {
     }
 
     fn put_tag(&self, repo: &Repository, tag: &str, digest: &Digest) {
-        if self.tag_ttl.is_none() {
-            return;
-        }
         if let Ok(mut m) = self.tags.lock() {
             m.insert(
                 (repo.clone(), tag.to_owned()),
@@ -300,15 +289,15 @@ pub async fn gather_until<R: Registry>(
         futures::stream::iter(tags)
             .map(|(repo, tag)| async move {
                 // with a tag TTL (admission): from the cache, else one lookup per tag at a time
-                let tag_cache = cache.filter(|c| c.tag_ttl.is_some());
-                if let Some(d) = tag_cache.and_then(|c| c.tag(&repo, &tag)) {
+                let tag_cache = opts.tag_ttl.and_then(|ttl| cache.map(|c| (c, ttl)));
+                if let Some(d) = tag_cache.and_then(|(c, ttl)| c.tag(&repo, &tag, ttl)) {
                     return ((repo, tag), Ok(d));
                 }
                 let _flight = match tag_cache {
-                    Some(c) => Some(c.flight(FlightKey::Tag(repo.clone(), tag.clone())).await),
+                    Some((c, _)) => Some(c.flight(FlightKey::Tag(repo.clone(), tag.clone())).await),
                     None => None,
                 };
-                if let Some(d) = tag_cache.and_then(|c| c.tag(&repo, &tag)) {
+                if let Some(d) = tag_cache.and_then(|(c, ttl)| c.tag(&repo, &tag, ttl)) {
                     return ((repo, tag), Ok(d));
                 }
                 let r = match registry.manifest(&repo, &tag).await {
@@ -319,7 +308,9 @@ pub async fn gather_until<R: Registry>(
                     )),
                     Err(e) => Err(e.reason()),
                 };
-                if let (Some(c), Ok(d)) = (tag_cache, &r) {
+                // stored by every run with a cache (the gate too, which never reads it back),
+                // so that admission reviews of what the gate verified need no request
+                if let (Some(c), Ok(d)) = (cache, &r) {
                     c.put_tag(&repo, &tag, d);
                 }
                 ((repo, tag), r)
