@@ -859,6 +859,196 @@ fn examples_fit_together() {
 }
 
 // ---------------------------------------------------------------------------------------
+// The admission webhook install (manifests/webhook/).
+
+fn webhook_docs(file: &str) -> Vec<Value> {
+    manifest_docs(&format!("webhook/{file}"))
+}
+
+const WEBHOOK_RULES: [(&str, &[&str]); 3] = [
+    (
+        "",
+        &[
+            "pods",
+            "pods/ephemeralcontainers",
+            "replicationcontrollers",
+            "podtemplates",
+        ],
+    ),
+    (
+        "apps",
+        &["deployments", "statefulsets", "daemonsets", "replicasets"],
+    ),
+    ("batch", &["jobs", "cronjobs"]),
+];
+
+/// A webhook configuration entry fails closed, has no side effects, exempts the system
+/// namespaces, gets its CA from cert-manager and covers every pod-template kind.
+fn check_webhook_configuration(config: &Value, path: &str) {
+    assert_eq!(config["apiVersion"], "admissionregistration.k8s.io/v1");
+    assert_eq!(
+        config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        format!("{NAMESPACE}/sealgate-webhook")
+    );
+    let hooks = config["webhooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 1);
+    let h = &hooks[0];
+    assert_eq!(h["failurePolicy"], "Fail");
+    assert_eq!(h["sideEffects"], "None");
+    assert_eq!(h["timeoutSeconds"], 10);
+    assert_eq!(h["admissionReviewVersions"], json!(["v1"]));
+    let service = &h["clientConfig"]["service"];
+    assert_eq!(service["name"], "sealgate-webhook");
+    assert_eq!(service["namespace"], NAMESPACE);
+    assert_eq!(service["path"], path);
+    assert_eq!(service["port"], 443);
+    let exempt = &h["namespaceSelector"]["matchExpressions"][0];
+    assert_eq!(exempt["key"], "kubernetes.io/metadata.name");
+    assert_eq!(exempt["operator"], "NotIn");
+    let exempted = strs(&exempt["values"]);
+    assert!(
+        exempted.contains(&"kube-system") && exempted.contains(&NAMESPACE),
+        "{exempted:?}"
+    );
+    let rules = h["rules"].as_array().unwrap();
+    for (group, resources) in WEBHOOK_RULES {
+        let rule = rules
+            .iter()
+            .find(|r| strs(&r["apiGroups"]) == [group])
+            .unwrap_or_else(|| panic!("no rule for API group {group:?}"));
+        assert_eq!(strs(&rule["resources"]), resources, "group {group:?}");
+        let ops = strs(&rule["operations"]);
+        assert!(
+            ops.contains(&"CREATE") && ops.contains(&"UPDATE"),
+            "{ops:?}"
+        );
+        assert!(!ops.contains(&"DELETE"), "{ops:?}");
+    }
+}
+
+#[test]
+fn webhook_install_fails_closed_and_stays_available() {
+    let k = &webhook_docs("kustomization.yaml")[0];
+    assert_eq!(k["namespace"], NAMESPACE);
+    let resources = strs(&k["resources"]);
+    for r in &resources {
+        assert!(
+            repo().join("manifests/webhook").join(r).is_file(),
+            "manifests/webhook/{r} is missing"
+        );
+    }
+    // the mutating configuration is opt-in
+    assert!(!resources.contains(&"mutatingwebhookconfiguration.yaml"));
+    assert!(resources.contains(&"validatingwebhookconfiguration.yaml"));
+
+    let validating = webhook_docs("validatingwebhookconfiguration.yaml");
+    let v = find(&validating, "ValidatingWebhookConfiguration", "sealgate");
+    check_webhook_configuration(v, "/validate");
+    let mutating = webhook_docs("mutatingwebhookconfiguration.yaml");
+    let m = find(&mutating, "MutatingWebhookConfiguration", "sealgate");
+    check_webhook_configuration(m, "/mutate");
+
+    let deployment = webhook_docs("deployment.yaml");
+    let d = find(&deployment, "Deployment", "sealgate-webhook");
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
+    let template = &d["spec"]["template"];
+    let pod = &template["spec"];
+    assert_eq!(pod["serviceAccountName"], "sealgate-webhook");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert!(pod.get("topologySpreadConstraints").is_some());
+    let c = named(&pod["containers"], "name", "webhook");
+    let sc = &c["securityContext"];
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    let args = strs(&c["args"]);
+    assert_eq!(args.first(), Some(&"webhook"));
+    assert!(args.contains(&"--kube"), "{args:?}");
+    for (flag, value) in [
+        ("--tls-cert", "/tls/tls.crt"),
+        ("--tls-key", "/tls/tls.key"),
+        ("--listen", "0.0.0.0:8443"),
+        ("--metrics-listen", "0.0.0.0:8080"),
+    ] {
+        assert!(
+            args.windows(2).any(|w| w == [flag, value]),
+            "{flag} {args:?}"
+        );
+    }
+    // the deadline stays below the configuration's timeoutSeconds
+    let deadline: f64 = args
+        .windows(2)
+        .find(|w| w[0] == "--deadline")
+        .map(|w| w[1].parse().unwrap())
+        .unwrap_or(8.0);
+    assert!(deadline < 10.0, "--deadline {deadline}");
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
+        assert_eq!(c[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
+        assert_eq!(c[probe]["httpGet"]["port"], "https", "{probe}");
+    }
+    let tls_mount = named(&c["volumeMounts"], "mountPath", "/tls");
+    assert_eq!(tls_mount["readOnly"], true);
+    let tls = named(&pod["volumes"], "name", tls_mount["name"].as_str().unwrap());
+    assert_eq!(tls["secret"]["secretName"], "sealgate-webhook-tls");
+
+    let pdb = find(&deployment, "PodDisruptionBudget", "sealgate-webhook");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    for (key, value) in pdb["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(&template["metadata"]["labels"][key], value, "PDB {key}");
+    }
+
+    let services = webhook_docs("service.yaml");
+    let svc = find(&services, "Service", "sealgate-webhook");
+    for (key, value) in svc["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&template["metadata"]["labels"][key], value, "Service {key}");
+    }
+    let https = named(&svc["spec"]["ports"], "name", "https");
+    assert_eq!(https["port"], 443);
+    assert_eq!(https["targetPort"], "https");
+    assert_eq!(named(&c["ports"], "name", "https")["containerPort"], 8443);
+
+    let certs = webhook_docs("certificate.yaml");
+    let cert = find(&certs, "Certificate", "sealgate-webhook");
+    assert_eq!(cert["spec"]["secretName"], "sealgate-webhook-tls");
+    let dns = strs(&cert["spec"]["dnsNames"]);
+    assert!(
+        dns.contains(&"sealgate-webhook.sealgate-system.svc"),
+        "{dns:?}"
+    );
+    let issuer = &cert["spec"]["issuerRef"];
+    find(
+        &certs,
+        issuer["kind"].as_str().unwrap(),
+        issuer["name"].as_str().unwrap(),
+    );
+
+    // RBAC: read policies, get Secrets (no list/watch), write Events; nothing else
+    let rbac = webhook_docs("rbac.yaml");
+    assert_eq!(
+        grants(find(&rbac, "ClusterRole", "sealgate-webhook")),
+        expected(&[
+            ("sealgate.dev", "imagepolicies", &["get", "list", "watch"]),
+            (
+                "sealgate.dev",
+                "clusterimagepolicies",
+                &["get", "list", "watch"]
+            ),
+            ("", "secrets", &["get"]),
+            ("events.k8s.io", "events", &["create", "patch"]),
+        ])
+    );
+    let binding = find(&rbac, "ClusterRoleBinding", "sealgate-webhook");
+    assert_eq!(binding["subjects"][0]["name"], "sealgate-webhook");
+    assert_eq!(binding["subjects"][0]["namespace"], NAMESPACE);
+}
+
+// ---------------------------------------------------------------------------------------
 // kubectl kustomize, when kubectl is installed.
 
 fn on_path(binary: &str) -> Option<PathBuf> {
@@ -912,6 +1102,37 @@ fn kubectl_kustomize_builds_the_install() {
             "{kind}/{name}"
         );
     }
+    let out = Command::new(&kubectl)
+        .arg("kustomize")
+        .arg(repo().join("manifests/webhook"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kustomize manifests/webhook/ failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let webhook =
+        serde_saphyr::from_multiple::<Value>(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    find(&webhook, "Deployment", "sealgate-webhook");
+    find(&webhook, "ValidatingWebhookConfiguration", "sealgate");
+    for doc in &webhook {
+        let (kind, name) = (&doc["kind"], &doc["metadata"]["name"]);
+        if ![
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ValidatingWebhookConfiguration",
+        ]
+        .contains(&kind.as_str().unwrap())
+        {
+            assert_eq!(doc["metadata"]["namespace"], NAMESPACE, "{kind}/{name}");
+        }
+        assert_eq!(
+            doc["metadata"]["labels"]["app.kubernetes.io/part-of"], "sealgate",
+            "{kind}/{name}"
+        );
+    }
+
     let dashboard = find(&docs, "ConfigMap", "sealgate-grafana-dashboard");
     assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
     let json_text = dashboard["data"]["grafana-dashboard.json"]
