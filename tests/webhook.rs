@@ -620,3 +620,41 @@ fn refuses_to_start_without_a_matching_certificate_and_key() {
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("no PEM certificate"), "{r}");
 }
+
+#[test]
+fn policies_come_from_files_or_the_cluster_never_both_or_neither() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = pki(dir.path(), "a");
+    std::fs::write(dir.path().join("p.yaml"), "").unwrap();
+    let start = |args: &[&str], kubeconfig: &Path| {
+        run(sealgate()
+            .arg("webhook")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--tls-cert")
+            .arg(&a.cert)
+            .arg("--tls-key")
+            .arg(&a.key)
+            .env("KUBECONFIG", kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .current_dir(dir.path()))
+    };
+    let none = dir.path().join("no-kubeconfig");
+    let r = start(&[], &none);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("--policy"), "{r}");
+    let r = start(&["--policy", "p.yaml", "--kube"], &none);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("cannot be used with"), "{r}");
+    let r = start(&["--policy", "p.yaml", "--policy-resync", "60"], &none);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("--kube"), "{r}");
+    // --kube without a cluster to talk to: a clear error, not a webhook that denies everything
+    let r = start(&["--kube"], &none);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr
+            .contains("--kube: connecting to the Kubernetes API"),
+        "{r}"
+    );
+}

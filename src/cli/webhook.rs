@@ -33,9 +33,9 @@ pub struct WebhookArgs {
     #[arg(long)]
     kube: bool,
     /// With --kube: re-compile all policies (re-reading the Secrets they name) this often,
-    /// in seconds, besides on every change.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300, requires = "kube")]
-    policy_resync: u64,
+    /// in seconds, besides on every change [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    policy_resync: Option<u64>,
     /// PEM certificate chain served (reloaded when the file changes).
     #[arg(long, value_name = "FILE")]
     tls_cert: PathBuf,
@@ -90,6 +90,9 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
         bail!(
             "--deadline must be more than 0 and at most 30 seconds (the API server waits at most 30)"
         );
+    }
+    if args.policy_resync.is_some() && !args.kube {
+        bail!("--policy-resync needs --kube (policies from files are read once)");
     }
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
@@ -148,7 +151,11 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
                         client: client.clone(),
                         trusted_root,
                         extra,
-                        resync: Duration::from_secs(args.policy_resync.max(1)),
+                        resync: args
+                            .policy_resync
+                            .map_or(webhook::kube::DEFAULT_RESYNC, |s| {
+                                Duration::from_secs(s.max(1))
+                            }),
                     },
                     policies.clone(),
                 ));
