@@ -7,6 +7,7 @@ mod bundle;
 mod check;
 mod controller;
 mod demo;
+mod explain;
 mod keys;
 mod run;
 mod sign;
@@ -54,6 +55,8 @@ enum Command {
     Crdgen(controller::CrdgenArgs),
     /// The Kubernetes admission webhook: refuse Pods and pod templates whose images fail policy.
     Webhook(webhook::WebhookArgs),
+    /// Explain one image's verdict: policies and rules matched, every discovery path tried, each attestor's result.
+    Explain(explain::ExplainArgs),
 }
 
 /// Logging to stderr; stdout carries only the report.
@@ -125,6 +128,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Webhook(args) => {
             init_logging(args.verbose.max(1), args.quiet);
             webhook::run(args)
+        }
+        Command::Explain(args) => {
+            init_logging(args.verbose, false);
+            explain::run(args)
         }
         Command::VerifyBlob(args) => {
             init_logging(0, false);

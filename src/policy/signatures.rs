@@ -37,6 +37,22 @@ pub struct AttestorResult {
     pub source: Option<SignatureSource>,
     /// The verified keyless signer (certificate subject) and OIDC issuer.
     pub identity: Option<(String, Option<String>)>,
+    /// What this attestor made of each signature it looked at, in order, up to the one that
+    /// verified (at most [`MAX_TRIED`]; `sealgate explain` shows them).
+    pub tried: Vec<Tried>,
+}
+
+/// Most signatures listed per attestor in [`AttestorResult::tried`].
+pub const MAX_TRIED: usize = 16;
+
+/// One attestor's look at one signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tried {
+    /// Where the signature is (`sha256-<hex>.sig layer 0`, `referrer …`).
+    pub origin: String,
+    /// `None`: verified; else why it does not count (`NoMatchingSignature` when it is not this
+    /// attestor's signature at all).
+    pub failure: Option<Reason>,
 }
 
 /// Result of checking one rule's signatures.
@@ -238,6 +254,7 @@ pub fn check(
                 verified: false,
                 source,
                 identity: None,
+                tried: Vec::new(),
             })
             .collect()
     };
@@ -274,14 +291,31 @@ pub fn check(
     let mut failures: BTreeMap<String, Failure> = BTreeMap::new();
     for a in &rule.attestors {
         let mut verified = None;
+        let mut tried = Vec::new();
+        let mut note = |origin: &str, failure: Option<Reason>| {
+            if tried.len() < MAX_TRIED {
+                tried.push(Tried {
+                    origin: origin.to_owned(),
+                    failure,
+                });
+            }
+        };
         for (layer, p) in layers.iter().zip(&prepared) {
             match try_layer(a, layer, p, digest, now) {
                 Attempt::Verified(id) => {
+                    note(&layer.origin, None);
                     verified = Some((layer.source, id));
                     break;
                 }
-                Attempt::NoMatch => {}
+                Attempt::NoMatch => note(
+                    &layer.origin,
+                    Some(Reason::new(
+                        ReasonCode::NoMatchingSignature,
+                        format!("not signed by {}", a.name),
+                    )),
+                ),
                 Attempt::Failed(f) => {
+                    note(&layer.origin, Some(Reason::new(f.code, f.message.clone())));
                     failures.entry(f.message.clone()).or_insert(f);
                 }
             }
@@ -294,6 +328,7 @@ pub fn check(
                 .map(|(s, _)| *s)
                 .or_else(|| layers.first().map(|l| l.source)),
             identity: verified.and_then(|(_, id)| id),
+            tried,
         });
     }
     let ok: Vec<&str> = attestors

@@ -15,6 +15,8 @@
 //! reviews) look each tag, signature object and attestation set up once: the others wait
 //! for the lookup in flight and read what it stored (single flight).
 
+pub mod explain;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::StreamExt as _;

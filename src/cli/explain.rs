@@ -1,0 +1,106 @@
+//! `sealgate explain IMAGE`: wiring only — flags → policies, registry → the explanation of
+//! [`sealgate::edge::verify::explain`], printed as text or JSON.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+
+use sealgate::edge::registry::credentials::DockerConfig;
+use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
+use sealgate::edge::verify::{CheckOptions, GatherOptions, explain};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExplainFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The image reference, as a manifest would write it.
+    #[arg(value_name = "IMAGE")]
+    image: String,
+    /// One ImagePolicy file, or a directory of them (all apply), read as `check` reads them.
+    #[arg(long, value_name = "FILE|DIR")]
+    policy: PathBuf,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: ExplainFormat,
+    /// Directory holding config.json (auths, credHelpers, credsStore). Default: $DOCKER_CONFIG, then ~/.docker.
+    #[arg(long, value_name = "DIR")]
+    docker_config: Option<PathBuf>,
+    /// Allow plain HTTP for this registry (host[:port]); repeatable.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    insecure_registry: Vec<String>,
+    /// Registry requests in flight.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    concurrency: usize,
+    /// Timeout of one registry request, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    timeout: u64,
+    /// Sigstore trusted_root.json for keyless verification.
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+    /// Evaluate as of this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    now: Option<String>,
+    /// More logging on stderr (-v, -vv).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    if args.image.trim().is_empty() {
+        bail!("IMAGE is empty");
+    }
+    let now = match &args.now {
+        Some(now) => sealgate::base::time::parse_rfc3339(now)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("--now {now:?} is not an RFC 3339 timestamp"))?,
+        None => sealgate::base::time::now(),
+    };
+    let docker = DockerConfig::load(args.docker_config.as_deref()).map_err(anyhow::Error::new)?;
+    let registry = HttpRegistry::new(
+        HttpOptions {
+            insecure: args.insecure_registry.clone(),
+            concurrency: args.concurrency,
+            timeout: Duration::from_secs(args.timeout.max(1)),
+            ..HttpOptions::default()
+        },
+        docker,
+    )
+    .map_err(anyhow::Error::new)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let explanation = rt.block_on(async {
+        let policies = super::load_policies(&args.policy, args.trusted_root.as_deref()).await?;
+        let opts = CheckOptions {
+            gather: GatherOptions {
+                concurrency: args.concurrency,
+                ..GatherOptions::default()
+            },
+            resolve_all: true,
+        };
+        anyhow::Ok(explain::explain(registry, &args.image, &policies, &opts, now).await)
+    })?;
+    match args.output {
+        ExplainFormat::Text => print!("{}", explain::render_text(&explanation)),
+        ExplainFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&explain::to_json(&explanation))?
+        ),
+    }
+    Ok(if explanation.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
