@@ -382,3 +382,67 @@ fn usage_errors_exit_2() {
         .arg(dir.path().join("missing.yaml")));
     assert_eq!(r.code, 2, "{r}");
 }
+
+/// A signed image without the SBOM its rule requires: the .att path tried is shown, and then
+/// with the SBOM attached it passes and the attestation that decided is named.
+#[tokio::test]
+async fn a_missing_attestation_shows_the_att_path_and_then_the_one_that_decided() {
+    let s = setup().await;
+    let image = s.image("team/sbom", &[&s.key], false).await;
+    let dir = s.dir.path().join("att");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ci.pub"), &s.pem).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: sbom}\nspec:\n  rules:\n    - name: r\n      images: [\"**\"]\n      signatures:\n        attestors:\n          - {name: ci, key: {path: ci.pub}}\n      attestations:\n        - predicateType: cyclonedx\n          attestors: [ci]\n",
+    )
+    .unwrap();
+    let r = s.explain(&image, &policy, true);
+    assert_eq!(r.code, 1, "{r}");
+    let doc = r.json();
+    assert_eq!(codes(&doc), ["AttestationMissing"]);
+    assert!(
+        steps(&doc)
+            .iter()
+            .any(|(p, _)| p == "cosign attestations (.att tag)"),
+        "{:?}",
+        steps(&doc)
+    );
+
+    let sbom = dir.join("sbom.json");
+    std::fs::write(
+        &sbom,
+        r#"{"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": []}"#,
+    )
+    .unwrap();
+    let a = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("attest")
+        .arg("--key")
+        .arg(&s.key)
+        .arg("--predicate")
+        .arg(&sbom)
+        .args([
+            "--type",
+            "cyclonedx",
+            "--insecure-registry",
+            &s.reg.addr,
+            &image,
+        ]));
+    assert_eq!(a.code, 0, "{a}");
+    let r = s.explain(&image, &policy, true);
+    assert_eq!(r.code, 0, "{r}");
+    let doc = r.json();
+    assert!(
+        has_step(&doc, "cosign attestations (.att tag)", "found"),
+        "{:?}",
+        steps(&doc)
+    );
+    let att = &doc["attestations"][0];
+    assert_eq!(att["verified"], true, "{att}");
+    assert_eq!(att["used"], true, "{att}");
+    assert_eq!(att["attestor"], "ci");
+    let text = s.explain(&image, &policy, false);
+    assert!(text.stdout.contains("by ci, decided the rule"), "{text}");
+}
