@@ -658,3 +658,33 @@ fn policies_come_from_files_or_the_cluster_never_both_or_neither() {
         "{r}"
     );
 }
+
+#[test]
+fn the_controller_serves_the_webhook_only_with_a_certificate() {
+    let r = run(sealgate().args(["controller", "--webhook", "--no-leader-election"]));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("--tls-cert"), "{r}");
+    let dir = tempfile::tempdir().unwrap();
+    let a = pki(dir.path(), "a");
+    let b = pki(dir.path(), "b");
+    // a mismatched pair stops it before it talks to any cluster
+    let r = run(sealgate()
+        .args([
+            "controller",
+            "--webhook",
+            "--no-leader-election",
+            "--state-dir",
+        ])
+        .arg(dir.path().join("state"))
+        .arg("--tls-cert")
+        .arg(&a.cert)
+        .arg("--tls-key")
+        .arg(&b.key)
+        .env("KUBECONFIG", dir.path().join("none")));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr
+            .contains("is not the private key of the certificate"),
+        "{r}"
+    );
+}
