@@ -141,6 +141,20 @@ async fn a_signed_image_passes_and_the_explanation_shows_where_the_signature_was
     assert_eq!(doc["signatures"][0]["attestor"], "ci");
     assert_eq!(doc["signatures"][0]["verified"], true);
     assert_eq!(doc["signatures"][0]["tried"][0]["verified"], true);
+    // the expected signer: the attestor's key, named by the SHA-256 of its SPKI DER
+    let der = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        s.pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    assert_eq!(
+        doc["policies"][0]["attestors"][0]["expects"],
+        format!("key sha256:{}", sha256(&der).trim_start_matches("sha256:"))
+    );
+    assert_eq!(doc["policies"][0]["threshold"], 1);
 }
 
 /// A signature of one image copied onto another: found, signed by the right key, but its

@@ -18,7 +18,7 @@ use crate::decision::ImageReport;
 use crate::edge::registry::Registry;
 use crate::edge::registry::trace::{Call, Entry, Op, Outcome, Traced};
 use crate::manifests::{FoundImage, Location, Origin, Snapshot};
-use crate::policy::{Mode, Policy};
+use crate::policy::{AttestorKind, Mode, Policy};
 
 /// Why a policy applies to the image, or does not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,10 @@ pub struct PolicyMatch {
     pub rule: Option<(String, String)>,
     /// Every rule's globs, to show why none matched.
     pub globs: Vec<(String, Vec<String>)>,
+    /// Who the matched rule expects to have signed: (attestor, `key sha256:<SPKI digest>` or
+    /// `keyless issuer … subject …`), and its threshold.
+    pub attestors: Vec<(String, String)>,
+    pub threshold: Option<usize>,
 }
 
 /// One registry call, named by the discovery path it belongs to.
@@ -128,7 +132,28 @@ pub async fn explain<R: Registry>(
 pub fn matches(policies: &[Policy], name: &str) -> Vec<PolicyMatch> {
     policies
         .iter()
-        .map(|p| PolicyMatch {
+        .map(|p| {
+            let signatures = p.rule_for(name).and_then(|r| r.signatures.as_ref());
+            (p, signatures)
+        })
+        .map(|(p, signatures)| PolicyMatch {
+            attestors: signatures
+                .map(|s| {
+                    s.attestors
+                        .iter()
+                        .map(|a| {
+                            let who = match &a.kind {
+                                AttestorKind::Key(k) => format!("key sha256:{}", k.fingerprint()),
+                                AttestorKind::Keyless(id) => {
+                                    format!("keyless issuer {} subject {}", id.issuer, id.subject)
+                                }
+                            };
+                            (a.name.clone(), who)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            threshold: signatures.map(|s| s.threshold),
             policy: p.name.clone(),
             file: p.file.display().to_string(),
             mode: match p.mode {
@@ -296,6 +321,15 @@ pub fn render_text(e: &Explanation) -> String {
             ));
         } else if let Some((rule, glob)) = &p.rule {
             line(format!("{head}: rule {rule} matches (glob {glob:?})"));
+            if let Some(k) = p.threshold {
+                line(format!(
+                    "    signatures: {k} of {} attestors",
+                    p.attestors.len()
+                ));
+            }
+            for (name, who) in &p.attestors {
+                line(format!("    attestor {name}: {who}"));
+            }
         } else {
             let globs: Vec<String> = p
                 .globs
@@ -409,6 +443,8 @@ pub fn to_json(e: &Explanation) -> Value {
             "registryAllowed": p.registry_allowed,
             "rule": p.rule.as_ref().map(|(rule, glob)| json!({"name": rule, "glob": glob})),
             "rules": p.globs.iter().map(|(rule, g)| json!({"name": rule, "images": g})).collect::<Vec<_>>(),
+            "threshold": p.threshold,
+            "attestors": p.attestors.iter().map(|(name, who)| json!({"name": name, "expects": who})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "discovery": e.steps.iter().map(|s| {
             let (op, target) = match &s.call.op {
