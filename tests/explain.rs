@@ -460,3 +460,41 @@ async fn a_missing_attestation_shows_the_att_path_and_then_the_one_that_decided(
     let text = s.explain(&image, &policy, false);
     assert!(text.stdout.contains("by ci, decided the rule"), "{text}");
 }
+
+/// Offline, on the demo's OCI layout: the signed demo image passes, the unsigned one does not,
+/// and the signature path read is the layout's.
+#[test]
+fn the_demo_layout_explains_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = demo_layout_copy(&dir.path().join("layout"));
+    let explain = |image: &str| {
+        run(sealgate()
+            .args(["explain", image, "--policy"])
+            .arg(demo().join("policy.yaml"))
+            .args(["--offline", "--oci-layout"])
+            .arg(&layout)
+            .args(["-o", "json"]))
+    };
+    let r = explain("ghcr.io/sealgate-demo/web:1.4.2");
+    assert_eq!(r.code, 0, "{r}");
+    let doc = r.json();
+    assert_eq!(doc["signatures"][0]["source"], "oci-layout");
+    assert!(
+        has_step(&doc, "cosign signatures (.sig tag)", "found"),
+        "{:?}",
+        steps(&doc)
+    );
+    let r = explain("ghcr.io/sealgate-demo/debug-tools:latest");
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(codes(&r.json()), ["NoSignature"]);
+    // --offline without a layout is a usage error
+    let r = run(sealgate()
+        .args([
+            "explain",
+            "ghcr.io/sealgate-demo/web:1.4.2",
+            "--offline",
+            "--policy",
+        ])
+        .arg(demo().join("policy.yaml")));
+    assert_eq!(r.code, 2, "{r}");
+}

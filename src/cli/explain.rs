@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 
 use sealgate::edge::registry::credentials::DockerConfig;
 use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
+use sealgate::edge::registry::layout::OciLayout;
 use sealgate::edge::verify::{CheckOptions, GatherOptions, explain};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -41,6 +42,12 @@ pub struct ExplainArgs {
     /// Timeout of one registry request, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
+    /// Read images and signatures from an OCI image layout instead of registries (needs --oci-layout).
+    #[arg(long)]
+    offline: bool,
+    /// The OCI image layout directory for --offline.
+    #[arg(long, value_name = "DIR")]
+    oci_layout: Option<PathBuf>,
     /// Sigstore trusted_root.json for keyless verification.
     #[arg(long, value_name = "FILE")]
     trusted_root: Option<PathBuf>,
@@ -59,38 +66,56 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     if args.image.trim().is_empty() {
         bail!("IMAGE is empty");
     }
+    if args.offline != args.oci_layout.is_some() {
+        bail!(
+            "--offline and --oci-layout DIR go together (images and signatures from a directory)"
+        );
+    }
     let now = match &args.now {
         Some(now) => sealgate::base::time::parse_rfc3339(now)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("--now {now:?} is not an RFC 3339 timestamp"))?,
         None => sealgate::base::time::now(),
     };
-    let docker = DockerConfig::load(args.docker_config.as_deref()).map_err(anyhow::Error::new)?;
-    let registry = HttpRegistry::new(
-        HttpOptions {
-            insecure: args.insecure_registry.clone(),
-            concurrency: args.concurrency,
-            timeout: Duration::from_secs(args.timeout.max(1)),
-            ..HttpOptions::default()
-        },
-        docker,
-    )
-    .map_err(anyhow::Error::new)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let explanation = rt.block_on(async {
-        let policies = super::load_policies(&args.policy, args.trusted_root.as_deref()).await?;
-        let opts = CheckOptions {
-            gather: GatherOptions {
+    let policies = rt.block_on(super::load_policies(
+        &args.policy,
+        args.trusted_root.as_deref(),
+    ))?;
+    let opts = CheckOptions {
+        gather: GatherOptions {
+            concurrency: args.concurrency,
+            ..GatherOptions::default()
+        },
+        resolve_all: true,
+    };
+    let explanation = if let Some(dir) = &args.oci_layout {
+        let layout = OciLayout::open(dir).map_err(anyhow::Error::new)?;
+        rt.block_on(explain::explain(layout, &args.image, &policies, &opts, now))
+    } else {
+        let docker =
+            DockerConfig::load(args.docker_config.as_deref()).map_err(anyhow::Error::new)?;
+        let registry = HttpRegistry::new(
+            HttpOptions {
+                insecure: args.insecure_registry.clone(),
                 concurrency: args.concurrency,
-                ..GatherOptions::default()
+                timeout: Duration::from_secs(args.timeout.max(1)),
+                ..HttpOptions::default()
             },
-            resolve_all: true,
-        };
-        anyhow::Ok(explain::explain(registry, &args.image, &policies, &opts, now).await)
-    })?;
+            docker,
+        )
+        .map_err(anyhow::Error::new)?;
+        rt.block_on(explain::explain(
+            registry,
+            &args.image,
+            &policies,
+            &opts,
+            now,
+        ))
+    };
     match args.output {
         ExplainFormat::Text => print!("{}", explain::render_text(&explanation)),
         ExplainFormat::Json => println!(

@@ -340,9 +340,9 @@ pub fn render_text(e: &Explanation) -> String {
         }
     }
     line(format!(
-        "discovery ({} registry {})",
+        "discovery ({} {})",
         e.steps.len(),
-        plural(e.steps.len(), "request", "requests")
+        plural(e.steps.len(), "lookup", "lookups")
     ));
     for s in &e.steps {
         line(format!(
