@@ -498,3 +498,55 @@ fn the_demo_layout_explains_offline() {
         .arg(demo().join("policy.yaml")));
     assert_eq!(r.code, 2, "{r}");
 }
+
+/// A registry that wants credentials the docker config does not have: the failed lookup is
+/// shown with its reason code (could not check, exit 1), and no credential is ever printed.
+#[tokio::test]
+async fn a_registry_refusing_access_is_shown_as_such_and_no_secret_is_printed() {
+    let reg = TestRegistry::start_htpasswd("ci", "s3cret-pass");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, pem) = keypair(dir.path(), "ci");
+    let policy = write_policy(dir.path(), "**", &[("ci", &pem)], None, "");
+    let image = reg.reference("team/web", "v1");
+    let explain = |config: Option<&Path>| {
+        let mut cmd = sealgate();
+        cmd.arg("explain")
+            .arg(&image)
+            .arg("--policy")
+            .arg(&policy)
+            .args(["--insecure-registry", &reg.addr, "-o", "json"]);
+        if let Some(c) = config {
+            cmd.arg("--docker-config").arg(c);
+        }
+        run(&mut cmd)
+    };
+    // no credentials at all
+    let r = explain(None);
+    assert_eq!(r.code, 1, "{r}");
+    let doc = r.json();
+    assert_eq!(codes(&doc), ["RegistryAuthFailed"]);
+    assert_eq!(doc["verdict"], "unverifiable");
+    assert!(
+        has_step(&doc, "resolve tag v1", "failed"),
+        "{:?}",
+        steps(&doc)
+    );
+    // wrong credentials: refused the same way, and neither secret appears anywhere
+    let config = dir.path().join("docker");
+    std::fs::create_dir_all(&config).unwrap();
+    let auth = b64(b"ci:wrong-pass");
+    std::fs::write(
+        config.join("config.json"),
+        format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, reg.addr),
+    )
+    .unwrap();
+    let r = explain(Some(&config));
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(codes(&r.json()), ["RegistryAuthFailed"]);
+    for secret in ["wrong-pass", auth.as_str(), "s3cret-pass"] {
+        assert!(
+            !r.stdout.contains(secret) && !r.stderr.contains(secret),
+            "{secret} printed:\n{r}"
+        );
+    }
+}
