@@ -3,7 +3,7 @@
 use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -11,8 +11,6 @@ use clap::Args;
 use sealgate::base::verdict::Decision;
 use sealgate::decision::report::{self, Format};
 use sealgate::decision::{self, Report};
-use sealgate::edge::registry::credentials::DockerConfig;
-use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
 use sealgate::edge::registry::layout::OciLayout;
 use sealgate::edge::verify;
 use sealgate::manifests::{self, LoadOptions};
@@ -35,18 +33,8 @@ pub struct CheckArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     output_file: Option<PathBuf>,
-    /// Directory holding config.json (auths, credHelpers, credsStore). Default: $DOCKER_CONFIG, then ~/.docker.
-    #[arg(long, value_name = "DIR")]
-    docker_config: Option<PathBuf>,
-    /// Allow plain HTTP for this registry (host[:port]); repeatable.
-    #[arg(long, value_name = "HOST[:PORT]")]
-    insecure_registry: Vec<String>,
-    /// Registry requests in flight per registry.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    concurrency: usize,
-    /// Timeout of one registry request, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    timeout: u64,
+    #[command(flatten)]
+    registry: super::RegistryArgs,
     /// No network: images and signatures come from --oci-layout.
     #[arg(long)]
     offline: bool,
@@ -92,9 +80,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--now {now:?} is not an RFC 3339 timestamp"))?,
         None => sealgate::base::time::now(),
     };
-    if args.concurrency == 0 {
-        bail!("--concurrency must be at least 1");
-    }
+    args.registry.validate()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -154,7 +140,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // --- the check pipeline: plan → gather at the edge → decide (pure)
     let opts = verify::CheckOptions {
         gather: verify::GatherOptions {
-            concurrency: args.concurrency,
+            concurrency: args.registry.concurrency,
             max_attestation_bytes: args.max_sbom_size,
             tag_ttl: None,
         },
@@ -167,18 +153,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             &layout, &snapshot, &policies, &opts, None, now, None,
         ))
     } else {
-        let docker =
-            DockerConfig::load(args.docker_config.as_deref()).map_err(anyhow::Error::new)?;
-        let http = HttpRegistry::new(
-            HttpOptions {
-                insecure: args.insecure_registry.clone(),
-                concurrency: args.concurrency,
-                timeout: Duration::from_secs(args.timeout.max(1)),
-                ..HttpOptions::default()
-            },
-            docker,
-        )
-        .map_err(anyhow::Error::new)?;
+        let http = args.registry.http()?;
         let announce = |n: usize| {
             if progress && n > 0 {
                 eprintln!("sealgate: checking {n} images…");

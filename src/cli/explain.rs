@@ -3,13 +3,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 
-use sealgate::edge::registry::credentials::DockerConfig;
-use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
 use sealgate::edge::registry::layout::OciLayout;
 use sealgate::edge::verify::{CheckOptions, GatherOptions, explain};
 
@@ -30,18 +27,8 @@ pub struct ExplainArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     output: ExplainFormat,
-    /// Directory holding config.json (auths, credHelpers, credsStore). Default: $DOCKER_CONFIG, then ~/.docker.
-    #[arg(long, value_name = "DIR")]
-    docker_config: Option<PathBuf>,
-    /// Allow plain HTTP for this registry (host[:port]); repeatable.
-    #[arg(long, value_name = "HOST[:PORT]")]
-    insecure_registry: Vec<String>,
-    /// Registry requests in flight.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    concurrency: usize,
-    /// Timeout of one registry request, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    timeout: u64,
+    #[command(flatten)]
+    registry: super::RegistryArgs,
     /// Read images and signatures from an OCI image layout instead of registries (needs --oci-layout).
     #[arg(long)]
     offline: bool,
@@ -60,9 +47,7 @@ pub struct ExplainArgs {
 }
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
-    if args.concurrency == 0 {
-        bail!("--concurrency must be at least 1");
-    }
+    args.registry.validate()?;
     if args.image.trim().is_empty() {
         bail!("IMAGE is empty");
     }
@@ -87,27 +72,17 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     ))?;
     let opts = CheckOptions {
         gather: GatherOptions {
-            concurrency: args.concurrency,
+            concurrency: args.registry.concurrency,
             ..GatherOptions::default()
         },
-        resolve_all: true,
+        // explain resolves every image itself
+        ..CheckOptions::default()
     };
     let explanation = if let Some(dir) = &args.oci_layout {
         let layout = OciLayout::open(dir).map_err(anyhow::Error::new)?;
         rt.block_on(explain::explain(layout, &args.image, &policies, &opts, now))
     } else {
-        let docker =
-            DockerConfig::load(args.docker_config.as_deref()).map_err(anyhow::Error::new)?;
-        let registry = HttpRegistry::new(
-            HttpOptions {
-                insecure: args.insecure_registry.clone(),
-                concurrency: args.concurrency,
-                timeout: Duration::from_secs(args.timeout.max(1)),
-                ..HttpOptions::default()
-            },
-            docker,
-        )
-        .map_err(anyhow::Error::new)?;
+        let registry = args.registry.http()?;
         rt.block_on(explain::explain(
             registry,
             &args.image,

@@ -150,6 +150,52 @@ pub fn run(cli: Cli) -> ExitCode {
 /// Reads the ImagePolicy file or directory `policy` as `check` does: keys in Kubernetes
 /// Secrets (`k8s://`) fetched once before the policies are compiled, `--trusted-root` for
 /// keyless rules.
+/// The registry flags of `check`, `explain` and `webhook`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RegistryArgs {
+    /// Directory holding config.json (auths, credHelpers, credsStore). Default: $DOCKER_CONFIG, then ~/.docker.
+    #[arg(long, value_name = "DIR")]
+    docker_config: Option<std::path::PathBuf>,
+    /// Allow plain HTTP for this registry (host[:port]); repeatable.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    insecure_registry: Vec<String>,
+    /// Registry requests in flight per registry.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub(crate) concurrency: usize,
+    /// Timeout of one registry request, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    timeout: u64,
+}
+
+impl RegistryArgs {
+    /// Refuses values no registry client can use (before any network access).
+    pub(crate) fn validate(&self) -> anyhow::Result<()> {
+        if self.concurrency == 0 {
+            anyhow::bail!("--concurrency must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The HTTP registry client these flags describe (credentials from the docker config).
+    pub(crate) fn http(&self) -> anyhow::Result<sealgate::edge::registry::http::HttpRegistry> {
+        use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
+        let docker = sealgate::edge::registry::credentials::DockerConfig::load(
+            self.docker_config.as_deref(),
+        )
+        .map_err(anyhow::Error::new)?;
+        HttpRegistry::new(
+            HttpOptions {
+                insecure: self.insecure_registry.clone(),
+                concurrency: self.concurrency,
+                timeout: std::time::Duration::from_secs(self.timeout.max(1)),
+                ..HttpOptions::default()
+            },
+            docker,
+        )
+        .map_err(anyhow::Error::new)
+    }
+}
+
 pub(crate) async fn load_policies(
     policy: &std::path::Path,
     trusted_root: Option<&std::path::Path>,

@@ -120,7 +120,7 @@ fn now_of(args: &Option<String>) -> anyhow::Result<Option<i64>> {
     }
 }
 
-fn record(metrics: &Metrics, gate: &Gate, o: &Outcome, seconds: f64, cache_before: (u64, u64)) {
+fn record(metrics: &Metrics, gate: &Gate, o: &Outcome, seconds: f64) {
     metrics.reconcile(sealgate::serve::metrics::ReconcileResult::of(o), seconds);
     // every image of the last report, not the status's first 50
     metrics.set_image_verdicts(&gate.image_verdicts());
@@ -135,12 +135,7 @@ fn record(metrics: &Metrics, gate: &Gate, o: &Outcome, seconds: f64, cache_befor
         metrics.set_last_success(sealgate::base::time::now());
     }
     let (hits, misses) = gate.cache.stats();
-    for _ in cache_before.0..hits {
-        metrics.cache(true);
-    }
-    for _ in cache_before.1..misses {
-        metrics.cache(false);
-    }
+    metrics.cache_totals(hits, misses);
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -266,17 +261,10 @@ async fn daemon(
             break;
         }
         let started = Instant::now();
-        let before = gate.cache.stats();
         let outcome = gate
             .reconcile(fixed_now.unwrap_or_else(sealgate::base::time::now))
             .await;
-        record(
-            &metrics,
-            &gate,
-            &outcome,
-            started.elapsed().as_secs_f64(),
-            before,
-        );
+        record(&metrics, &gate, &outcome, started.elapsed().as_secs_f64());
         *status_doc.write().await = serde_json::to_value(gate.status())?;
         ready.store(true, Ordering::SeqCst);
         tracing::info!(

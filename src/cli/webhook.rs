@@ -10,8 +10,6 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 
-use sealgate::edge::registry::credentials::DockerConfig;
-use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
 use sealgate::edge::verify::{Cache, CheckOptions, GatherOptions};
 use sealgate::serve::metrics::Metrics;
 use sealgate::webhook::policies::{Policies, PolicySet};
@@ -56,18 +54,8 @@ pub struct WebhookArgs {
     /// Also serve GET /metrics over plain HTTP on this address (for Prometheus).
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
-    /// Directory holding config.json (auths, credHelpers, credsStore). Default: $DOCKER_CONFIG, then ~/.docker.
-    #[arg(long, value_name = "DIR")]
-    docker_config: Option<PathBuf>,
-    /// Allow plain HTTP for this registry (host[:port]); repeatable.
-    #[arg(long, value_name = "HOST[:PORT]")]
-    insecure_registry: Vec<String>,
-    /// Registry requests in flight per registry.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    concurrency: usize,
-    /// Timeout of one registry request, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    timeout: u64,
+    #[command(flatten)]
+    registry: super::RegistryArgs,
     /// Sigstore trusted_root.json for keyless verification.
     #[arg(long, value_name = "FILE")]
     trusted_root: Option<PathBuf>,
@@ -94,9 +82,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
     if args.policy_resync.is_some() && !args.kube {
         bail!("--policy-resync needs --kube (policies from files are read once)");
     }
-    if args.concurrency == 0 {
-        bail!("--concurrency must be at least 1");
-    }
+    args.registry.validate()?;
     // refuse to start without a usable certificate
     let cert = Arc::new(
         tls::ReloadingCert::load(&args.tls_cert, &args.tls_key, tls::provider())
@@ -110,19 +96,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("--image-path {s:?}"))?,
         );
     }
-    let docker = DockerConfig::load(args.docker_config.as_deref()).map_err(anyhow::Error::new)?;
-    let registry = Arc::new(
-        HttpRegistry::new(
-            HttpOptions {
-                insecure: args.insecure_registry.clone(),
-                concurrency: args.concurrency,
-                timeout: Duration::from_secs(args.timeout.max(1)),
-                ..HttpOptions::default()
-            },
-            docker,
-        )
-        .map_err(anyhow::Error::new)?,
-    );
+    let registry = Arc::new(args.registry.http()?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -174,7 +148,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
                 mutate: args.mutate_digest,
                 check: CheckOptions {
                     gather: GatherOptions {
-                        concurrency: args.concurrency,
+                        concurrency: args.registry.concurrency,
                         tag_ttl: Some(ttl),
                         ..GatherOptions::default()
                     },

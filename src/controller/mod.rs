@@ -630,7 +630,7 @@ async fn git_auth(
 /// `ClusterImagePolicy`, compiled with their `k8s://` keys.
 async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<Vec<Policy>, Outcome> {
     let ns = gate.namespace().unwrap_or_default();
-    let mut resources: Vec<(Option<String>, String, serde_json::Value)> = Vec::new();
+    let mut resources: Vec<(Option<String>, String, crate::policy::ImagePolicySpec)> = Vec::new();
     let api: Api<ImagePolicy> = Api::namespaced(ctx.client.clone(), &ns);
     for r in &gate.spec.policy_refs {
         let p = api.get(&r.name).await.map_err(|e| {
@@ -639,7 +639,7 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<Vec<Policy>, O
                 format!("ImagePolicy {ns}/{}: {e}", r.name),
             )
         })?;
-        resources.push((Some(ns.clone()), p.name_any(), spec_json(&p.spec.0)));
+        resources.push((Some(ns.clone()), p.name_any(), p.spec.0));
     }
     let cluster: Api<ClusterImagePolicy> = Api::all(ctx.client.clone());
     let list = cluster.list(&ListParams::default()).await.map_err(|e| {
@@ -649,7 +649,7 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<Vec<Policy>, O
         )
     })?;
     for p in list.items {
-        resources.push((None, p.name_any(), spec_json(&p.spec.0)));
+        resources.push((None, p.name_any(), p.spec.0));
     }
     if resources.is_empty() {
         return Err(failed(
@@ -664,7 +664,7 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<Vec<Policy>, O
             &ctx.client,
             namespace.as_deref(),
             &name,
-            spec,
+            &spec,
             ctx.options.trusted_root.clone(),
         )
         .await
@@ -681,11 +681,6 @@ async fn policies(ctx: &Context, gate: &DeploymentGate) -> Result<Vec<Policy>, O
     }
     ctx.remember(&key_of(gate), |m| m.secrets = used);
     Ok(out)
-}
-
-/// A policy spec as the JSON the policy compiler reads.
-pub fn spec_json(spec: &crate::policy::ImagePolicySpec) -> serde_json::Value {
-    serde_json::to_value(spec).unwrap_or(serde_json::Value::Null)
 }
 
 /// Commit-signature trust from the `verify.secretRef` Secret.

@@ -5,7 +5,7 @@
 use k8s_openapi::api::core::v1::Secret;
 
 use crate::policy::keysource::{ClusterScope, KeySourceError, Resolved, SecretKeys};
-use crate::policy::{Policy, PolicyError};
+use crate::policy::{ImagePolicySpec, Policy, PolicyError};
 use crate::sigstore::trust::TrustedRoot;
 
 /// Fetches every `(namespace, name)` Secret once through the Kubernetes API.
@@ -81,7 +81,7 @@ pub async fn compile_policy_resource(
     client: &kube::Client,
     namespace: Option<&str>,
     name: &str,
-    spec: serde_json::Value,
+    spec: &ImagePolicySpec,
     trusted_root: Option<std::sync::Arc<TrustedRoot>>,
 ) -> Result<(Policy, Vec<(String, String)>), PolicyResourceError> {
     let (kind, what) = match namespace {

@@ -422,17 +422,6 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts one verification cache lookup in
-    /// `sealgate_verification_cache_total{result=hit|miss}`.
-    pub fn cache(&self, hit: bool) {
-        let result = if hit {
-            CacheResult::Hit
-        } else {
-            CacheResult::Miss
-        };
-        self.cache.get_or_create(&CacheLabels { result }).inc();
-    }
-
     /// Brings `sealgate_verification_cache_total` up to a cache's running totals (its
     /// `stats()`): counts what was not counted yet, so every user of one cache may call it
     /// after its own lookups and each lookup is counted once.
@@ -696,9 +685,7 @@ mod tests {
     #[test]
     fn cache_counter() {
         let m = Metrics::new();
-        m.cache(true);
-        m.cache(true);
-        m.cache(false);
+        m.cache_totals(2, 1);
         let mut lines = family_lines(&m.encode(), "sealgate_verification_cache");
         lines[2..].sort();
         assert_eq!(
@@ -744,7 +731,7 @@ mod tests {
         m.reconcile(ReconcileResult::Unchanged, 1.0);
         m.set_image_verdicts(&[("pass".into(), String::new(), 1)]);
         m.registry_request("r", 200);
-        m.cache(false);
+        m.cache_totals(0, 1);
         let text = m.encode();
         for line in text.lines().filter(|l| *l != "# EOF") {
             let name = line

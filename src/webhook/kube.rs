@@ -52,20 +52,16 @@ pub async fn compile(
     namespaced: &[Arc<ImagePolicy>],
     cluster: &[Arc<ClusterImagePolicy>],
 ) -> PolicySet {
-    let mut items: Vec<(Option<String>, String, serde_json::Value)> = namespaced
+    let mut items: Vec<(Option<String>, String, &crate::policy::ImagePolicySpec)> = namespaced
         .iter()
         .map(|p| {
             (
                 Some(p.namespace().unwrap_or_default()),
                 p.name_any(),
-                crate::controller::spec_json(&p.spec.0),
+                &p.spec.0,
             )
         })
-        .chain(
-            cluster
-                .iter()
-                .map(|p| (None, p.name_any(), crate::controller::spec_json(&p.spec.0))),
-        )
+        .chain(cluster.iter().map(|p| (None, p.name_any(), &p.spec.0)))
         .collect();
     items.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     let (mut cluster_out, mut namespaced_out, mut broken) = (Vec::new(), Vec::new(), Vec::new());

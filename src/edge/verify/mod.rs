@@ -134,6 +134,25 @@ impl Cache {
         }
     }
 
+    /// The stored value of `key` while it is fresh (`negative` values for the shorter TTL).
+    fn fresh<T: Clone>(
+        &self,
+        map: &Slots<T>,
+        key: &(Repository, Digest),
+        negative: impl Fn(&T) -> bool,
+    ) -> Option<T> {
+        let m = map.lock().ok()?;
+        m.get(key).and_then(|(v, at)| {
+            let ttl = if negative(v) {
+                self.negative_ttl
+            } else {
+                self.ttl
+            };
+            (at.elapsed() < ttl).then(|| v.clone())
+        })
+    }
+
+    /// [`Cache::fresh`], counted as a hit or a miss.
     fn get<T: Clone>(
         &self,
         map: &Slots<T>,
@@ -141,15 +160,7 @@ impl Cache {
         negative: impl Fn(&T) -> bool,
     ) -> Option<T> {
         use std::sync::atomic::Ordering::Relaxed;
-        let m = map.lock().ok()?;
-        let hit = m.get(key).and_then(|(v, at)| {
-            let ttl = if negative(v) {
-                self.negative_ttl
-            } else {
-                self.ttl
-            };
-            (at.elapsed() < ttl).then(|| v.clone())
-        });
+        let hit = self.fresh(map, key, negative);
         if hit.is_some() {
             self.hits.fetch_add(1, Relaxed);
         } else {
@@ -167,15 +178,7 @@ impl Cache {
         negative: impl Fn(&T) -> bool,
     ) -> Option<T> {
         use std::sync::atomic::Ordering::Relaxed;
-        let m = map.lock().ok()?;
-        let hit = m.get(key).and_then(|(v, at)| {
-            let ttl = if negative(v) {
-                self.negative_ttl
-            } else {
-                self.ttl
-            };
-            (at.elapsed() < ttl).then(|| v.clone())
-        });
+        let hit = self.fresh(map, key, negative);
         if hit.is_some() {
             self.misses.fetch_sub(1, Relaxed);
             self.hits.fetch_add(1, Relaxed);
