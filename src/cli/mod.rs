@@ -8,6 +8,7 @@ mod check;
 mod controller;
 mod demo;
 mod explain;
+mod import;
 mod keys;
 mod run;
 mod sign;
@@ -57,6 +58,8 @@ enum Command {
     Webhook(webhook::WebhookArgs),
     /// Explain one image's verdict: policies and rules matched, every discovery path tried, each attestor's result.
     Explain(explain::ExplainArgs),
+    /// Translate Kyverno or policy-controller image policies into ImagePolicy documents.
+    Import(import::ImportArgs),
 }
 
 /// Logging to stderr; stdout carries only the report.
@@ -132,6 +135,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Explain(args) => {
             init_logging(args.verbose, false);
             explain::run(args)
+        }
+        Command::Import(args) => {
+            init_logging(0, false);
+            import::run(args)
         }
         Command::VerifyBlob(args) => {
             init_logging(0, false);

@@ -6,6 +6,7 @@
 pub mod attestations;
 pub mod eval;
 pub mod glob;
+pub mod import;
 pub mod keysource;
 pub mod signatures;
 

@@ -1,0 +1,393 @@
+//! `sealgate import`: Kyverno and sigstore policy-controller policies translated into
+//! ImagePolicy documents (pure: text in, documents and findings out).
+//!
+//! Nothing is guessed. Every field of the source is either translated exactly, or reported
+//! as a [`Finding`] with its path and one of three levels:
+//!
+//! * [`Level::Ignored`]: an admission-controller setting with no meaning for a gate (it
+//!   changes no verdict);
+//! * [`Level::Stricter`]: translated so that sealgate checks *more* than the source policy
+//!   (it may block what the source admits, never the other way round);
+//! * [`Level::Dropped`]: not translated; the result would admit something the source blocks,
+//!   so `sealgate import` exits 1 unless `--allow-partial`.
+//!
+//! Unknown fields are [`Level::Dropped`] too: a field this version does not know may
+//! restrict what the source admits.
+
+mod kyverno;
+mod patterns;
+mod policy_controller;
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use crate::policy::{ImagePolicySpec, Unmatched};
+
+/// Which tool wrote the source policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Kyverno,
+    PolicyController,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Kyverno => "kyverno",
+            Self::PolicyController => "policy-controller",
+        }
+    }
+}
+
+/// How far a field is from an exact translation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Ignored,
+    Stricter,
+    Dropped,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ignored => "ignored",
+            Self::Stricter => "stricter",
+            Self::Dropped => "dropped",
+        }
+    }
+}
+
+/// A field that did not translate exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The source document (`ClusterPolicy/check-images`).
+    pub document: String,
+    /// The field path inside it (`spec.rules[0].verifyImages[0].attestors[0].entries[1].keys.kms`).
+    pub path: String,
+    pub level: Level,
+    pub message: String,
+}
+
+/// One translated ImagePolicy document.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub name: String,
+    /// `ImagePolicy` (namespaced sources) or `ClusterImagePolicy`.
+    pub kind: &'static str,
+    /// The source document it came from.
+    pub from: String,
+    pub spec: ImagePolicySpec,
+}
+
+/// The result of importing one file.
+#[derive(Debug, Clone, Default)]
+pub struct Import {
+    pub policies: Vec<Imported>,
+    pub findings: Vec<Finding>,
+}
+
+impl Import {
+    /// Whether anything was dropped (the result admits something the source would block).
+    pub fn dropped(&self) -> bool {
+        self.findings.iter().any(|f| f.level == Level::Dropped)
+    }
+}
+
+/// Options of an import.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// What images no rule matches get; default per source (Kyverno: allow, since it only
+    /// checks what its rules match; policy-controller: deny, its `no-match-policy` default).
+    pub unmatched: Option<Unmatched>,
+}
+
+/// Why a file could not be imported at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("not a YAML/JSON document: {0}")]
+    Parse(String),
+    #[error("no {0} policy in the file")]
+    Empty(&'static str),
+}
+
+/// Largest source text accepted.
+pub const MAX_SOURCE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Translates every policy document of `text` (multi-document YAML or JSON).
+///
+/// # Errors
+/// [`ImportError`] when the text is not YAML, or holds no policy of `source` at all.
+pub fn import(source: Source, text: &str, options: Options) -> Result<Import, ImportError> {
+    if text.len() > MAX_SOURCE_BYTES {
+        return Err(ImportError::Parse(format!(
+            "larger than {MAX_SOURCE_BYTES} bytes"
+        )));
+    }
+    let docs: Vec<Value> =
+        serde_saphyr::from_str_multiple(text).map_err(|e| ImportError::Parse(e.to_string()))?;
+    let mut out = Import::default();
+    let mut any = false;
+    for (i, doc) in docs.iter().enumerate() {
+        if doc.is_null() {
+            continue;
+        }
+        let Some(map) = doc.as_object() else {
+            out.findings.push(Finding {
+                document: format!("document {i}"),
+                path: String::new(),
+                level: Level::Dropped,
+                message: "not a mapping".into(),
+            });
+            continue;
+        };
+        let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
+        let name = map
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let label = if name.is_empty() {
+            format!("{kind} (document {i})")
+        } else {
+            format!("{kind}/{name}")
+        };
+        let mut cx = Cx {
+            document: label,
+            findings: Vec::new(),
+        };
+        let handled = match source {
+            Source::Kyverno => kyverno::document(map, kind, name, options, &mut cx),
+            Source::PolicyController => {
+                policy_controller::document(map, kind, name, options, &mut cx)
+            }
+        };
+        match handled {
+            Some(policies) => {
+                any = true;
+                out.policies.extend(policies);
+            }
+            None => cx.report(
+                "kind",
+                Level::Ignored,
+                format!("{kind:?} is not a {} image policy", source.name()),
+            ),
+        }
+        out.findings.extend(cx.findings);
+    }
+    if !any {
+        return Err(ImportError::Empty(source.name()));
+    }
+    Ok(out)
+}
+
+/// The findings of one source document.
+pub(crate) struct Cx {
+    document: String,
+    findings: Vec<Finding>,
+}
+
+impl Cx {
+    pub(crate) fn report(&mut self, path: &str, level: Level, message: impl Into<String>) {
+        self.findings.push(Finding {
+            document: self.document.clone(),
+            path: path.to_string(),
+            level,
+            message: message.into(),
+        });
+    }
+}
+
+/// A mapping of the source being read: every key taken is marked, and [`Obj::finish`]
+/// reports the keys nobody took, so no field goes unmentioned.
+pub(crate) struct Obj<'a> {
+    map: Option<&'a Map<String, Value>>,
+    path: String,
+    taken: BTreeSet<&'a str>,
+}
+
+impl<'a> Obj<'a> {
+    /// `v` as a mapping at `path`; anything else is reported as dropped and reads as empty.
+    pub(crate) fn new(v: &'a Value, path: &str, cx: &mut Cx) -> Self {
+        let map = v.as_object();
+        if map.is_none() && !v.is_null() {
+            cx.report(path, Level::Dropped, "expected a mapping");
+        }
+        Self {
+            map,
+            path: path.to_string(),
+            taken: BTreeSet::new(),
+        }
+    }
+
+    pub(crate) fn at(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// Takes a key (marking it translated).
+    pub(crate) fn get(&mut self, key: &str) -> Option<&'a Value> {
+        let map = self.map?;
+        let (k, v) = map.get_key_value(key)?;
+        self.taken.insert(k.as_str());
+        (!v.is_null()).then_some(v)
+    }
+
+    /// Takes a string key; another type is reported as dropped.
+    pub(crate) fn str(&mut self, key: &str, cx: &mut Cx) -> Option<&'a str> {
+        let v = self.get(key)?;
+        match v.as_str() {
+            Some(s) => Some(s),
+            None => {
+                cx.report(&self.at(key), Level::Dropped, "expected a string");
+                None
+            }
+        }
+    }
+
+    /// Takes a boolean key; another type is reported as dropped.
+    pub(crate) fn bool(&mut self, key: &str, cx: &mut Cx) -> Option<bool> {
+        let v = self.get(key)?;
+        match v.as_bool() {
+            Some(b) => Some(b),
+            None => {
+                cx.report(&self.at(key), Level::Dropped, "expected true or false");
+                None
+            }
+        }
+    }
+
+    /// Takes a list key; another type is reported as dropped.
+    pub(crate) fn list(&mut self, key: &str, cx: &mut Cx) -> &'a [Value] {
+        let Some(v) = self.get(key) else {
+            return &[];
+        };
+        match v.as_array() {
+            Some(a) => a,
+            None => {
+                cx.report(&self.at(key), Level::Dropped, "expected a list");
+                &[]
+            }
+        }
+    }
+
+    /// Takes a key and reports it at `level` when present.
+    pub(crate) fn note(&mut self, key: &str, level: Level, message: &str, cx: &mut Cx) {
+        if self.get(key).is_some() {
+            cx.report(&self.at(key), level, message);
+        }
+    }
+
+    /// Reports every key not taken as dropped (unknown to this translation).
+    pub(crate) fn finish(self, cx: &mut Cx) {
+        let Some(map) = self.map else { return };
+        for (k, v) in map {
+            if !self.taken.contains(k.as_str()) && !v.is_null() {
+                cx.report(
+                    &self.at(k),
+                    Level::Dropped,
+                    "not translated (unknown to sealgate import)",
+                );
+            }
+        }
+    }
+}
+
+/// A name usable as a policy or attestor name: lowercase letters, digits, `-` and `.`.
+pub(crate) fn slug(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() || c == '.' {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let t = out.trim_matches('-').to_string();
+    if t.is_empty() { "policy".into() } else { t }
+}
+
+/// The documents as multi-document YAML, each headed by where it came from.
+///
+/// # Errors
+/// Serialization failure (should not happen for these types).
+pub fn to_yaml(source: Source, file: &str, policies: &[Imported]) -> Result<String, String> {
+    let mut out = String::new();
+    for p in policies {
+        let mut spec = serde_json::to_value(&p.spec).map_err(|e| e.to_string())?;
+        prune(&mut spec);
+        let doc = serde_json::json!({
+            "apiVersion": "sealgate.dev/v1alpha1",
+            "kind": p.kind,
+            "metadata": {"name": p.name},
+            "spec": spec,
+        });
+        let text = serde_saphyr::to_string(&doc).map_err(|e| e.to_string())?;
+        out.push_str("---\n");
+        out.push_str(&format!(
+            "# sealgate import {} {}: {}\n",
+            source.name(),
+            file.replace(['\n', '\r'], " "),
+            p.from.replace(['\n', '\r'], " ")
+        ));
+        out.push_str(&text);
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// Removes nulls, empty lists and maps, and `false` (every boolean of the schema defaults
+/// to false), so the YAML shows only what was set.
+fn prune(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for x in m.values_mut() {
+                prune(x);
+            }
+            m.retain(|_, x| match x {
+                Value::Null | Value::Bool(false) => false,
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(o) => !o.is_empty(),
+                _ => true,
+            });
+        }
+        Value::Array(a) => a.iter_mut().for_each(prune),
+        _ => {}
+    }
+}
+
+/// PEM blocks of a text holding one or more public keys, each re-armoured on its own.
+pub(crate) fn split_pem(text: &str) -> Result<Vec<String>, String> {
+    let blocks = crate::crypto::parse_pem_blocks(text).map_err(|e| e.to_string())?;
+    let keys: Vec<String> = blocks
+        .into_iter()
+        .filter(|b| b.label == "PUBLIC KEY" || b.label == "RSA PUBLIC KEY")
+        .map(|b| {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&b.contents);
+            let mut s = format!("-----BEGIN {}-----\n", b.label);
+            for chunk in b64.as_bytes().chunks(64) {
+                s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+                s.push('\n');
+            }
+            s.push_str(&format!("-----END {}-----\n", b.label));
+            s
+        })
+        .collect();
+    for k in &keys {
+        crate::crypto::PublicKey::from_pem(k).map_err(|e| e.to_string())?;
+    }
+    if keys.is_empty() {
+        return Err("no PUBLIC KEY block".into());
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests;
