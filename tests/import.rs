@@ -217,6 +217,24 @@ async fn kyverno_keyless_identity_round_trips_through_check() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn kyverno_image_validating_policy_round_trips_through_check() {
+    let s = setup().await;
+    let got = s.round_trip("kyverno", "kyverno-image-validating-policy.yaml", &[]);
+    // one signature of alice or of the keyless identity, on every matched image
+    assert_eq!(
+        verdicts(&got),
+        [
+            ("acme-app", "fail"),
+            ("alice", "pass"),
+            ("alice-bob-charlie", "pass"),
+            ("keyless", "pass"),
+            ("outside", "allowed"),
+        ],
+        "{got:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn policy_controller_authorities_round_trip_through_check() {
     let s = setup().await;
     let got = s.round_trip("policy-controller", "policy-controller.yaml", &[]);
@@ -300,6 +318,7 @@ fn every_fixture_translates_without_a_dropped_field_but_the_key_authority() {
     for (from, fixture, dropped) in [
         ("kyverno", "kyverno-keys.yaml", false),
         ("kyverno", "kyverno-keyless.yaml", false),
+        ("kyverno", "kyverno-image-validating-policy.yaml", false),
         ("policy-controller", "policy-controller.yaml", false),
         ("policy-controller", "policy-controller-key.yaml", true),
     ] {

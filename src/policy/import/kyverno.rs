@@ -29,15 +29,11 @@ pub(super) fn document(
         "ClusterPolicy" => "ClusterImagePolicy",
         "Policy" => "ImagePolicy",
         "ImageValidatingPolicy" | "NamespacedImageValidatingPolicy" => {
-            cx.report(
-                "spec",
-                Level::Dropped,
-                format!(
-                    "{kind} (CEL validations) is not translated by this version; \
-                     translate its attestors by hand"
-                ),
-            );
-            return Some(Vec::new());
+            let api = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+            if !api.starts_with("policies.kyverno.io/") {
+                return None;
+            }
+            return Some(super::kyverno_ivp::document(map, kind, name, options, cx));
         }
         _ => return None,
     };

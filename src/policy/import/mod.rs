@@ -15,6 +15,7 @@
 //! restrict what the source admits.
 
 mod kyverno;
+mod kyverno_ivp;
 mod patterns;
 mod policy_controller;
 

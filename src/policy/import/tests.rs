@@ -476,15 +476,71 @@ fn kyverno_keyless_regexes_and_secret_keys() {
     );
 }
 
+fn ivp(attestors: &str, validations: &str) -> String {
+    format!(
+        "apiVersion: policies.kyverno.io/v1alpha1\nkind: ImageValidatingPolicy\nmetadata: {{name: ivp}}\n\
+         spec:\n  validationActions: [Audit]\n  matchConstraints:\n    resourceRules:\n    - apiGroups: ['']\n      \
+         apiVersions: [v1]\n      operations: [CREATE]\n      resources: [pods]\n  matchImageReferences:\n  \
+         - glob: 'ghcr.io/acme/*'\n  attestors:\n{}  attestations:\n  - name: sbom\n    intoto: {{type: https://cyclonedx.org/bom}}\n  \
+         validations:\n{}",
+        indent(attestors, 2),
+        indent(validations, 2)
+    )
+}
+
 #[test]
-fn kyverno_image_validating_policy_is_reported_not_guessed() {
-    let out = import(
-        Source::Kyverno,
-        "apiVersion: policies.kyverno.io/v1alpha1\nkind: ImageValidatingPolicy\nmetadata: {name: ivp}\nspec: {}\n",
-        Options::default(),
+fn kyverno_image_validating_policy_translates_its_exact_cel_forms() {
+    let attestors = format!(
+        "- name: ci\n  cosign:\n    key:\n      data: |\n{}    ctlog: {{insecureIgnoreTlog: true}}\n\
+         - name: release\n  cosign:\n    keyless:\n      identities:\n      - {{issuer: https://token.actions.githubusercontent.com, subjectRegExp: 'https://github\\.com/acme/.+'}}\n",
+        indent(PEM, 8)
     );
-    // not a kyverno.io policy: nothing in the file is a Kyverno image policy this version reads
-    assert!(out.is_err() || out.unwrap().dropped());
+    let text = ivp(
+        &attestors,
+        "- expression: >-\n    images.containers.map(image, verifyImageSignatures(image, [attestors.ci, attestors.release])).all(e, e > 0)\n  message: unsigned\n\
+         - expression: images.containers.map(image, verifyAttestationSignatures(image, attestations.sbom, [attestors.ci])).all(e, e > 0)\n",
+    );
+    let out = run(Source::Kyverno, &text);
+    assert!(!out.dropped(), "{:?}", out.findings);
+    assert_eq!(out.policies.len(), 2);
+    let first = &out.policies[0];
+    assert_eq!(
+        (first.name.as_str(), first.kind),
+        ("ivp-1", "ClusterImagePolicy")
+    );
+    assert_eq!(first.spec.mode, Mode::Warn);
+    assert_eq!(first.spec.rules[0].images, ["ghcr.io/acme/**"]);
+    let s = first.spec.rules[0].signatures.as_ref().unwrap();
+    assert_eq!(s.threshold, Some(1));
+    assert_eq!(
+        s.attestors
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>(),
+        ["ci", "release"]
+    );
+    let second = &out.policies[1].spec.rules[0];
+    assert_eq!(second.signatures.as_ref().unwrap().attestors[0].name, "ci");
+    assert_eq!(
+        second.attestations.as_ref().unwrap()[0].predicate_type,
+        "https://cyclonedx.org/bom"
+    );
+    assert!(levels(&out, Level::Stricter).contains(&"spec.matchConstraints".to_string()));
+
+    // anything else is dropped; a key without insecureIgnoreTlog too
+    let text = ivp(
+        &attestors.replace("    ctlog: {insecureIgnoreTlog: true}\n", ""),
+        "- expression: images.containers.map(image, verifyImageSignatures(image, [attestors.ci])).all(e, e >= 2)\n",
+    );
+    let out = import(Source::Kyverno, &text, Options::default()).unwrap();
+    assert_eq!(
+        levels(&out, Level::Dropped),
+        [
+            "spec.attestors[0].cosign.ctlog.insecureIgnoreTlog",
+            "spec.validations[0].expression"
+        ]
+    );
+    assert!(out.policies.is_empty());
 }
 
 fn pc_doc(authorities: &str) -> String {
