@@ -312,6 +312,191 @@ async fn what_does_not_translate_is_reported_and_nothing_written_without_allow_p
     assert_eq!(r.code, 2, "{r}");
 }
 
+/// A policy-controller `TrustRoot` (`sigstoreKeys`, PEM in base64 as Kubernetes writes
+/// `[]byte`) carrying the public-good Sigstore material of sealgate's built-in root, minus
+/// whatever `skip` names.
+fn trust_root_of_public_good(name: &str, skip: &[&str]) -> String {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let pem = |label: &str, der: &str| {
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(der)
+            .unwrap();
+        let body = b64(&der);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+    };
+    let root: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sigstore/roots/production.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let cas = |key: &str| -> serde_json::Value {
+        root[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let chain: String = c["certChain"]["certificates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| pem("CERTIFICATE", x["rawBytes"].as_str().unwrap()))
+                    .collect();
+                serde_json::json!({
+                    "subject": c["subject"],
+                    "uri": c["uri"],
+                    "certChain": b64(chain.as_bytes()),
+                })
+            })
+            .collect()
+    };
+    let logs = |key: &str| -> serde_json::Value {
+        root[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "baseURL": l["baseUrl"],
+                    "hashAlgorithm": "sha-256",
+                    "publicKey": b64(pem("PUBLIC KEY", l["publicKey"]["rawBytes"].as_str().unwrap()).as_bytes()),
+                })
+            })
+            .collect()
+    };
+    let mut keys = serde_json::json!({
+        "certificateAuthorities": cas("certificateAuthorities"),
+        "tLogs": logs("tlogs"),
+        "ctLogs": logs("ctlogs"),
+        "timestampAuthorities": cas("timestampAuthorities"),
+    });
+    for k in skip {
+        keys.as_object_mut().unwrap().remove(*k);
+    }
+    serde_json::to_string(&serde_json::json!({
+        "apiVersion": "policy.sigstore.dev/v1alpha1",
+        "kind": "TrustRoot",
+        "metadata": {"name": name},
+        "spec": {"sigstoreKeys": keys},
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_controller_trust_root_becomes_a_trusted_root_file() {
+    let s = setup().await;
+    let policy = format!(
+        "apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {{name: private-sigstore}}\n\
+         spec:\n  images:\n  - glob: '{}/securesystemsengineering/**'\n  authorities:\n  - name: oauth\n    \
+         keyless:\n      url: https://fulcio.example.internal\n      trustRootRef: my-sigstore\n      identities:\n      \
+         - {{issuer: 'https://github.com/login/oauth', subject: '{SUBJECT}'}}\n    ctlog:\n      \
+         url: https://rekor.example.internal\n      trustRootRef: my-sigstore\n",
+        s.reg.addr
+    );
+    let check = |dir: &Path, image: &str| {
+        let m = dir.join("m");
+        write_deployment(&m, "a.yaml", &[image]);
+        run(sealgate()
+            .arg("check")
+            .arg(&m)
+            .arg("--policy")
+            .arg(dir.join("policies"))
+            .args(["-o", "json", "--insecure-registry", &s.reg.addr]))
+    };
+    for (case, skip, keyless_verdict) in [
+        ("full", &[][..], "pass"),
+        ("no-fulcio", &["certificateAuthorities"][..], "fail"),
+    ] {
+        let dir = s.dir.path().join(case);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cip.yaml"), &policy).unwrap();
+        std::fs::write(
+            dir.join("trustroot.json"),
+            trust_root_of_public_good("my-sigstore", skip),
+        )
+        .unwrap();
+        let out = dir.join("policies");
+        let r = s.import(
+            "policy-controller",
+            &[&dir.join("cip.yaml"), &dir.join("trustroot.json")],
+            &["--out-dir", out.to_str().unwrap()],
+        );
+        assert_eq!(r.code, 0, "{r}");
+        assert!(r.stderr.contains("keyless.url: ignored"), "{r}");
+        let written = std::fs::read_to_string(out.join("private-sigstore.yaml")).unwrap();
+        assert!(
+            written.contains("path: my-sigstore.trusted_root.json"),
+            "{written}"
+        );
+        let c = check(&dir, &s.images["keyless"]);
+        assert_eq!(
+            c.json()["images"][0]["verdict"],
+            keyless_verdict,
+            "{case}: {c}"
+        );
+        if case == "full" {
+            // the log IDs are those of the Sigstore root (SHA-256 of each log's key)
+            let ours: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(out.join("my-sigstore.trusted_root.json")).unwrap(),
+            )
+            .unwrap();
+            let theirs: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(
+                    Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("src/sigstore/roots/production.json"),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            for (k, url) in [
+                ("tlogs", "https://rekor.sigstore.dev"),
+                ("ctlogs", "https://ctfe.sigstore.dev/2022"),
+            ] {
+                let id = |v: &serde_json::Value| {
+                    v[k].as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|l| l["baseUrl"] == url)
+                        .map(|l| l["logId"]["keyId"].clone())
+                        .unwrap()
+                };
+                assert_eq!(id(&ours), id(&theirs), "{k} {url}");
+            }
+            assert_eq!(
+                check(&dir, &s.images["alice"]).json()["images"][0]["verdict"],
+                "fail"
+            );
+        }
+    }
+    // without --out-dir there is nowhere to put the trusted root; a reference to a TrustRoot
+    // not imported is dropped
+    let dir = s.dir.path().join("full");
+    let r = s.import(
+        "policy-controller",
+        &[&dir.join("cip.yaml"), &dir.join("trustroot.json")],
+        &[],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("--out-dir"), "{r}");
+    let r = s.import("policy-controller", &[&dir.join("cip.yaml")], &[]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        r.stderr
+            .contains("TrustRoot \"my-sigstore\" is not among the imported files"),
+        "{r}"
+    );
+}
+
 #[test]
 fn every_fixture_translates_without_a_dropped_field_but_the_key_authority() {
     // the fixtures as written (placeholders filled with a fixed registry)

@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 
 use sealgate::policy::Unmatched;
-use sealgate::policy::import::{self, Imported, Source};
+use sealgate::policy::import::{self, Imported, Source, TrustedRootFile};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum From {
@@ -53,22 +53,36 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         From::Kyverno => Source::Kyverno,
         From::PolicyController => Source::PolicyController,
     };
-    let options = import::Options {
-        unmatched: args.unmatched.map(|u| match u {
-            UnmatchedArg::Allow => Unmatched::Allow,
-            UnmatchedArg::Deny => Unmatched::Deny,
-        }),
-    };
-    let mut outputs: Vec<(String, Vec<Imported>)> = Vec::new();
-    let mut counts = [0usize; 3];
-    let mut stderr = std::io::stderr().lock();
+    let mut texts = Vec::new();
     for file in &args.files {
         let shown = file.display().to_string();
         let bytes = sealgate::base::files::read_regular(file, MAX_FILE_BYTES)
             .map_err(|e| anyhow::anyhow!("{shown}: cannot read: {e}"))?;
         let text =
             String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{shown}: not UTF-8 text"))?;
-        let result = import::import(source, &text, options).with_context(|| shown.clone())?;
+        texts.push((file.as_path(), shown, text));
+    }
+    let options = import::Options {
+        unmatched: args.unmatched.map(|u| match u {
+            UnmatchedArg::Allow => Unmatched::Allow,
+            UnmatchedArg::Deny => Unmatched::Deny,
+        }),
+        trust_roots: if source == Source::PolicyController {
+            texts
+                .iter()
+                .flat_map(|(_, _, t)| import::trust_root_names(t))
+                .collect()
+        } else {
+            Default::default()
+        },
+    };
+    let mut outputs: Vec<(String, Vec<Imported>)> = Vec::new();
+    let mut roots: Vec<TrustedRootFile> = Vec::new();
+    let mut counts = [0usize; 3];
+    let mut stderr = std::io::stderr().lock();
+    for (file, shown, text) in &texts {
+        let result =
+            import::import(source, text, options.clone()).with_context(|| shown.clone())?;
         for f in &result.findings {
             counts[f.level as usize] += 1;
             let path = if f.path.is_empty() {
@@ -79,17 +93,17 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
             writeln!(
                 stderr,
                 "{}: {}: {path}{}: {}",
-                clean(&shown),
+                clean(shown),
                 clean(&f.document),
                 f.level.as_str(),
                 clean(&f.message)
             )?;
         }
-        for p in &result.policies {
-            validate(p, file)?;
-        }
-        outputs.push((shown, result.policies));
+        roots.extend(result.trusted_roots);
+        outputs.push((shown.clone(), result.policies));
+        let _ = file;
     }
+    validate_all(&outputs, &roots)?;
     let [ignored, stricter, dropped] = counts;
     let n: usize = outputs.iter().map(|(_, p)| p.len()).sum();
     writeln!(
@@ -105,6 +119,11 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     match &args.out_dir {
+        None if !roots.is_empty() => {
+            bail!(
+                "a TrustRoot becomes a trusted_root.json file next to the policies: pass --out-dir DIR"
+            );
+        }
         None => {
             let mut out = std::io::stdout().lock();
             for (file, policies) in &outputs {
@@ -115,7 +134,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
                 )?;
             }
         }
-        Some(dir) => write_dir(dir, source, &outputs)?,
+        Some(dir) => write_dir(dir, source, &outputs, &roots)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -127,8 +146,37 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
-/// The translation must load as `check` loads it (keys in Secrets are read only there).
-fn validate(p: &Imported, file: &Path) -> anyhow::Result<()> {
+/// Every translation must load as `check` loads it (keys in Secrets are read only there;
+/// trusted roots are read from a scratch directory holding the imported ones).
+fn validate_all(
+    outputs: &[(String, Vec<Imported>)],
+    roots: &[TrustedRootFile],
+) -> anyhow::Result<()> {
+    let scratch = std::env::temp_dir().join(format!(
+        "sealgate-import-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    ));
+    std::fs::create_dir(&scratch)?;
+    let result = (|| {
+        for r in roots {
+            std::fs::write(scratch.join(&r.file_name), &r.json)?;
+        }
+        for (_, policies) in outputs {
+            for p in policies {
+                validate(p, &scratch)?;
+            }
+        }
+        anyhow::Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn validate(p: &Imported, base: &Path) -> anyhow::Result<()> {
     let uses_secret = p
         .spec
         .rules
@@ -149,7 +197,7 @@ fn validate(p: &Imported, file: &Path) -> anyhow::Result<()> {
         "metadata": {"name": p.name},
         "spec": serde_json::to_value(&p.spec)?,
     });
-    sealgate::policy::compile(doc, file, Path::new("."))
+    sealgate::policy::compile(doc, &base.join("imported.yaml"), base)
         .map(|_| ())
         .map_err(|e| anyhow::anyhow!("internal: the translation of {} does not load: {e}", p.from))
 }
@@ -158,12 +206,13 @@ fn write_dir(
     dir: &Path,
     source: Source,
     outputs: &[(String, Vec<Imported>)],
+    roots: &[TrustedRootFile],
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let mut names = std::collections::BTreeSet::new();
     for (_, policies) in outputs {
         for p in policies {
-            if !names.insert(p.name.clone()) {
+            if !names.insert(format!("{}.yaml", p.name)) {
                 bail!(
                     "two imported policies are named {:?}: write them to stdout instead",
                     p.name
@@ -171,23 +220,42 @@ fn write_dir(
             }
         }
     }
+    for r in roots {
+        if !names.insert(r.file_name.clone()) {
+            bail!("two imported TrustRoots are named {:?}", r.file_name);
+        }
+    }
+    let create = |path: &Path, text: &str| -> anyhow::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .with_context(|| {
+                format!(
+                    "{}: cannot create (it is never overwritten)",
+                    path.display()
+                )
+            })?;
+        f.write_all(text.as_bytes())?;
+        println!("{}", path.display());
+        Ok(())
+    };
+    // nothing is written when any target exists
+    for n in &names {
+        let path = dir.join(n);
+        if path.symlink_metadata().is_ok() {
+            bail!("{}: exists (it is never overwritten)", path.display());
+        }
+    }
+    for r in roots {
+        create(&dir.join(&r.file_name), &r.json)?;
+    }
     for (file, policies) in outputs {
         for p in policies {
             let path = dir.join(format!("{}.yaml", p.name));
             let text = import::to_yaml(source, file, std::slice::from_ref(p))
                 .map_err(anyhow::Error::msg)?;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .with_context(|| {
-                    format!(
-                        "{}: cannot create (it is never overwritten)",
-                        path.display()
-                    )
-                })?;
-            f.write_all(text.as_bytes())?;
-            println!("{}", path.display());
+            create(&path, &text)?;
         }
     }
     Ok(())

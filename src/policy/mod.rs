@@ -292,6 +292,9 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let p = e.path();
         if p.is_dir() {
             collect_files(&p, out)?;
+        } else if name == "trusted_root.json" || name.ends_with(".trusted_root.json") {
+            // Sigstore trust material kept beside the policies that name it (trustedRoot.path)
+            continue;
         } else if name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json") {
             out.push(p);
         }

@@ -22,7 +22,7 @@ pub(super) fn document(
     map: &serde_json::Map<String, Value>,
     kind: &str,
     name: &str,
-    options: Options,
+    options: &Options,
     cx: &mut Cx,
 ) -> Option<Vec<Imported>> {
     let out_kind = match kind {
@@ -208,7 +208,7 @@ fn verify_images(
     base: &str,
     rule_name: &str,
     mut mode: Mode,
-    options: Options,
+    options: &Options,
     kind: &'static str,
     from: &str,
     cx: &mut Cx,

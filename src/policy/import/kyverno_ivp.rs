@@ -27,7 +27,7 @@ pub(super) fn document(
     map: &serde_json::Map<String, Value>,
     kind: &str,
     name: &str,
-    options: Options,
+    options: &Options,
     cx: &mut Cx,
 ) -> Vec<Imported> {
     let out_kind = if kind == "ImageValidatingPolicy" {

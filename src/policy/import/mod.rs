@@ -18,6 +18,7 @@ mod kyverno;
 mod kyverno_ivp;
 mod patterns;
 mod policy_controller;
+mod trust_root;
 
 use std::collections::BTreeSet;
 
@@ -81,10 +82,25 @@ pub struct Imported {
     pub spec: ImagePolicySpec,
 }
 
+/// A `trusted_root.json` made from a policy-controller `TrustRoot`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedRootFile {
+    /// The file name policies refer to: [`trusted_root_file`] of the TrustRoot's name.
+    pub file_name: String,
+    pub from: String,
+    pub json: String,
+}
+
+/// The file a `TrustRoot` named `name` is written to (next to the policies).
+pub fn trusted_root_file(name: &str) -> String {
+    format!("{}.trusted_root.json", slug(name))
+}
+
 /// The result of importing one file.
 #[derive(Debug, Clone, Default)]
 pub struct Import {
     pub policies: Vec<Imported>,
+    pub trusted_roots: Vec<TrustedRootFile>,
     pub findings: Vec<Finding>,
 }
 
@@ -96,11 +112,15 @@ impl Import {
 }
 
 /// Options of an import.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// What images no rule matches get; default per source (Kyverno: allow, since it only
     /// checks what its rules match; policy-controller: deny, its `no-match-policy` default).
     pub unmatched: Option<Unmatched>,
+    /// The policy-controller `TrustRoot`s imported alongside ([`trust_root_names`]): an
+    /// authority's `trustRootRef` to one of them becomes `trustedRoot: {path:
+    /// NAME.trusted_root.json}`.
+    pub trust_roots: std::collections::BTreeSet<String>,
 }
 
 /// Why a file could not be imported at all.
@@ -110,6 +130,25 @@ pub enum ImportError {
     Parse(String),
     #[error("no {0} policy in the file")]
     Empty(&'static str),
+}
+
+/// The names of the policy-controller `TrustRoot` documents of `text` (for
+/// [`Options::trust_roots`], gathered over every file before any is imported).
+pub fn trust_root_names(text: &str) -> Vec<String> {
+    let docs: Vec<Value> = match serde_saphyr::from_str_multiple(text) {
+        Ok(d) => d,
+        Err(_) => return Vec::new(),
+    };
+    docs.iter()
+        .filter(|d| {
+            d.get("kind").and_then(Value::as_str) == Some("TrustRoot")
+                && d.get("apiVersion")
+                    .and_then(Value::as_str)
+                    .is_some_and(|a| a.starts_with("policy.sigstore.dev/"))
+        })
+        .filter_map(|d| d.pointer("/metadata/name").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Largest source text accepted.
@@ -156,11 +195,12 @@ pub fn import(source: Source, text: &str, options: Options) -> Result<Import, Im
         let mut cx = Cx {
             document: label,
             findings: Vec::new(),
+            roots: Vec::new(),
         };
         let handled = match source {
-            Source::Kyverno => kyverno::document(map, kind, name, options, &mut cx),
+            Source::Kyverno => kyverno::document(map, kind, name, &options, &mut cx),
             Source::PolicyController => {
-                policy_controller::document(map, kind, name, options, &mut cx)
+                policy_controller::document(map, kind, name, &options, &mut cx)
             }
         };
         match handled {
@@ -175,6 +215,7 @@ pub fn import(source: Source, text: &str, options: Options) -> Result<Import, Im
             ),
         }
         out.findings.extend(cx.findings);
+        out.trusted_roots.extend(cx.roots);
     }
     if !any {
         return Err(ImportError::Empty(source.name()));
@@ -186,6 +227,7 @@ pub fn import(source: Source, text: &str, options: Options) -> Result<Import, Im
 pub(crate) struct Cx {
     document: String,
     findings: Vec<Finding>,
+    roots: Vec<TrustedRootFile>,
 }
 
 impl Cx {

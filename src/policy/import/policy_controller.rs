@@ -13,7 +13,7 @@ use super::patterns::{self, Translated};
 use super::{Cx, Imported, Level, Obj, Options, slug, split_pem};
 use crate::policy::{
     AttestationSpec, AttestorSpec, ImagePolicySpec, KeySpec, KeylessSpec, Mode, RuleSpec,
-    SignaturesSpec, Unmatched,
+    SignaturesSpec, TrustedRootSpec, Unmatched,
 };
 
 const PUBLIC_FULCIO: &str = "https://fulcio.sigstore.dev";
@@ -22,7 +22,7 @@ pub(super) fn document(
     map: &serde_json::Map<String, Value>,
     kind: &str,
     name: &str,
-    options: Options,
+    options: &Options,
     cx: &mut Cx,
 ) -> Option<Vec<Imported>> {
     let api = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
@@ -32,12 +32,13 @@ pub(super) fn document(
     match kind {
         "ClusterImagePolicy" => {}
         "TrustRoot" => {
-            cx.report(
-                "spec",
-                Level::Dropped,
-                "TrustRoot is not translated by this version: write its keys as a \
-                 trusted_root.json and give the attestors trustedRoot: {path: …}",
-            );
+            if let Some(json) = super::trust_root::convert(map, cx) {
+                cx.roots.push(super::TrustedRootFile {
+                    file_name: super::trusted_root_file(name),
+                    from: format!("{kind}/{name}"),
+                    json,
+                });
+            }
             return Some(Vec::new());
         }
         _ => return None,
@@ -113,6 +114,46 @@ pub(super) fn document(
             .map(slug)
             .unwrap_or_else(|| format!("authority-{i}"));
         let before = attestors.len();
+        // the TrustRoot this authority verifies with (one for all its parts)
+        let refs: std::collections::BTreeSet<&str> = ["keyless", "ctlog", "rfc3161timestamp"]
+            .iter()
+            .filter_map(|k| a.get(k)?.get("trustRootRef")?.as_str())
+            .collect();
+        let root = match refs.iter().collect::<Vec<_>>().as_slice() {
+            [] => None,
+            [one] if options.trust_roots.contains(**one) => Some(super::trusted_root_file(one)),
+            [one] => {
+                cx.report(
+                    &at,
+                    Level::Dropped,
+                    format!("TrustRoot {one:?} is not among the imported files: import it too"),
+                );
+                None
+            }
+            _ => {
+                cx.report(
+                    &at,
+                    Level::Dropped,
+                    "different TrustRoots for the parts of one authority are not translated",
+                );
+                None
+            }
+        };
+        let private = |cx: &mut Cx, at: &str, what: &str| {
+            if root.is_some() {
+                cx.report(
+                    at,
+                    Level::Ignored,
+                    "verified with the keys of the TrustRoot the authority refers to",
+                );
+            } else {
+                cx.report(
+                    at,
+                    Level::Dropped,
+                    format!("a private {what}: import its TrustRoot (trustRootRef) or give the attestor a trustedRoot"),
+                );
+            }
+        };
         if let Some(s) = o.get("static") {
             let mut so = Obj::new(s, &o.at("static"), cx);
             match so.str("action", cx) {
@@ -185,25 +226,15 @@ pub(super) fn document(
             if let Some(u) = ko.str("url", cx)
                 && u.trim_end_matches('/') != PUBLIC_FULCIO
             {
-                cx.report(
-                    &ko.at("url"),
-                    Level::Dropped,
-                    "a private Fulcio: give the attestor a trustedRoot",
-                );
+                private(cx, &ko.at("url"), "Fulcio");
             }
-            for (f, why) in [
-                (
-                    "trustRootRef",
-                    "TrustRoot references are not translated: give the attestor a trustedRoot",
-                ),
-                (
-                    "caCert",
-                    "a custom CA certificate: give the attestor a trustedRoot",
-                ),
-            ] {
-                if ko.get(f).is_some() {
-                    cx.report(&ko.at(f), Level::Dropped, why);
-                }
+            ko.get("trustRootRef");
+            if ko.get("caCert").is_some() {
+                cx.report(
+                    &ko.at("caCert"),
+                    Level::Dropped,
+                    "a custom CA certificate: write it into a TrustRoot or a trustedRoot",
+                );
             }
             if ko.bool("insecureIgnoreSCT", cx) == Some(true) {
                 cx.report(
@@ -279,27 +310,18 @@ pub(super) fn document(
             if let Some(u) = co.str("url", cx)
                 && u.trim_end_matches('/') != "https://rekor.sigstore.dev"
             {
-                cx.report(
-                    &co.at("url"),
-                    Level::Dropped,
-                    "a private Rekor: give the attestor a trustedRoot",
-                );
+                private(cx, &co.at("url"), "Rekor");
             }
-            if co.get("trustRootRef").is_some() {
-                cx.report(
-                    &co.at("trustRootRef"),
-                    Level::Dropped,
-                    "TrustRoot references are not translated: give the attestor a trustedRoot",
-                );
-            }
+            co.get("trustRootRef");
             co.finish(cx);
         }
-        if o.get("rfc3161timestamp").is_some() {
-            cx.report(
-                &o.at("rfc3161timestamp"),
-                Level::Dropped,
-                "a private timestamp authority: give the attestor a trustedRoot",
-            );
+        if let Some(t) = o.get("rfc3161timestamp") {
+            let mut to = Obj::new(t, &o.at("rfc3161timestamp"), cx);
+            to.get("trustRootRef");
+            to.finish(cx);
+            if root.is_none() {
+                private(cx, &o.at("rfc3161timestamp"), "timestamp authority");
+            }
         }
         if let Some(s) = o.get("source") {
             let only_secrets = s.as_array().is_some_and(|l| {
@@ -369,6 +391,11 @@ pub(super) fn document(
             }
         }
         o.finish(cx);
+        if let Some(path) = &root {
+            for a in &mut attestors[before..] {
+                a.trusted_root = Some(TrustedRootSpec { path: path.clone() });
+            }
+        }
         let added = attestors.len() - before;
         for (n, a) in attestors[before..].iter_mut().enumerate() {
             a.name = if added == 1 {
