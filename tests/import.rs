@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/scangen.rs"]
+mod scangen;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -495,6 +497,85 @@ async fn policy_controller_trust_root_becomes_a_trusted_root_file() {
             .contains("TrustRoot \"my-sigstore\" is not among the imported files"),
         "{r}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kyverno_scan_age_condition_becomes_max_age() {
+    let reg = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (ci, pem) = keypair(dir.path(), "ci");
+    push_image(&oci(), &reg, "acme/app", "v1").await;
+    let image = reg.reference("acme/app", "v1");
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("sign")
+        .arg("--key")
+        .arg(&ci)
+        .args(["--insecure-registry", &reg.addr])
+        .arg(&image));
+    assert_eq!(r.code, 0, "{r}");
+    let trivy = scangen::trivy_json(&scangen::sample_vulns(), "2026-06-01T00:00:00Z");
+    let pred = scangen::cosign_vuln(Some(&trivy), "2026-06-01T00:00:00Z", "2026-06-01T00:00:00Z");
+    let file = dir.path().join("vuln.json");
+    std::fs::write(&file, pred).unwrap();
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("attest")
+        .arg("--key")
+        .arg(&ci)
+        .arg("--predicate")
+        .arg(&file)
+        .args(["--type", "vuln", "--insecure-registry", &reg.addr])
+        .arg(&image));
+    assert_eq!(r.code, 0, "{r}");
+
+    let src = dir.path().join("kyverno.yaml");
+    std::fs::write(
+        &src,
+        fill(
+            "kyverno-vuln-scan-age.yaml",
+            &[("REGISTRY", &reg.addr), ("CI", &pem)],
+        ),
+    )
+    .unwrap();
+    let r = run(sealgate().arg("import").arg("kyverno").arg(&src));
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stdout.contains("maxAge: 24h"), "{r}");
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, &r.stdout).unwrap();
+    let manifests = dir.path().join("m");
+    write_deployment(&manifests, "a.yaml", &[&image]);
+    let check = |now: &str| {
+        run(sealgate()
+            .arg("check")
+            .arg(&manifests)
+            .arg("--policy")
+            .arg(&policy)
+            .args(["-o", "json", "--insecure-registry", &reg.addr, "--now", now]))
+    };
+    // Kyverno: time_since(scanFinishedOn) <= 24h holds half a day later, not two days later
+    let c = check("2026-06-01T12:00:00Z");
+    assert_eq!(c.code, 0, "{c}");
+    let c = check("2026-06-03T00:00:00Z");
+    assert_eq!(c.code, 1, "{c}");
+    let codes: Vec<String> = c.json()["images"][0]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes, ["ScanTooOld"], "{c}");
+    // another condition is not translated
+    std::fs::write(
+        &src,
+        std::fs::read_to_string(&src)
+            .unwrap()
+            .replace("LessThanOrEquals", "GreaterThan"),
+    )
+    .unwrap();
+    let r = run(sealgate().arg("import").arg("kyverno").arg(&src));
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("conditions[0].all[0]: dropped"), "{r}");
 }
 
 #[test]

@@ -17,6 +17,82 @@ use crate::policy::{
 };
 
 const PUBLIC_REKOR: &str = "https://rekor.sigstore.dev";
+const VULN_PREDICATE: &str = "https://cosign.sigstore.dev/attestation/vuln/v1";
+
+/// An attestation's `conditions`: every block must hold; a block's `all` entries each, its
+/// `any` when it has one entry. The one form that maps exactly is the scan-age check of a
+/// cosign vulnerability attestation, `{{ time_since('', '{{metadata.scanFinishedOn}}', '') }}`
+/// `LessThanOrEquals` DURATION → `vulnerabilities.maxAge` (both fail a scan without a time).
+/// Everything else is dropped.
+fn conditions(
+    v: &Value,
+    at: &str,
+    vuln: bool,
+    cx: &mut Cx,
+) -> Option<crate::policy::VulnerabilitiesSpec> {
+    let Some(blocks) = v.as_array() else {
+        cx.report(at, Level::Dropped, "expected a list of condition blocks");
+        return None;
+    };
+    let mut max_age: Option<String> = None;
+    for (b, block) in blocks.iter().enumerate() {
+        let bat = format!("{at}[{b}]");
+        let mut o = Obj::new(block, &bat, cx);
+        let mut items: Vec<(String, &Value)> = o
+            .list("all", cx)
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("{bat}.all[{i}]"), c))
+            .collect();
+        let any = o.list("any", cx);
+        match any {
+            [] => {}
+            [one] => items.push((format!("{bat}.any[0]"), one)),
+            _ => cx.report(
+                &o.at("any"),
+                Level::Dropped,
+                "alternatives of several conditions are not translated",
+            ),
+        }
+        o.finish(cx);
+        for (cat, c) in items {
+            let mut co = Obj::new(c, &cat, cx);
+            let key = co.str("key", cx).unwrap_or("");
+            let op = co.str("operator", cx).unwrap_or("");
+            let value = co.get("value").and_then(Value::as_str).unwrap_or("");
+            co.note("message", Level::Ignored, "a message", cx);
+            co.finish(cx);
+            let compact: String = key
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .map(|c| if c == '"' { '\'' } else { c })
+                .collect();
+            let is_age = compact == "{{time_since('','{{metadata.scanFinishedOn}}','')}}";
+            if vuln
+                && is_age
+                && op == "LessThanOrEquals"
+                && crate::base::time::parse_duration(value).is_ok()
+                && max_age.is_none()
+            {
+                max_age = Some(value.to_string());
+                continue;
+            }
+            cx.report(
+                &cat,
+                Level::Dropped,
+                "condition not translated (only the scan age of a vulnerability attestation, \
+                 time_since(…metadata.scanFinishedOn…) LessThanOrEquals DURATION, maps onto \
+                 vulnerabilities.maxAge)",
+            );
+        }
+    }
+    max_age.map(|a| crate::policy::VulnerabilitiesSpec {
+        max_severity: None,
+        deny: Vec::new(),
+        ignore: Vec::new(),
+        max_age: Some(a),
+    })
+}
 
 pub(super) fn document(
     map: &serde_json::Map<String, Value>,
@@ -409,16 +485,8 @@ fn verify_images(
         let mut ao = Obj::new(att, &at, cx);
         let ty = ao.str("predicateType", cx).or_else(|| ao.str("type", cx));
         ao.note("name", Level::Ignored, "a label", cx);
-        if let Some(c) = ao.get("conditions")
-            && c.as_array().is_none_or(|l| !l.is_empty())
-        {
-            cx.report(
-                &ao.at("conditions"),
-                Level::Dropped,
-                "attestation conditions (JMESPath) are not translated: only the presence of a \
-                 verified attestation of this type is required",
-            );
-        }
+        let conditions_v = ao.get("conditions");
+        let conditions_at = ao.at("conditions");
         let att_sets: Vec<_> = ao
             .list("attestors", cx)
             .iter()
@@ -438,11 +506,13 @@ fn verify_images(
             );
             continue;
         };
+        let vulnerabilities =
+            conditions_v.and_then(|c| conditions(c, &conditions_at, m.uri() == VULN_PREDICATE, cx));
         let spec_of = |attestors| AttestationSpec {
             predicate_type: m.uri().to_string(),
             attestors,
             sbom: None,
-            vulnerabilities: None,
+            vulnerabilities: vulnerabilities.clone(),
         };
         if att_sets.is_empty() {
             match sets.as_slice() {
