@@ -461,6 +461,90 @@ async fn a_missing_attestation_shows_the_att_path_and_then_the_one_that_decided(
     assert!(text.stdout.contains("by ci, decided the rule"), "{text}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attestation_by_another_key_lists_what_each_attestor_made_of_it() {
+    let s = setup().await;
+    let image = s.image("team/sbom-other", &[&s.key], false).await;
+    let dir = s.dir.path().join("att-other");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ci.pub"), &s.pem).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: sbom}\nspec:\n  rules:\n    - name: r\n      images: [\"**\"]\n      signatures:\n        attestors:\n          - {name: ci, key: {path: ci.pub}}\n      attestations:\n        - predicateType: cyclonedx\n",
+    )
+    .unwrap();
+    let sbom = dir.join("sbom.json");
+    std::fs::write(
+        &sbom,
+        r#"{"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": []}"#,
+    )
+    .unwrap();
+    let a = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("attest")
+        .arg("--key")
+        .arg(&s.other_key)
+        .arg("--predicate")
+        .arg(&sbom)
+        .args([
+            "--type",
+            "cyclonedx",
+            "--insecure-registry",
+            &s.reg.addr,
+            &image,
+        ]));
+    assert_eq!(a.code, 0, "{a}");
+    let r = s.explain(&image, &policy, true);
+    assert_eq!(r.code, 1, "{r}");
+    let doc = r.json();
+    assert_eq!(codes(&doc), ["AttestationMissing"], "{r}");
+    let att = &doc["attestations"][0];
+    assert_eq!(att["verified"], false, "{att}");
+    assert_eq!(att["tried"][0]["attestor"], "ci", "{att}");
+    assert_eq!(
+        att["tried"][0]["message"], "NoMatchingSignature: not signed by ci",
+        "{att}"
+    );
+    let text = s.explain(&image, &policy, false);
+    assert!(
+        text.stdout
+            .contains("\n    ci: NoMatchingSignature: not signed by ci\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keyless_signature_of_another_identity_names_expected_and_actual() {
+    const REPO: &str = "securesystemsengineering/testimage";
+    let reg = TestRegistry::start_with(|storage| load_dump(storage, REPO, &connaisseur_dump()));
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: keyless}\nspec:\n  rules:\n    - name: r\n      images: [\"**\"]\n      signatures:\n        attestors:\n          - name: release\n            keyless: {issuer: https://github.com/login/oauth, subject: someone.else@securesystems.de}\n",
+    )
+    .unwrap();
+    let image = reg.reference(REPO, "keyless");
+    let r = run(sealgate()
+        .arg("explain")
+        .arg(&image)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["-o", "json", "--insecure-registry", &reg.addr]));
+    assert_eq!(r.code, 1, "{r}");
+    let doc = r.json();
+    assert_eq!(codes(&doc), ["IdentityMismatch"], "{r}");
+    let tried = &doc["signatures"][0]["tried"][0];
+    assert_eq!(tried["code"], "IdentityMismatch", "{tried}");
+    let msg = tried["message"].as_str().unwrap();
+    assert!(
+        msg.contains("someone.else@securesystems.de")
+            && msg.contains("philipp.belitz@securesystems.de"),
+        "expected and actual subject: {msg}"
+    );
+}
+
 /// Offline, on the demo's OCI layout: the signed demo image passes, the unsigned one does not,
 /// and the signature path read is the layout's.
 #[test]

@@ -134,7 +134,12 @@ fn open_bundle(f: &AttestationEnvelope) -> Result<Option<crate::sigstore::bundle
 /// the PAE (or the bundle, with its tlog material, verifies with that key); a keyless
 /// attestor's identity is proven by the bundle's certificate, tlog entries and timestamps.
 /// The statement's subject is checked by the caller.
-fn signed_by(a: &crate::policy::Attestor, o: &Opened, content: &Content, now: i64) -> bool {
+fn signed_by(
+    a: &crate::policy::Attestor,
+    o: &Opened,
+    content: &Content,
+    now: i64,
+) -> Result<(), String> {
     use crate::sigstore::verify::{Artifact, Options, verify_bundle};
     let opts = Options {
         ignore_tlog: a.ignore_tlog,
@@ -142,7 +147,7 @@ fn signed_by(a: &crate::policy::Attestor, o: &Opened, content: &Content, now: i6
     };
     match (&o.bundle, a.key()) {
         // material that does not decode is never bypassed with a bare signature check
-        (Err(_), _) => false,
+        (Err(e), _) => Err(format!("SignatureInvalid: {e}")),
         (Ok(Some(b)), _) => verify_bundle(
             b,
             Artifact::StatementChecked,
@@ -150,12 +155,23 @@ fn signed_by(a: &crate::policy::Attestor, o: &Opened, content: &Content, now: i6
             &a.trusted_root,
             opts,
         )
-        .is_ok(),
-        (_, Some(key)) => content
-            .signatures
-            .iter()
-            .any(|sig| key.verify(&content.pae, sig).is_ok()),
-        (_, None) => false,
+        .map(|_| ())
+        .map_err(|f| format!("{}: {}", f.code.as_str(), f.message)),
+        (_, Some(key)) => {
+            if content
+                .signatures
+                .iter()
+                .any(|sig| key.verify(&content.pae, sig).is_ok())
+            {
+                Ok(())
+            } else {
+                Err(format!("NoMatchingSignature: not signed by {}", a.name))
+            }
+        }
+        (_, None) => Err(format!(
+            "NoMatchingSignature: no certificate, so not a keyless signature of {}",
+            a.name
+        )),
     }
 }
 
@@ -205,6 +221,9 @@ pub struct FoundAttestation {
     pub used: bool,
     /// Why it does not count, when it does not.
     pub note: Option<String>,
+    /// When no allowed attestor signed it: (attestor, why its check failed), in rule order
+    /// (`sealgate explain` shows them).
+    pub tried: Vec<(String, String)>,
 }
 
 /// The outcome of one attestation rule on one image.
@@ -240,6 +259,7 @@ pub fn check(rule: &AttestationRule, digest: &Digest, opened: &[Opened], now: i6
             verified: false,
             used: false,
             note: None,
+            tried: Vec::new(),
         };
         let content = match &o.content {
             Ok(c) => c,
@@ -253,11 +273,16 @@ pub fn check(rule: &AttestationRule, digest: &Digest, opened: &[Opened], now: i6
         if let Ok(s) = &content.statement {
             f.predicate_type = Some(s.predicate_type.clone());
         }
-        f.attestor = rule
-            .attestors
-            .iter()
-            .find(|a| signed_by(a, o, content, now))
-            .map(|a| a.name.clone());
+        for a in &rule.attestors {
+            match signed_by(a, o, content, now) {
+                Ok(()) => {
+                    f.attestor = Some(a.name.clone());
+                    f.tried.clear();
+                    break;
+                }
+                Err(why) => f.tried.push((a.name.clone(), why)),
+            }
+        }
         if f.attestor.is_none() {
             untrusted += 1;
             f.note = Some("not signed by an allowed attestor".into());

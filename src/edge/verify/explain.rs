@@ -412,6 +412,9 @@ pub fn render_text(e: &Explanation) -> String {
                 s.push_str(&format!(" — {}", clean(n)));
             }
             line(s);
+            for (att, why) in &a.tried {
+                line(format!("    {}: {}", clean(att), clean(why)));
+            }
         }
     }
     line(format!(
@@ -487,6 +490,7 @@ pub fn to_json(e: &Explanation) -> Value {
             "verified": a.verified,
             "used": a.used,
             "note": a.note,
+            "tried": a.tried.iter().map(|(att, why)| json!({"attestor": att, "message": why})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "verdict": r.verdict.as_str(),
         "blocking": r.blocking,
