@@ -117,8 +117,14 @@ pub(super) fn document(
 
     // images
     let mut images = Vec::new();
-    for (i, m) in spec.list("matchImageReferences", cx).iter().enumerate() {
-        let at = format!("spec.matchImageReferences[{i}]");
+    // `imageRules` is the field's name in the first v1alpha1 releases
+    let mut rules: Vec<(String, &Value)> = Vec::new();
+    for field in ["matchImageReferences", "imageRules"] {
+        for (i, m) in spec.list(field, cx).iter().enumerate() {
+            rules.push((format!("spec.{field}[{i}]"), m));
+        }
+    }
+    for (at, m) in rules {
         let mut o = Obj::new(m, &at, cx);
         let glob = o.str("glob", cx);
         if o.get("expression").is_some() {

@@ -526,6 +526,13 @@ fn kyverno_image_validating_policy_translates_its_exact_cel_forms() {
         "https://cyclonedx.org/bom"
     );
     assert!(levels(&out, Level::Stricter).contains(&"spec.matchConstraints".to_string()));
+    // the first v1alpha1 releases call the globs imageRules
+    let older = run(
+        Source::Kyverno,
+        &text.replace("matchImageReferences", "imageRules"),
+    );
+    assert!(!older.dropped(), "{:?}", older.findings);
+    assert_eq!(older.policies[0].spec.rules[0].images, ["ghcr.io/acme/**"]);
 
     // anything else is dropped; a key without insecureIgnoreTlog too
     let text = ivp(
