@@ -339,6 +339,62 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// A cosign identity (`issuer`, `subject`, `issuerRegExp`, `subjectRegExp`, as
+/// policy-controller and Kyverno's ImageValidatingPolicy write it) as a keyless spec: regular
+/// expressions unanchored as cosign matches them, an absent field any value. An exact value
+/// with a regular expression for the same field (cosign checks both) keeps the exact value
+/// when it matches the expression. `None` (reported) when it does not translate.
+pub(crate) fn cosign_identity(
+    v: &Value,
+    at: &str,
+    cx: &mut Cx,
+) -> Option<crate::policy::KeylessSpec> {
+    let mut o = Obj::new(v, at, cx);
+    let mut ok = true;
+    let mut field =
+        |o: &mut Obj<'_>, name: &str, cx: &mut Cx| -> (Option<String>, Option<String>) {
+            let exact = o.str(name, cx).map(str::to_string);
+            let re_field = format!("{name}RegExp");
+            let re = match o.str(&re_field, cx).map(patterns::unanchored_regex) {
+                None => None,
+                Some(Ok(r)) => Some(r),
+                Some(Err(e)) => {
+                    cx.report(&o.at(&re_field), Level::Dropped, e);
+                    ok = false;
+                    None
+                }
+            };
+            match (exact, re) {
+                (Some(e), Some(r)) => {
+                    let holds = crate::sigstore::verify::Matcher::regex(&r)
+                        .map(|m| m.matches(&e))
+                        .unwrap_or(false);
+                    if !holds {
+                        cx.report(
+                            &o.at(name),
+                            Level::Dropped,
+                            format!("{name} does not match {re_field}: no signature can pass"),
+                        );
+                        ok = false;
+                    }
+                    (Some(e), None)
+                }
+                (None, None) => (None, Some(".*".into())),
+                other => other,
+            }
+        };
+    let (issuer, issuer_regexp) = field(&mut o, "issuer", cx);
+    let (subject, subject_regexp) = field(&mut o, "subject", cx);
+    o.finish(cx);
+    ok.then_some(crate::policy::KeylessSpec {
+        issuer,
+        issuer_regexp,
+        subject,
+        subject_regexp,
+        claims: Default::default(),
+    })
+}
+
 /// A name usable as a policy or attestor name: lowercase letters, digits, `-` and `.`.
 pub(crate) fn slug(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::patterns::{self, Translated};
 use super::{Cx, Imported, Level, Obj, Options, slug, split_pem};
 use crate::policy::{
-    AttestationSpec, AttestorSpec, ImagePolicySpec, KeySpec, KeylessSpec, Mode, RuleSpec,
-    SignaturesSpec, TrustedRootSpec, Unmatched,
+    AttestationSpec, AttestorSpec, ImagePolicySpec, KeySpec, Mode, RuleSpec, SignaturesSpec,
+    TrustedRootSpec, Unmatched,
 };
 
 const PUBLIC_FULCIO: &str = "https://fulcio.sigstore.dev";
@@ -253,47 +253,8 @@ pub(super) fn document(
             }
             for (n, id) in ids.iter().enumerate() {
                 let at = ko.at(&format!("identities[{n}]"));
-                let mut io = Obj::new(id, &at, cx);
-                let mut spec = KeylessSpec {
-                    issuer: io.str("issuer", cx).map(str::to_string),
-                    issuer_regexp: None,
-                    subject: io.str("subject", cx).map(str::to_string),
-                    subject_regexp: None,
-                    claims: Default::default(),
-                };
-                let mut ok = true;
-                for (f, slot) in [
-                    ("issuerRegExp", &mut spec.issuer_regexp),
-                    ("subjectRegExp", &mut spec.subject_regexp),
-                ] {
-                    if let Some(r) = io.str(f, cx) {
-                        match patterns::unanchored_regex(r) {
-                            Ok(x) => *slot = Some(x),
-                            Err(e) => {
-                                cx.report(&io.at(f), Level::Dropped, e);
-                                ok = false;
-                            }
-                        }
-                    }
-                }
-                io.finish(cx);
-                if spec.issuer.is_some() && spec.issuer_regexp.is_some()
-                    || spec.subject.is_some() && spec.subject_regexp.is_some()
-                {
-                    cx.report(
-                        &at,
-                        Level::Dropped,
-                        "both an exact value and a regular expression for the same field",
-                    );
-                    ok = false;
-                }
-                if spec.issuer.is_none() && spec.issuer_regexp.is_none() {
-                    spec.issuer_regexp = Some(".*".into());
-                }
-                if spec.subject.is_none() && spec.subject_regexp.is_none() {
-                    spec.subject_regexp = Some(".*".into());
-                }
-                if ok {
+                let spec = super::cosign_identity(id, &at, cx);
+                if let Some(spec) = spec {
                     attestors.push(AttestorSpec {
                         name: String::new(),
                         key: None,
