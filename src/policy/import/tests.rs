@@ -667,3 +667,40 @@ fn not_a_policy_and_bad_input_are_errors_without_panics() {
         assert!(out.dropped(), "{junk}");
     }
 }
+
+#[test]
+fn truncated_and_mangled_policies_never_panic() {
+    let kyv = kyverno_doc(&format!(
+        "- imageReferences: ['ghcr.io/acme/*']\n  attestors:\n  - count: 1\n    entries:\n{}  attestations:\n  - type: https://cosign.sigstore.dev/attestation/vuln/v1\n    conditions:\n    - all: [{{key: \"{{{{ time_since('','{{{{metadata.scanFinishedOn}}}}','') }}}}\", operator: LessThanOrEquals, value: 24h}}]\n",
+        indent(&key_entry(""), 4)
+    ));
+    let pc = pc_doc(
+        "- name: k\n  keyless:\n    trustRootRef: r\n    identities: [{issuer: a, subjectRegExp: '.*'}]\n- static: {action: pass}\n",
+    );
+    let mut seed: u64 = 0x5ea1_9a7e;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize
+    };
+    for (source, text) in [(Source::Kyverno, &kyv), (Source::PolicyController, &pc)] {
+        let bytes = text.as_bytes();
+        for cut in (0..bytes.len()).step_by(5) {
+            let t = String::from_utf8_lossy(&bytes[..cut]);
+            let _ = import(source, &t, Options::default());
+        }
+        for _ in 0..400 {
+            let mut b = bytes.to_vec();
+            for _ in 0..3 {
+                let i = next() % b.len();
+                b[i] = b"{}[]:-'\"*?,\n 0a"[next() % 15];
+            }
+            let t = String::from_utf8_lossy(&b);
+            if let Ok(out) = import(source, &t, Options::default()) {
+                // whatever translated is a valid document
+                let _ = to_yaml(source, "t.yaml", &out.policies).unwrap();
+            }
+        }
+    }
+}
