@@ -538,7 +538,20 @@ async fn kyverno_scan_age_condition_becomes_max_age() {
         ),
     )
     .unwrap();
+    // translated, and reported: Kyverno checks every vulnerability attestation, sealgate the
+    // newest
     let r = run(sealgate().arg("import").arg("kyverno").arg(&src));
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        r.stderr
+            .contains("conditions[0].all[0]: dropped: translated as vulnerabilities.maxAge: 24h"),
+        "{r}"
+    );
+    let r = run(sealgate()
+        .arg("import")
+        .arg("kyverno")
+        .arg(&src)
+        .arg("--allow-partial"));
     assert_eq!(r.code, 0, "{r}");
     assert!(r.stdout.contains("maxAge: 24h"), "{r}");
     let policy = dir.path().join("policy.yaml");
@@ -575,7 +588,11 @@ async fn kyverno_scan_age_condition_becomes_max_age() {
     .unwrap();
     let r = run(sealgate().arg("import").arg("kyverno").arg(&src));
     assert_eq!(r.code, 1, "{r}");
-    assert!(r.stderr.contains("conditions[0].all[0]: dropped"), "{r}");
+    assert!(
+        r.stderr
+            .contains("conditions[0].all[0]: dropped: condition not translated"),
+        "{r}"
+    );
 }
 
 #[test]

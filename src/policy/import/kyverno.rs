@@ -22,8 +22,9 @@ const VULN_PREDICATE: &str = "https://cosign.sigstore.dev/attestation/vuln/v1";
 /// An attestation's `conditions`: every block must hold; a block's `all` entries each, its
 /// `any` when it has one entry. The one form that maps exactly is the scan-age check of a
 /// cosign vulnerability attestation, `{{ time_since('', '{{metadata.scanFinishedOn}}', '') }}`
-/// `LessThanOrEquals` DURATION → `vulnerabilities.maxAge` (both fail a scan without a time).
-/// Everything else is dropped.
+/// `LessThanOrEquals` DURATION → `vulnerabilities.maxAge` (both fail a scan without a time) —
+/// still reported as dropped, since Kyverno applies conditions to every attestation of the
+/// type and sealgate's vulnerability rules to the newest. Everything else is dropped.
 fn conditions(
     v: &Value,
     at: &str,
@@ -75,6 +76,16 @@ fn conditions(
                 && max_age.is_none()
             {
                 max_age = Some(value.to_string());
+                cx.report(
+                    &cat,
+                    Level::Dropped,
+                    format!(
+                        "translated as vulnerabilities.maxAge: {value}, which sealgate checks on \
+                         the newest verified vulnerability attestation; Kyverno checks every one \
+                         (an older stale scan beside a fresh one blocks in Kyverno, not in \
+                         sealgate)"
+                    ),
+                );
                 continue;
             }
             cx.report(
