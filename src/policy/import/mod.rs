@@ -395,7 +395,8 @@ pub(crate) fn cosign_identity(
     })
 }
 
-/// A name usable as a policy or attestor name: lowercase letters, digits, `-` and `.`.
+/// A name usable as a policy or attestor name: lowercase letters, digits, `-` and `.`, as a
+/// Kubernetes object name.
 pub(crate) fn slug(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -406,7 +407,10 @@ pub(crate) fn slug(s: &str) -> String {
             out.push('-');
         }
     }
-    let t = out.trim_matches('-').to_string();
+    // a Kubernetes object name: starts and ends with a letter or digit, at most 253 long
+    let mut t = out.trim_matches(['-', '.']).to_string();
+    t.truncate(200);
+    let t = t.trim_end_matches(['-', '.']).to_string();
     if t.is_empty() { "policy".into() } else { t }
 }
 

@@ -704,3 +704,12 @@ fn truncated_and_mangled_policies_never_panic() {
         }
     }
 }
+
+#[test]
+fn names_are_kubernetes_object_names() {
+    assert_eq!(slug("Check Images!"), "check-images");
+    assert_eq!(slug(".."), "policy");
+    assert_eq!(slug("-a.b-"), "a.b");
+    assert_eq!(slug(&"x".repeat(400)).len(), 200);
+    assert_eq!(slug("../../etc/passwd"), "etc-passwd");
+}
