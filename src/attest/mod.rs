@@ -7,6 +7,7 @@
 //! - [`vuln`]: vulnerability-scan predicates (cosign vuln, Trivy, SARIF) and their rules.
 
 pub mod sbom;
+pub mod vsa;
 pub mod vuln;
 
 use base64::Engine as _;
