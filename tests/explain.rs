@@ -61,6 +61,49 @@ impl Setup {
         write_policy(&dir, images, &[("ci", &self.pem)], threshold, extra)
     }
 
+    /// A policy in `dir` requiring ci's signature and a CycloneDX attestation (`extra` lines
+    /// under the attestation entry).
+    fn sbom_policy(&self, dir: &str, extra: &str) -> PathBuf {
+        let dir = self.dir.path().join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ci.pub"), &self.pem).unwrap();
+        let policy = dir.join("policy.yaml");
+        std::fs::write(
+            &policy,
+            format!("apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {{name: sbom}}\nspec:\n  rules:\n    - name: r\n      images: [\"**\"]\n      signatures:\n        attestors:\n          - {{name: ci, key: {{path: ci.pub}}}}\n      attestations:\n        - predicateType: cyclonedx\n{extra}"),
+        )
+        .unwrap();
+        policy
+    }
+
+    /// `sealgate attest` of an empty CycloneDX SBOM on `image`, signed with `key`.
+    fn attest_sbom(&self, image: &str, key: &Path) {
+        let sbom = self
+            .dir
+            .path()
+            .join(format!("sbom-{}.json", hex::encode(rand_bytes::<4>())));
+        std::fs::write(
+            &sbom,
+            r#"{"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": []}"#,
+        )
+        .unwrap();
+        let a = run(sealgate()
+            .env("COSIGN_PASSWORD", "pw")
+            .arg("attest")
+            .arg("--key")
+            .arg(key)
+            .arg("--predicate")
+            .arg(&sbom)
+            .args([
+                "--type",
+                "cyclonedx",
+                "--insecure-registry",
+                &self.reg.addr,
+                image,
+            ]));
+        assert_eq!(a.code, 0, "{a}");
+    }
+
     fn explain(&self, image: &str, policy: &Path, json: bool) -> Run {
         let mut cmd = sealgate();
         cmd.arg("explain")
@@ -403,15 +446,7 @@ fn usage_errors_exit_2() {
 async fn a_missing_attestation_shows_the_att_path_and_then_the_one_that_decided() {
     let s = setup().await;
     let image = s.image("team/sbom", &[&s.key], false).await;
-    let dir = s.dir.path().join("att");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("ci.pub"), &s.pem).unwrap();
-    let policy = dir.join("policy.yaml");
-    std::fs::write(
-        &policy,
-        "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: sbom}\nspec:\n  rules:\n    - name: r\n      images: [\"**\"]\n      signatures:\n        attestors:\n          - {name: ci, key: {path: ci.pub}}\n      attestations:\n        - predicateType: cyclonedx\n          attestors: [ci]\n",
-    )
-    .unwrap();
+    let policy = s.sbom_policy("att", "          attestors: [ci]\n");
     let r = s.explain(&image, &policy, true);
     assert_eq!(r.code, 1, "{r}");
     let doc = r.json();
@@ -424,27 +459,7 @@ async fn a_missing_attestation_shows_the_att_path_and_then_the_one_that_decided(
         steps(&doc)
     );
 
-    let sbom = dir.join("sbom.json");
-    std::fs::write(
-        &sbom,
-        r#"{"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": []}"#,
-    )
-    .unwrap();
-    let a = run(sealgate()
-        .env("COSIGN_PASSWORD", "pw")
-        .arg("attest")
-        .arg("--key")
-        .arg(&s.key)
-        .arg("--predicate")
-        .arg(&sbom)
-        .args([
-            "--type",
-            "cyclonedx",
-            "--insecure-registry",
-            &s.reg.addr,
-            &image,
-        ]));
-    assert_eq!(a.code, 0, "{a}");
+    s.attest_sbom(&image, &s.key);
     let r = s.explain(&image, &policy, true);
     assert_eq!(r.code, 0, "{r}");
     let doc = r.json();
@@ -465,36 +480,8 @@ async fn a_missing_attestation_shows_the_att_path_and_then_the_one_that_decided(
 async fn an_attestation_by_another_key_lists_what_each_attestor_made_of_it() {
     let s = setup().await;
     let image = s.image("team/sbom-other", &[&s.key], false).await;
-    let dir = s.dir.path().join("att-other");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("ci.pub"), &s.pem).unwrap();
-    let policy = dir.join("policy.yaml");
-    std::fs::write(
-        &policy,
-        "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: sbom}\nspec:\n  rules:\n    - name: r\n      images: [\"**\"]\n      signatures:\n        attestors:\n          - {name: ci, key: {path: ci.pub}}\n      attestations:\n        - predicateType: cyclonedx\n",
-    )
-    .unwrap();
-    let sbom = dir.join("sbom.json");
-    std::fs::write(
-        &sbom,
-        r#"{"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": []}"#,
-    )
-    .unwrap();
-    let a = run(sealgate()
-        .env("COSIGN_PASSWORD", "pw")
-        .arg("attest")
-        .arg("--key")
-        .arg(&s.other_key)
-        .arg("--predicate")
-        .arg(&sbom)
-        .args([
-            "--type",
-            "cyclonedx",
-            "--insecure-registry",
-            &s.reg.addr,
-            &image,
-        ]));
-    assert_eq!(a.code, 0, "{a}");
+    let policy = s.sbom_policy("att-other", "");
+    s.attest_sbom(&image, &s.other_key);
     let r = s.explain(&image, &policy, true);
     assert_eq!(r.code, 1, "{r}");
     let doc = r.json();

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 
+use sealgate::edge::verify::explain::clean;
 use sealgate::policy::Unmatched;
 use sealgate::policy::import::{self, Imported, Source, TrustedRootFile};
 
@@ -137,13 +138,6 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => write_dir(dir, source, &outputs, &roots)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Every control character removed from what is shown (paths and messages quote the input).
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 /// Every translation must load as `check` loads it (keys in Secrets are read only there;

@@ -106,7 +106,7 @@ fn conditions(
 }
 
 pub(super) fn document(
-    map: &serde_json::Map<String, Value>,
+    doc: &Value,
     kind: &str,
     name: &str,
     options: &Options,
@@ -116,26 +116,22 @@ pub(super) fn document(
         "ClusterPolicy" => "ClusterImagePolicy",
         "Policy" => "ImagePolicy",
         "ImageValidatingPolicy" | "NamespacedImageValidatingPolicy" => {
-            let api = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+            let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
             if !api.starts_with("policies.kyverno.io/") {
                 return None;
             }
-            return Some(super::kyverno_ivp::document(map, kind, name, options, cx));
+            return Some(super::kyverno_ivp::document(doc, kind, name, options, cx));
         }
         _ => return None,
     };
-    let api = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if !api.starts_with("kyverno.io/") {
         return None;
     }
-    let root = Value::Object(map.clone());
-    let mut doc = Obj::new(&root, "", cx);
-    doc.get("apiVersion");
-    doc.get("kind");
-    doc.get("status");
-    if let Some(meta) = doc.get("metadata")
-        && kind == "Policy"
-        && meta.get("namespace").is_some()
+    if kind == "Policy"
+        && doc
+            .pointer("/metadata/namespace")
+            .is_some_and(|n| !n.is_null())
     {
         cx.report(
             "metadata.namespace",
@@ -144,32 +140,32 @@ pub(super) fn document(
              manifest the gate checks",
         );
     }
-    let spec_v = doc.get("spec").cloned().unwrap_or(Value::Null);
-    doc.finish(cx);
-    let mut spec = Obj::new(&spec_v, "spec", cx);
+    let mut spec = Obj::new(super::spec_of(doc, cx), "spec", cx);
     let mut mode = Mode::Warn; // Kyverno's default validationFailureAction is Audit
     if let Some(a) = spec.str("validationFailureAction", cx) {
         mode = action(a, &spec.at("validationFailureAction"), cx).unwrap_or(mode);
     }
-    for (k, why) in [
-        ("background", "background scans have no meaning for a gate"),
-        (
-            "failurePolicy",
-            "sealgate fails closed: an image it cannot check is blocked",
-        ),
-        ("webhookTimeoutSeconds", "an admission webhook setting"),
-        ("webhookConfiguration", "an admission webhook setting"),
-        ("admission", "an admission webhook setting"),
-        ("emitWarning", "an admission webhook setting"),
-        ("useServerSideApply", "a generate-rule setting"),
-        ("mutateExistingOnPolicyUpdate", "a mutate-rule setting"),
-        ("generateExisting", "a generate-rule setting"),
-        ("generateExistingOnPolicyUpdate", "a generate-rule setting"),
-        ("schemaValidation", "a Kyverno validation setting"),
-        ("applyRules", "sealgate applies every matching rule (All)"),
-    ] {
-        spec.note(k, Level::Ignored, why, cx);
-    }
+    spec.notes(
+        Level::Ignored,
+        &[
+            ("background", "background scans have no meaning for a gate"),
+            (
+                "failurePolicy",
+                "sealgate fails closed: an image it cannot check is blocked",
+            ),
+            ("webhookTimeoutSeconds", "an admission webhook setting"),
+            ("webhookConfiguration", "an admission webhook setting"),
+            ("admission", "an admission webhook setting"),
+            ("emitWarning", "an admission webhook setting"),
+            ("useServerSideApply", "a generate-rule setting"),
+            ("mutateExistingOnPolicyUpdate", "a mutate-rule setting"),
+            ("generateExisting", "a generate-rule setting"),
+            ("generateExistingOnPolicyUpdate", "a generate-rule setting"),
+            ("schemaValidation", "a Kyverno validation setting"),
+            ("applyRules", "sealgate applies every matching rule (All)"),
+        ],
+        cx,
+    );
     spec.note(
         "validationFailureActionOverrides",
         Level::Dropped,
@@ -211,7 +207,7 @@ pub(super) fn document(
                 rule_mode = action(a, &rule.at(k), cx).unwrap_or(rule_mode);
             }
         }
-        for (k, why) in [
+        rule.notes(Level::Stricter, &[
             (
                 "match",
                 "sealgate checks every image of every manifest; the rule's resource match is not applied",
@@ -232,9 +228,7 @@ pub(super) fn document(
                 "context",
                 "context variables are not evaluated (they only feed conditions)",
             ),
-        ] {
-            rule.note(k, Level::Stricter, why, cx);
-        }
+        ], cx);
         for k in ["skipBackgroundRequests", "reportProperties"] {
             rule.note(k, Level::Ignored, "a Kyverno reporting setting", cx);
         }
@@ -367,41 +361,43 @@ fn verify_images(
             "the gate pins digests when it promotes (and the webhook with --mutate-digest)",
         );
     }
-    for (k, why) in [
-        ("useCache", "sealgate caches verified digests itself"),
-        (
-            "imageRegistryCredentials",
-            "registry credentials come from the Docker config and the check flags",
-        ),
-        (
-            "cosignOCI11",
-            "sealgate discovers referrers and tag-based signatures alike",
-        ),
-    ] {
-        o.note(k, Level::Ignored, why, cx);
-    }
-    for (k, why) in [
-        (
-            "repository",
-            "signatures stored in another repository are not looked up",
-        ),
-        (
-            "validate",
-            "validate conditions on the image are not evaluated",
-        ),
-        (
-            "annotations",
-            "signature annotation checks are not translated",
-        ),
-        (
-            "roots",
-            "custom Fulcio roots: give the attestor a trustedRoot",
-        ),
-    ] {
-        if o.get(k).is_some() {
-            cx.report(&o.at(k), Level::Dropped, why);
-        }
-    }
+    o.notes(
+        Level::Ignored,
+        &[
+            ("useCache", "sealgate caches verified digests itself"),
+            (
+                "imageRegistryCredentials",
+                "registry credentials come from the Docker config and the check flags",
+            ),
+            (
+                "cosignOCI11",
+                "sealgate discovers referrers and tag-based signatures alike",
+            ),
+        ],
+        cx,
+    );
+    o.notes(
+        Level::Dropped,
+        &[
+            (
+                "repository",
+                "signatures stored in another repository are not looked up",
+            ),
+            (
+                "validate",
+                "validate conditions on the image are not evaluated",
+            ),
+            (
+                "annotations",
+                "signature annotation checks are not translated",
+            ),
+            (
+                "roots",
+                "custom Fulcio roots: give the attestor a trustedRoot",
+            ),
+        ],
+        cx,
+    );
     // attestor sets
     let mut sets: Vec<(usize, Vec<AttestorSpec>)> = Vec::new();
     // the older syntax: key / subject + issuer on the entry itself
@@ -657,46 +653,38 @@ fn attestor_set(v: &Value, at: &str, cx: &mut Cx) -> Option<(usize, Vec<Attestor
 fn entry_attestors(v: &Value, at: &str, offset: usize, cx: &mut Cx) -> Vec<AttestorSpec> {
     let mut o = Obj::new(v, at, cx);
     let mut out = Vec::new();
-    for (k, why) in [
-        ("certificates", "certificate attestors are not translated"),
-        ("attestor", "nested attestor sets are not translated"),
-        (
-            "repository",
-            "signatures stored in another repository are not looked up",
-        ),
-        (
-            "annotations",
-            "signature annotation checks are not translated",
-        ),
-    ] {
-        if o.get(k).is_some() {
-            cx.report(&o.at(k), Level::Dropped, why);
-        }
-    }
+    o.notes(
+        Level::Dropped,
+        &[
+            ("certificates", "certificate attestors are not translated"),
+            ("attestor", "nested attestor sets are not translated"),
+            (
+                "repository",
+                "signatures stored in another repository are not looked up",
+            ),
+            (
+                "annotations",
+                "signature annotation checks are not translated",
+            ),
+        ],
+        cx,
+    );
     if let Some(keys) = o.get("keys") {
         let at = o.at("keys");
         let mut k = Obj::new(keys, &at, cx);
         let pems = k.str("publicKeys", cx);
-        for (f, why) in [
-            ("kms", "KMS keys are not translated by this version"),
-            (
-                "secret",
-                "write the Secret as publicKeys: k8s://NAMESPACE/NAME (cosign.pub)",
-            ),
-        ] {
-            if k.get(f).is_some() {
-                cx.report(&k.at(f), Level::Dropped, why);
-            }
-        }
-        if let Some(alg) = k.str("signatureAlgorithm", cx)
-            && alg != "sha256"
-        {
-            cx.report(
-                &k.at("signatureAlgorithm"),
-                Level::Dropped,
-                format!("signature algorithm {alg} is not translated (sha256 only)"),
-            );
-        }
+        k.notes(
+            Level::Dropped,
+            &[
+                ("kms", "KMS keys are not translated by this version"),
+                (
+                    "secret",
+                    "write the Secret as publicKeys: k8s://NAMESPACE/NAME (cosign.pub)",
+                ),
+            ],
+            cx,
+        );
+        k.sha256_only("signatureAlgorithm", cx);
         let ignore_tlog = tlog_of(&mut k, cx);
         k.note(
             "ctlog",

@@ -17,14 +17,14 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::patterns::{self, Translated};
-use super::{Cx, Imported, Level, Obj, Options, slug, split_pem};
+use super::{Cx, Imported, Level, Obj, Options, slug};
 use crate::policy::{
     AttestationSpec, AttestorSpec, ImagePolicySpec, KeySpec, Mode, RuleSpec, SignaturesSpec,
     Unmatched,
 };
 
 pub(super) fn document(
-    map: &serde_json::Map<String, Value>,
+    doc: &Value,
     kind: &str,
     name: &str,
     options: &Options,
@@ -35,15 +35,7 @@ pub(super) fn document(
     } else {
         "ImagePolicy"
     };
-    let root = Value::Object(map.clone());
-    let mut doc = Obj::new(&root, "", cx);
-    doc.get("apiVersion");
-    doc.get("kind");
-    doc.get("metadata");
-    doc.get("status");
-    let spec_v = doc.get("spec").cloned().unwrap_or(Value::Null);
-    doc.finish(cx);
-    let mut spec = Obj::new(&spec_v, "spec", cx);
+    let mut spec = Obj::new(super::spec_of(doc, cx), "spec", cx);
 
     let mut mode = Mode::Enforce;
     let actions: Vec<&str> = spec
@@ -64,41 +56,45 @@ pub(super) fn document(
             );
         }
     }
-    for (k, why) in [
-        (
-            "failurePolicy",
-            "sealgate fails closed: an image it cannot check is blocked",
-        ),
-        ("webhookConfiguration", "an admission webhook setting"),
-        ("evaluation", "an admission/background setting"),
-        ("auditAnnotations", "a reporting setting"),
-        (
-            "credentials",
-            "registry credentials come from the Docker config and the check flags",
-        ),
-    ] {
-        spec.note(k, Level::Ignored, why, cx);
-    }
-    for (k, why) in [
-        (
-            "matchConstraints",
-            "sealgate checks every image of every manifest; the resource match is not applied",
-        ),
-        (
-            "matchConditions",
-            "match conditions are not evaluated: the policy always applies",
-        ),
-    ] {
-        spec.note(k, Level::Stricter, why, cx);
-    }
-    for (k, why) in [
-        ("images", "custom image extraction (CEL) is not translated"),
-        ("variables", "CEL variables are not evaluated"),
-    ] {
-        if spec.get(k).is_some() {
-            cx.report(&spec.at(k), Level::Dropped, why);
-        }
-    }
+    spec.notes(
+        Level::Ignored,
+        &[
+            (
+                "failurePolicy",
+                "sealgate fails closed: an image it cannot check is blocked",
+            ),
+            ("webhookConfiguration", "an admission webhook setting"),
+            ("evaluation", "an admission/background setting"),
+            ("auditAnnotations", "a reporting setting"),
+            (
+                "credentials",
+                "registry credentials come from the Docker config and the check flags",
+            ),
+        ],
+        cx,
+    );
+    spec.notes(
+        Level::Stricter,
+        &[
+            (
+                "matchConstraints",
+                "sealgate checks every image of every manifest; the resource match is not applied",
+            ),
+            (
+                "matchConditions",
+                "match conditions are not evaluated: the policy always applies",
+            ),
+        ],
+        cx,
+    );
+    spec.notes(
+        Level::Dropped,
+        &[
+            ("images", "custom image extraction (CEL) is not translated"),
+            ("variables", "CEL variables are not evaluated"),
+        ],
+        cx,
+    );
     let mut require_digest = false;
     if let Some(vc) = spec.get("validationConfigurations") {
         let mut o = Obj::new(vc, "spec.validationConfigurations", cx);
@@ -340,68 +336,39 @@ fn attestor(v: &Value, at: &str, cx: &mut Cx) -> Option<(String, AttestorSpec)> 
         }
         o.finish(cx);
     }
-    for (f, why) in [
-        ("tuf", "a custom TUF root: give the attestor a trustedRoot"),
-        (
-            "source",
-            "signatures stored in another repository are not looked up",
-        ),
-        ("certificate", "certificate attestors are not translated"),
-        (
-            "annotations",
-            "signature annotation checks are not translated",
-        ),
-    ] {
-        if c.get(f).is_some() {
-            cx.report(&c.at(f), Level::Dropped, why);
-        }
-    }
+    c.notes(
+        Level::Dropped,
+        &[
+            ("tuf", "a custom TUF root: give the attestor a trustedRoot"),
+            (
+                "source",
+                "signatures stored in another repository are not looked up",
+            ),
+            ("certificate", "certificate attestors are not translated"),
+            (
+                "annotations",
+                "signature annotation checks are not translated",
+            ),
+        ],
+        cx,
+    );
     let mut out = None;
     if let Some(k) = c.get("key") {
-        let mut ko = Obj::new(k, &c.at("key"), cx);
-        if let Some(data) = ko.str("data", cx) {
-            match split_pem(data) {
-                Ok(keys) if keys.len() == 1 => {
-                    out = Some(AttestorSpec {
-                        name: slug(&name),
-                        key: Some(KeySpec {
-                            path: None,
-                            pem: keys.into_iter().next(),
-                        }),
-                        keyless: None,
-                        trusted_root: None,
-                        ignore_tlog: None,
-                    });
-                }
-                Ok(_) => cx.report(&ko.at("data"), Level::Dropped, "one key per attestor"),
-                Err(e) => cx.report(
-                    &ko.at("data"),
-                    Level::Dropped,
-                    format!("not a PEM public key: {e}"),
-                ),
-            }
+        let mut keys = super::cosign_key(k, &c.at("key"), cx);
+        if keys.len() > 1 {
+            cx.report(&c.at("key.data"), Level::Dropped, "one key per attestor");
+        } else if let Some(pem) = keys.pop() {
+            out = Some(AttestorSpec {
+                name: slug(&name),
+                key: Some(KeySpec {
+                    path: None,
+                    pem: Some(pem),
+                }),
+                keyless: None,
+                trusted_root: None,
+                ignore_tlog: None,
+            });
         }
-        for (f, why) in [
-            ("kms", "KMS keys are not translated by this version"),
-            (
-                "secretRef",
-                "a key in a Secret: write it as key: {path: k8s://NAMESPACE/NAME}",
-            ),
-        ] {
-            if ko.get(f).is_some() {
-                cx.report(&ko.at(f), Level::Dropped, why);
-            }
-        }
-        if let Some(h) = ko.str("hashAlgorithm", cx)
-            && h != "sha256"
-        {
-            cx.report(
-                &ko.at("hashAlgorithm"),
-                Level::Dropped,
-                format!("hash algorithm {h} is not translated (sha256 only)"),
-            );
-        }
-        ko.finish(cx);
         if !ignore_tlog {
             cx.report(
                 &format!("{at}.ctlog.insecureIgnoreTlog"),

@@ -198,9 +198,9 @@ pub fn import(source: Source, text: &str, options: Options) -> Result<Import, Im
             roots: Vec::new(),
         };
         let handled = match source {
-            Source::Kyverno => kyverno::document(map, kind, name, &options, &mut cx),
+            Source::Kyverno => kyverno::document(doc, kind, name, &options, &mut cx),
             Source::PolicyController => {
-                policy_controller::document(map, kind, name, &options, &mut cx)
+                policy_controller::document(doc, kind, name, &options, &mut cx)
             }
         };
         match handled {
@@ -324,6 +324,26 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// Takes each key and reports the ones present at `level`.
+    pub(crate) fn notes(&mut self, level: Level, fields: &[(&str, &str)], cx: &mut Cx) {
+        for (key, why) in fields {
+            self.note(key, level, why, cx);
+        }
+    }
+
+    /// Takes a hash-algorithm key; anything but SHA-256 is dropped.
+    pub(crate) fn sha256_only(&mut self, key: &str, cx: &mut Cx) {
+        if let Some(alg) = self.str(key, cx)
+            && alg != "sha256"
+        {
+            cx.report(
+                &self.at(key),
+                Level::Dropped,
+                format!("{key} {alg} is not translated (sha256 only)"),
+            );
+        }
+    }
+
     /// Reports every key not taken as dropped (unknown to this translation).
     pub(crate) fn finish(self, cx: &mut Cx) {
         let Some(map) = self.map else { return };
@@ -337,6 +357,51 @@ impl<'a> Obj<'a> {
             }
         }
     }
+}
+
+static NULL: Value = Value::Null;
+
+/// The top of a source document: `apiVersion`, `kind`, `metadata` and `status` taken (the
+/// callers have read what they need of them), anything else reported; its `spec`.
+pub(crate) fn spec_of<'a>(doc: &'a Value, cx: &mut Cx) -> &'a Value {
+    let mut o = Obj::new(doc, "", cx);
+    for k in ["apiVersion", "kind", "metadata", "status"] {
+        o.get(k);
+    }
+    let spec = o.get("spec").unwrap_or(&NULL);
+    o.finish(cx);
+    spec
+}
+
+/// A cosign `key:` as policy-controller and ImageValidatingPolicy write it (`data`, `kms`,
+/// `secretRef`, `hashAlgorithm`): the PEM keys of `data`; the rest reported.
+pub(crate) fn cosign_key(v: &Value, at: &str, cx: &mut Cx) -> Vec<String> {
+    let mut o = Obj::new(v, at, cx);
+    let mut keys = Vec::new();
+    if let Some(data) = o.str("data", cx) {
+        match split_pem(data) {
+            Ok(k) => keys = k,
+            Err(e) => cx.report(
+                &o.at("data"),
+                Level::Dropped,
+                format!("not a PEM public key: {e}"),
+            ),
+        }
+    }
+    o.notes(
+        Level::Dropped,
+        &[
+            ("kms", "KMS keys are not translated by this version"),
+            (
+                "secretRef",
+                "a key in a Secret: write it as key: {path: k8s://NAMESPACE/NAME}",
+            ),
+        ],
+        cx,
+    );
+    o.sha256_only("hashAlgorithm", cx);
+    o.finish(cx);
+    keys
 }
 
 /// A cosign identity (`issuer`, `subject`, `issuerRegExp`, `subjectRegExp`, as

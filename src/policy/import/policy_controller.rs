@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use super::patterns::{self, Translated};
-use super::{Cx, Imported, Level, Obj, Options, slug, split_pem};
+use super::{Cx, Imported, Level, Obj, Options, slug};
 use crate::policy::{
     AttestationSpec, AttestorSpec, ImagePolicySpec, KeySpec, Mode, RuleSpec, SignaturesSpec,
     TrustedRootSpec, Unmatched,
@@ -19,20 +19,20 @@ use crate::policy::{
 const PUBLIC_FULCIO: &str = "https://fulcio.sigstore.dev";
 
 pub(super) fn document(
-    map: &serde_json::Map<String, Value>,
+    doc: &Value,
     kind: &str,
     name: &str,
     options: &Options,
     cx: &mut Cx,
 ) -> Option<Vec<Imported>> {
-    let api = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if !api.starts_with("policy.sigstore.dev/") {
         return None;
     }
     match kind {
         "ClusterImagePolicy" => {}
         "TrustRoot" => {
-            if let Some(json) = super::trust_root::convert(map, cx) {
+            if let Some(json) = super::trust_root::convert(doc, cx) {
                 cx.roots.push(super::TrustedRootFile {
                     file_name: super::trusted_root_file(name),
                     from: format!("{kind}/{name}"),
@@ -43,15 +43,7 @@ pub(super) fn document(
         }
         _ => return None,
     }
-    let root = Value::Object(map.clone());
-    let mut doc = Obj::new(&root, "", cx);
-    doc.get("apiVersion");
-    doc.get("kind");
-    doc.get("metadata");
-    doc.get("status");
-    let spec_v = doc.get("spec").cloned().unwrap_or(Value::Null);
-    doc.finish(cx);
-    let mut spec = Obj::new(&spec_v, "spec", cx);
+    let mut spec = Obj::new(super::spec_of(doc, cx), "spec", cx);
     let mode = match spec.str("mode", cx) {
         None | Some("enforce") => Mode::Enforce,
         Some("warn") => Mode::Warn,
@@ -169,51 +161,18 @@ pub(super) fn document(
             so.finish(cx);
         }
         if let Some(k) = o.get("key") {
-            let mut ko = Obj::new(k, &o.at("key"), cx);
-            if let Some(data) = ko.str("data", cx) {
-                match split_pem(data) {
-                    Ok(keys) => {
-                        for pem in keys {
-                            attestors.push(AttestorSpec {
-                                name: String::new(),
-                                key: Some(KeySpec {
-                                    path: None,
-                                    pem: Some(pem),
-                                }),
-                                keyless: None,
-                                trusted_root: None,
-                                ignore_tlog: None,
-                            });
-                        }
-                    }
-                    Err(e) => cx.report(
-                        &ko.at("data"),
-                        Level::Dropped,
-                        format!("not a PEM public key: {e}"),
-                    ),
-                }
+            for pem in super::cosign_key(k, &o.at("key"), cx) {
+                attestors.push(AttestorSpec {
+                    name: String::new(),
+                    key: Some(KeySpec {
+                        path: None,
+                        pem: Some(pem),
+                    }),
+                    keyless: None,
+                    trusted_root: None,
+                    ignore_tlog: None,
+                });
             }
-            for (f, why) in [
-                ("kms", "KMS keys are not translated by this version"),
-                (
-                    "secretRef",
-                    "a key in a Secret: write it as key: {path: k8s://NAMESPACE/NAME}",
-                ),
-            ] {
-                if ko.get(f).is_some() {
-                    cx.report(&ko.at(f), Level::Dropped, why);
-                }
-            }
-            if let Some(h) = ko.str("hashAlgorithm", cx)
-                && h != "sha256"
-            {
-                cx.report(
-                    &ko.at("hashAlgorithm"),
-                    Level::Dropped,
-                    format!("hash algorithm {h} is not translated (sha256 only)"),
-                );
-            }
-            ko.finish(cx);
             cx.report(
                 &o.at("key"),
                 Level::Dropped,

@@ -137,16 +137,8 @@ fn authorities(list: &[Value], at: &str, cx: &mut Cx) -> Vec<Value> {
 
 /// The `trusted_root.json` text of a `TrustRoot` document, or `None` (reported) when it
 /// does not translate.
-pub(super) fn convert(map: &serde_json::Map<String, Value>, cx: &mut Cx) -> Option<String> {
-    let root = Value::Object(map.clone());
-    let mut doc = Obj::new(&root, "", cx);
-    doc.get("apiVersion");
-    doc.get("kind");
-    doc.get("metadata");
-    doc.get("status");
-    let spec_v = doc.get("spec").cloned().unwrap_or(Value::Null);
-    doc.finish(cx);
-    let mut spec = Obj::new(&spec_v, "spec", cx);
+pub(super) fn convert(doc: &Value, cx: &mut Cx) -> Option<String> {
+    let mut spec = Obj::new(super::spec_of(doc, cx), "spec", cx);
     for k in ["remote", "repository"] {
         if spec.get(k).is_some() {
             cx.report(
