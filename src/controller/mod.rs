@@ -825,6 +825,7 @@ async fn run(
         },
         cache_ttl: ctx.options.cache_ttl,
         trust_field: "spec.source.verify",
+        summary: None,
     };
     let driver = GateDriver {
         ctx,

@@ -41,6 +41,8 @@ const MAX_FINDINGS_NAMED: usize = 5;
 pub struct Opened {
     pub origin: String,
     pub source: SignatureSource,
+    /// sha256 (hex) of the envelope's bytes (the `.att` layer blob, or the bundle).
+    pub digest: String,
     /// Why the envelope is unusable, if it is.
     content: Result<Content, String>,
     /// The Sigstore material it came with (a bundle, or a legacy layer's keyless
@@ -96,6 +98,9 @@ pub fn open_all(found: &[AttestationEnvelope]) -> Vec<Opened> {
         .map(|f| Opened {
             origin: f.origin.clone(),
             source: f.source,
+            digest: crate::base::reference::Digest::sha256_of(f.bundle.as_ref().unwrap_or(&f.envelope))
+                .hex()
+                .to_owned(),
             content: open(&f.envelope),
             bundle: open_bundle(f),
         })
@@ -210,6 +215,8 @@ fn open(bytes: &[u8]) -> Result<Content, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundAttestation {
     pub origin: String,
+    /// sha256 (hex) of the envelope's bytes (the `.att` layer blob, or the bundle).
+    pub digest: String,
     pub source: SignatureSource,
     /// The statement's `predicateType`, when the payload could be read.
     pub predicate_type: Option<String>,
@@ -253,6 +260,7 @@ pub fn check(rule: &AttestationRule, digest: &Digest, opened: &[Opened], now: i6
     for (index, o) in opened.iter().enumerate() {
         let mut f = FoundAttestation {
             origin: o.origin.clone(),
+            digest: o.digest.clone(),
             source: o.source,
             predicate_type: None,
             attestor: None,

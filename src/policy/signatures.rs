@@ -53,6 +53,9 @@ pub struct Tried {
     /// `None`: verified; else why it does not count (`NoMatchingSignature` when it is not this
     /// attestor's signature at all).
     pub failure: Option<Reason>,
+    /// The sha256 (hex) of the signature's bytes (the layer blob or the bundle), for the one
+    /// that verified (verification summaries list it).
+    pub digest: Option<String>,
 }
 
 /// Result of checking one rule's signatures.
@@ -292,18 +295,20 @@ pub fn check(
     for a in &rule.attestors {
         let mut verified = None;
         let mut tried = Vec::new();
-        let mut note = |origin: &str, failure: Option<Reason>| {
-            if tried.len() < MAX_TRIED {
+        // the one that verified is always kept (past the cap too): summaries list it
+        let mut note = |origin: &str, failure: Option<Reason>, bytes: Option<&[u8]>| {
+            if tried.len() < MAX_TRIED || failure.is_none() {
                 tried.push(Tried {
                     origin: origin.to_owned(),
                     failure,
+                    digest: bytes.map(|b| Digest::sha256_of(b).hex().to_owned()),
                 });
             }
         };
         for (layer, p) in layers.iter().zip(&prepared) {
             match try_layer(a, layer, p, digest, now) {
                 Attempt::Verified(id) => {
-                    note(&layer.origin, None);
+                    note(&layer.origin, None, Some(&layer.payload));
                     verified = Some((layer.source, id));
                     break;
                 }
@@ -313,9 +318,14 @@ pub fn check(
                         ReasonCode::NoMatchingSignature,
                         format!("not signed by {}", a.name),
                     )),
+                    None,
                 ),
                 Attempt::Failed(f) => {
-                    note(&layer.origin, Some(Reason::new(f.code, f.message.clone())));
+                    note(
+                        &layer.origin,
+                        Some(Reason::new(f.code, f.message.clone())),
+                        None,
+                    );
                     failures.entry(f.message.clone()).or_insert(f);
                 }
             }

@@ -128,6 +128,93 @@ pub struct GateSpec {
     pub cache_ttl: Duration,
     /// The field the source trust is configured in (for messages).
     pub trust_field: &'static str,
+    /// Signed verification summaries (none: not written).
+    pub summary: Option<SummarySpec>,
+}
+
+/// How the gate signs verification summaries (`summary:` of the gate's config).
+#[derive(Clone)]
+pub struct SummarySpec {
+    pub key: Arc<crate::crypto::PrivateKey>,
+    /// `predicate.verifier.id`.
+    pub verifier_id: String,
+}
+
+/// The default `verifier.id` of the gate named `name`.
+pub fn default_verifier_id(name: &str) -> String {
+    format!("https://sealgate.dev/gate/{name}")
+}
+
+/// The verification summary of a revision that passed: every image the report resolved
+/// (repository + digest), the policies with their digests, the signatures and attestations
+/// that counted (by the sha256 of their bytes). The promotion commit is added by whoever
+/// knows it (see [`promotion::NoteSigner`]).
+pub fn summary_of(
+    spec: &GateSpec,
+    verifier_id: &str,
+    report: &Report,
+    commit: &str,
+    now: i64,
+) -> crate::attest::vsa::Summary {
+    use crate::attest::vsa::{InputRef, PolicyRef, Summary};
+    let mut images = Vec::new();
+    let mut inputs = Vec::new();
+    for i in &report.images {
+        let (Some(r), Some(d)) = (
+            &i.reference,
+            i.digest
+                .as_deref()
+                .and_then(|d| crate::base::reference::Digest::parse(d).ok()),
+        ) else {
+            continue;
+        };
+        let at = format!("oci://{}@{d}", r.name());
+        let verified = i
+            .signatures
+            .iter()
+            .filter(|s| s.verified)
+            .flat_map(|s| s.tried.iter())
+            .filter(|t| t.failure.is_none())
+            .filter_map(|t| Some((t.origin.as_str(), t.digest.clone()?)));
+        let used = i
+            .attestations
+            .iter()
+            .filter(|a| a.used)
+            .map(|a| (a.origin.as_str(), a.digest.clone()));
+        for (origin, sha256) in verified.chain(used) {
+            let input = InputRef {
+                uri: format!("{at}#{origin}"),
+                sha256,
+            };
+            if !inputs.contains(&input) {
+                inputs.push(input);
+            }
+        }
+        let image = (r.name(), d);
+        if !images.contains(&image) {
+            images.push(image);
+        }
+    }
+    Summary {
+        verifier_id: verifier_id.to_owned(),
+        time_verified: now,
+        source: (spec.source.url.clone(), commit.to_owned()),
+        policy_set_sha256: spec
+            .policy_digest
+            .trim_start_matches("sha256:")
+            .to_owned(),
+        policies: report
+            .policies
+            .iter()
+            .map(|(name, sha256)| PolicyRef {
+                name: name.clone(),
+                sha256: sha256.clone(),
+            })
+            .collect(),
+        inputs,
+        images,
+        promotion: None,
+    }
 }
 
 impl GateSpec {
@@ -278,8 +365,15 @@ async fn steps<D: Driver>(
         Err(o) => return o,
     };
     drop(checked);
+    let summary = spec
+        .summary
+        .as_ref()
+        .map(|s| (s, summary_of(spec, &s.verifier_id, &report, &commit, now)));
     let outcome = match &spec.target {
-        TargetSpec::Promote(p) => promote(spec, driver, p, st, &commit, files, now, stamp).await,
+        TargetSpec::Promote(p) => {
+            let note = summary.map(|(s, summary)| note_signer(s, summary, p.url.clone()));
+            promote(spec, driver, p, st, &commit, files, note, now, stamp).await
+        }
         TargetSpec::Apply { .. } => driver.apply(spec, &commit, files, st, stamp).await,
     };
     if !matches!(outcome, Outcome::Failed { .. }) {
@@ -603,8 +697,23 @@ pub fn assemble(report: &Report, checked: &Checkout) -> Result<Files, Outcome> {
     Ok(files)
 }
 
-/// Commits the pinned files to the deploy branch (idempotent, never forced); owns
-/// `Promoted`, `lastPromotedRevision`, `lastPromotionCommit`.
+/// Signs `summary` for the promotion commit of the deploy repository `url`.
+fn note_signer(
+    s: &SummarySpec,
+    summary: crate::attest::vsa::Summary,
+    url: String,
+) -> promotion::NoteSigner {
+    let key = s.key.clone();
+    Box::new(move |promoted: &str| {
+        let mut summary = summary.clone();
+        summary.promotion = Some((url.clone(), promoted.to_owned()));
+        summary.sign(&key).map_err(|e| e.to_string())
+    })
+}
+
+/// Commits the pinned files to the deploy branch (idempotent, never forced) with the
+/// summary note when `note` signs one; owns `Promoted`, `lastPromotedRevision`,
+/// `lastPromotionCommit`.
 #[allow(clippy::too_many_arguments, reason = "one step's inputs, named")]
 pub async fn promote<D: Driver>(
     spec: &GateSpec,
@@ -613,9 +722,11 @@ pub async fn promote<D: Driver>(
     st: &mut GateStatus,
     commit: &str,
     files: Files,
+    note: Option<promotion::NoteSigner>,
     now: i64,
     stamp: &str,
 ) -> Outcome {
+    let noted = note.is_some();
     let open = match driver.target_repo(spec).await {
         Ok(o) => o,
         Err(o) => return o,
@@ -636,7 +747,7 @@ pub async fn promote<D: Driver>(
         &driver.git_busy(),
         &Reason::PromotionFailed,
         spec.net_deadline() * 4,
-        move || promotion::promote(&open()?, &promotion),
+        move || promotion::promote(&open()?, &promotion, note.as_ref()),
     )
     .await;
     let (outcome, target_commit, reason) = match result {
@@ -665,7 +776,15 @@ pub async fn promote<D: Driver>(
         ConditionType::Promoted,
         true,
         &reason,
-        format!("{commit} is on {} as {target_commit}", p.branch),
+        format!(
+            "{commit} is on {} as {target_commit}{}",
+            p.branch,
+            if noted {
+                format!(" with its signed verification summary ({})", promotion::NOTES_REF)
+            } else {
+                String::new()
+            }
+        ),
         stamp,
     );
     outcome

@@ -63,6 +63,28 @@ struct Raw {
     state_dir: Option<String>,
     #[serde(default)]
     max_sbom_size: Option<u64>,
+    #[serde(default)]
+    metadata: Option<RawMetadata>,
+    #[serde(default)]
+    summary: Option<RawSummary>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetadata {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawSummary {
+    key: String,
+    #[serde(default)]
+    password_env: Option<String>,
+    #[serde(default)]
+    verifier_id: Option<String>,
+    #[serde(default)]
+    attach_to_images: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,10 +302,23 @@ pub struct ApprovalConfig {
     pub approvers: Option<AllowedSigners>,
 }
 
+/// Signed verification summaries (`summary:`): the key is read when the gate starts.
+#[derive(Debug, Clone)]
+pub struct SummaryConfig {
+    /// The encrypted private key (a file or `env://NAME`, cosign or sealgate format).
+    pub key: crate::policy::keysource::KeySource,
+    /// The variable holding the key's password (`COSIGN_PASSWORD`).
+    pub password_env: String,
+    pub verifier_id: String,
+}
+
 /// A validated gate configuration.
 #[derive(Debug, Clone)]
 pub struct GateConfig {
     pub file: PathBuf,
+    /// `metadata.name` (default: the config file's stem).
+    pub name: String,
+    pub summary: Option<SummaryConfig>,
     pub source: SourceConfig,
     pub policy_paths: Vec<PathBuf>,
     pub policies: Vec<Policy>,
@@ -602,6 +637,47 @@ fn compile(raw: Raw, file: &Path, base: &Path) -> Result<GateConfig, ConfigError
             ));
         }
     };
+    let name = match raw.metadata {
+        Some(m) => m.name.trim().to_string(),
+        None => file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "gate".into()),
+    };
+    if name.is_empty() || name.len() > 253 {
+        return Err(invalid("metadata.name", format!("{name:?} is not a name")));
+    }
+    let summary = match raw.summary {
+        None => None,
+        Some(s) => {
+            let key = crate::policy::keysource::KeySource::parse(s.key.trim(), base)
+                .map_err(|e| invalid("summary.key", crate::base::error::chain(&e)))?;
+            if key.kubernetes().is_some() {
+                return Err(invalid(
+                    "summary.key",
+                    "k8s:// keys are read by the controller; use a file or env://NAME here".into(),
+                ));
+            }
+            if s.attach_to_images {
+                return Err(invalid(
+                    "summary.attachToImages",
+                    "not supported yet: summaries go into the promotion's Git note".into(),
+                ));
+            }
+            let verifier_id = s
+                .verifier_id
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|| crate::reconcile::default_verifier_id(&name));
+            if verifier_id.is_empty() {
+                return Err(invalid("summary.verifierId", "must not be empty".into()));
+            }
+            Some(SummaryConfig {
+                key,
+                password_env: s.password_env.unwrap_or_else(|| "COSIGN_PASSWORD".into()),
+                verifier_id,
+            })
+        }
+    };
     let state_dir = match raw.state_dir {
         Some(d) => resolve(base, &d),
         None => std::env::var_os("XDG_CACHE_HOME")
@@ -612,6 +688,8 @@ fn compile(raw: Raw, file: &Path, base: &Path) -> Result<GateConfig, ConfigError
     };
     Ok(GateConfig {
         file: file.to_path_buf(),
+        name,
+        summary,
         source: SourceConfig {
             url,
             git_ref,

@@ -38,6 +38,28 @@ pub enum SetupError {
     Registry(#[source] crate::edge::registry::RegistryError),
     #[error("docker config")]
     DockerConfig(#[source] crate::edge::registry::credentials::CredentialsError),
+    #[error("summary.key: {0}")]
+    SummaryKey(String),
+}
+
+/// Reads and decrypts the summary key (password from its variable; never logged).
+fn summary_spec(
+    c: &crate::standalone::config::SummaryConfig,
+) -> Result<reconcile::SummarySpec, SetupError> {
+    let bad = |m: String| SetupError::SummaryKey(m);
+    let pem = c.key.read().map_err(|e| bad(crate::base::error::chain(&e)))?;
+    let password = std::env::var_os(&c.password_env).ok_or_else(|| {
+        bad(format!(
+            "the key's password is read from {}, which is not set (it may be empty)",
+            c.password_env
+        ))
+    })?;
+    let key = crate::crypto::PrivateKey::from_encrypted_pem(&pem, password.as_encoded_bytes())
+        .map_err(|e| bad(crate::base::error::chain(&e)))?;
+    Ok(reconcile::SummarySpec {
+        key: Arc::new(key),
+        verifier_id: c.verifier_id.clone(),
+    })
 }
 
 /// The gate: configuration, the normalized spec, clients, cache and the current status.
@@ -142,6 +164,7 @@ impl Gate {
             },
             cache_ttl: config.cache_ttl,
             trust_field: "source.verifyCommits",
+            summary: config.summary.as_ref().map(summary_spec).transpose()?,
         };
         let status = Status {
             source: Some(located(

@@ -12,6 +12,12 @@
 //!   local object; the next reconcile fetches the branch, finds no trailer, and promotes
 //!   once. A crash between push and status finds the trailer and does nothing.
 //! - Files of the deploy branch outside the target path are kept.
+//! - A verification summary, when the gate signs one, goes into a Git note
+//!   ([`NOTES_REF`]) on the promotion commit, pushed right after it under the same rules:
+//!   never forced, rebuilt on the remote's notes head when that moved, and written once
+//!   (a commit that already has a note keeps it). A crash between the branch push and
+//!   the note push is repaired by the next reconcile, which finds the promotion already
+//!   there and adds the missing note.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +48,12 @@ pub struct Promotion {
     /// Commit time, seconds since the epoch.
     pub time: i64,
 }
+
+/// The notes ref verification summaries are written to.
+pub const NOTES_REF: &str = "refs/notes/sealgate";
+
+/// Signs the summary for a promotion commit (its sha in, the DSSE envelope out).
+pub type NoteSigner = Box<dyn Fn(&str) -> Result<Vec<u8>, String> + Send>;
 
 /// What promotion did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,11 +135,98 @@ fn replace_at(
     tb.write()
 }
 
-/// Promotes `p` to the deploy branch of `repo`'s remote.
+/// Promotes `p` to the deploy branch of `repo`'s remote, then (with `note`) makes sure the
+/// promotion commit carries its summary note.
 ///
 /// # Errors
-/// [`GitError`] when the branch cannot be fetched, written or pushed.
-pub fn promote(repo: &Repo, p: &Promotion) -> Result<PromoteOutcome, GitError> {
+/// [`GitError`] when the branch or the note cannot be fetched, written or pushed.
+pub fn promote(
+    repo: &Repo,
+    p: &Promotion,
+    note: Option<&NoteSigner>,
+) -> Result<PromoteOutcome, GitError> {
+    let outcome = promote_branch(repo, p)?;
+    if let Some(sign) = note {
+        let commit = match &outcome {
+            PromoteOutcome::Promoted { commit } | PromoteOutcome::AlreadyPromoted { commit } => {
+                commit
+            }
+        };
+        // Crash-safety tests kill the process here (the branch is pushed, its note is not).
+        if std::env::var_os("SEALGATE_FAILPOINT").is_some_and(|v| v == "promote-before-note") {
+            tracing::error!("failpoint promote-before-note: exiting");
+            std::process::exit(99);
+        }
+        ensure_note(repo, commit, p, sign)?;
+    }
+    Ok(outcome)
+}
+
+/// Whether the note was written now or was there already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteOutcome {
+    Written,
+    AlreadyThere,
+}
+
+/// Adds the summary note to `commit` on the remote's [`NOTES_REF`] unless it has one.
+///
+/// # Errors
+/// [`GitError`] when the notes cannot be fetched, written or pushed, or signing failed.
+pub fn ensure_note(
+    repo: &Repo,
+    commit: &str,
+    p: &Promotion,
+    sign: &NoteSigner,
+) -> Result<NoteOutcome, GitError> {
+    let git = repo.git();
+    let local = "refs/sealgate/notes";
+    let target = Oid::from_str(commit)?;
+    let mut refused = String::new();
+    for attempt in 0..MAX_PUSH_ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(RETRY_BACKOFF * 2u32.pow(attempt - 1));
+        }
+        // the notes as the remote has them now (possibly none yet)
+        if let Ok(mut r) = git.find_reference(local) {
+            r.delete()?;
+        }
+        match repo.fetch(NOTES_REF) {
+            Ok(f) => {
+                git.reference(local, f.commit, true, "sealgate: notes")?;
+            }
+            Err(GitError::RefNotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        if git.find_note(Some(local), target).is_ok() {
+            return Ok(NoteOutcome::AlreadyThere);
+        }
+        let envelope = sign(commit).map_err(|m| {
+            GitError::Git(git2::Error::from_str(&format!("signing the summary: {m}")))
+        })?;
+        let text = String::from_utf8(envelope).map_err(|_| {
+            GitError::Git(git2::Error::from_str("the summary envelope is not UTF-8"))
+        })?;
+        let sig = Signature::new(&p.author_name, &p.author_email, &git2::Time::new(p.time, 0))?;
+        git.note(&sig, &sig, Some(local), target, &text, false)?;
+        match repo.push_ref(local, NOTES_REF)? {
+            PushOutcome::Pushed => return Ok(NoteOutcome::Written),
+            PushOutcome::Refused(why) => {
+                tracing::info!(%why, "the notes ref moved meanwhile; rebuilding the note");
+                refused = why;
+            }
+        }
+    }
+    Err(GitError::PushFailed {
+        url: repo.url.clone(),
+        branch: NOTES_REF.to_string(),
+        source: git2::Error::from_str(&format!(
+            "the notes ref kept moving: the push was refused {MAX_PUSH_ATTEMPTS} times (last: {refused})"
+        )),
+    })
+}
+
+fn promote_branch(repo: &Repo, p: &Promotion) -> Result<PromoteOutcome, GitError> {
     let git = repo.git();
     let local = format!("refs/sealgate/target/{}", p.branch);
     let mut refused = String::new();
