@@ -12,6 +12,9 @@
 //!   policy (name, sha256) in `annotations.policies`;
 //! * `inputAttestations`: the signatures and attestations that counted (`uri`, `digest`);
 //! * `verificationResult: PASSED` (a summary is only ever written for a revision that passed).
+//!
+//! [`check_promotion`] is what `sealgate verify-promotion` decides once it has the commit's
+//! note and its manifests' image references.
 
 use serde_json::{Value, json};
 
@@ -221,6 +224,90 @@ impl Summary {
     }
 }
 
+/// Why a promotion commit is not verified by its summary (`sealgate verify-promotion`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotVerified {
+    #[error("the commit has no verification summary (no note in refs/notes/sealgate)")]
+    NoSummary,
+    #[error("{0}")]
+    Summary(VsaError),
+    #[error("the summary is for commit {found}, not {commit}")]
+    CommitMismatch { commit: String, found: String },
+    #[error("the summary was checked against policy set sha256:{found}, not {wanted}")]
+    PolicyDigestDiffers { wanted: String, found: String },
+    #[error("{image} is not pinned to a digest")]
+    NotPinned { image: String },
+    #[error("{image} is not covered by the summary")]
+    NotCovered { image: String },
+    #[error("the manifests could not all be read: {0}")]
+    Unreadable(String),
+}
+
+impl NotVerified {
+    /// The reason code (`-o json`, the printed reason).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoSummary => "NoSummary",
+            Self::Summary(VsaError::BadSignature) => "BadSignature",
+            Self::Summary(_) => "NotASummary",
+            Self::CommitMismatch { .. } => "CommitMismatch",
+            Self::PolicyDigestDiffers { .. } => "PolicyDigestDiffers",
+            Self::NotPinned { .. } => "ImageNotPinned",
+            Self::NotCovered { .. } => "ImageNotCovered",
+            Self::Unreadable(_) => "ManifestUnreadable",
+        }
+    }
+}
+
+/// Whether `summary` (its signature already checked) verifies the promotion commit
+/// `commit`: its commit subject is `commit`, its policy set is `policy_digest` when one is
+/// required (`sha256:<hex>` or `<hex>`), and every image reference written in the
+/// commit's manifests is pinned to a digest the summary lists for that repository.
+///
+/// # Errors
+/// The first [`NotVerified`] reason.
+pub fn check_promotion(
+    summary: &Summary,
+    commit: &str,
+    images: &[String],
+    policy_digest: Option<&str>,
+) -> Result<(), NotVerified> {
+    let found = summary.promotion.as_ref().map(|(_, c)| c.as_str());
+    if found != Some(commit) {
+        return Err(NotVerified::CommitMismatch {
+            commit: commit.to_string(),
+            found: found.unwrap_or("(no commit subject)").to_string(),
+        });
+    }
+    if let Some(want) = policy_digest {
+        let hex = want.trim().trim_start_matches("sha256:");
+        if !hex.eq_ignore_ascii_case(&summary.policy_set_sha256) {
+            return Err(NotVerified::PolicyDigestDiffers {
+                wanted: want.to_string(),
+                found: summary.policy_set_sha256.clone(),
+            });
+        }
+    }
+    for written in images {
+        let r = crate::base::reference::ImageRef::parse(written).map_err(|_| {
+            NotVerified::NotPinned {
+                image: written.clone(),
+            }
+        })?;
+        let Some(d) = r.digest() else {
+            return Err(NotVerified::NotPinned {
+                image: written.clone(),
+            });
+        };
+        if !summary.covers(&r.name(), d) {
+            return Err(NotVerified::NotCovered {
+                image: written.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn algorithm(d: &Digest) -> String {
     d.to_string()
         .split(':')
@@ -315,6 +402,49 @@ mod tests {
         assert_eq!(
             statement["predicate"]["resourceUri"],
             format!("git+https://git.example/acme/app.git@{}", "a".repeat(40))
+        );
+    }
+
+    #[test]
+    fn a_promotion_is_checked_against_commit_policy_and_every_image() {
+        let s = summary();
+        let commit = "e".repeat(40);
+        let web = format!("ghcr.io/acme/web:1.0@{}", digest('1'));
+        let api = format!("ghcr.io/acme/api@{}", digest('2'));
+        assert_eq!(
+            check_promotion(&s, &commit, &[web.clone(), api.clone()], None),
+            Ok(())
+        );
+        let policy = format!("sha256:{}", "b".repeat(64));
+        assert_eq!(
+            check_promotion(&s, &commit, std::slice::from_ref(&web), Some(&policy)),
+            Ok(())
+        );
+        let other = format!("sha256:{}", "f".repeat(64));
+        let r = check_promotion(&s, &commit, std::slice::from_ref(&web), Some(&other)).unwrap_err();
+        assert_eq!(r.code(), "PolicyDigestDiffers");
+        let r = check_promotion(&s, &"0".repeat(40), std::slice::from_ref(&web), None).unwrap_err();
+        assert_eq!(r.code(), "CommitMismatch");
+        let moved = format!("ghcr.io/acme/web@{}", digest('3'));
+        let r = check_promotion(&s, &commit, &[web.clone(), moved.clone()], None).unwrap_err();
+        assert_eq!(r, NotVerified::NotCovered { image: moved });
+        // the digest of another repository does not cover this one
+        let swapped = format!("ghcr.io/acme/web@{}", digest('2'));
+        assert_eq!(
+            check_promotion(&s, &commit, &[swapped], None)
+                .unwrap_err()
+                .code(),
+            "ImageNotCovered"
+        );
+        let r = check_promotion(&s, &commit, &["ghcr.io/acme/web:1.0".into()], None).unwrap_err();
+        assert_eq!(r.code(), "ImageNotPinned");
+        let mut none = s.clone();
+        none.promotion = None;
+        assert_eq!(
+            check_promotion(&none, &commit, &[], None)
+                .unwrap_err()
+                .code(),
+            "CommitMismatch"
         );
     }
 

@@ -14,6 +14,7 @@ mod run;
 mod sign;
 mod store;
 mod verify_blob;
+mod verify_promotion;
 mod webhook;
 
 use std::process::ExitCode;
@@ -60,6 +61,8 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Translate Kyverno or policy-controller image policies into ImagePolicy documents.
     Import(import::ImportArgs),
+    /// Check a deploy-branch commit against its signed verification summary (Git note).
+    VerifyPromotion(verify_promotion::VerifyPromotionArgs),
 }
 
 /// Logging to stderr; stdout carries only the report.
@@ -143,6 +146,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::VerifyBlob(args) => {
             init_logging(0, false);
             verify_blob::run(args)
+        }
+        Command::VerifyPromotion(args) => {
+            init_logging(0, false);
+            verify_promotion::run(args)
         }
     };
     match result {

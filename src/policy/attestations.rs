@@ -98,9 +98,11 @@ pub fn open_all(found: &[AttestationEnvelope]) -> Vec<Opened> {
         .map(|f| Opened {
             origin: f.origin.clone(),
             source: f.source,
-            digest: crate::base::reference::Digest::sha256_of(f.bundle.as_ref().unwrap_or(&f.envelope))
-                .hex()
-                .to_owned(),
+            digest: crate::base::reference::Digest::sha256_of(
+                f.bundle.as_ref().unwrap_or(&f.envelope),
+            )
+            .hex()
+            .to_owned(),
             content: open(&f.envelope),
             bundle: open_bundle(f),
         })

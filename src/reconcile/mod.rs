@@ -199,10 +199,7 @@ pub fn summary_of(
         verifier_id: verifier_id.to_owned(),
         time_verified: now,
         source: (spec.source.url.clone(), commit.to_owned()),
-        policy_set_sha256: spec
-            .policy_digest
-            .trim_start_matches("sha256:")
-            .to_owned(),
+        policy_set_sha256: spec.policy_digest.trim_start_matches("sha256:").to_owned(),
         policies: report
             .policies
             .iter()
@@ -780,7 +777,10 @@ pub async fn promote<D: Driver>(
             "{commit} is on {} as {target_commit}{}",
             p.branch,
             if noted {
-                format!(" with its signed verification summary ({})", promotion::NOTES_REF)
+                format!(
+                    " with its signed verification summary ({})",
+                    promotion::NOTES_REF
+                )
             } else {
                 String::new()
             }

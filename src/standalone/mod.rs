@@ -47,7 +47,10 @@ fn summary_spec(
     c: &crate::standalone::config::SummaryConfig,
 ) -> Result<reconcile::SummarySpec, SetupError> {
     let bad = |m: String| SetupError::SummaryKey(m);
-    let pem = c.key.read().map_err(|e| bad(crate::base::error::chain(&e)))?;
+    let pem = c
+        .key
+        .read()
+        .map_err(|e| bad(crate::base::error::chain(&e)))?;
     let password = std::env::var_os(&c.password_env).ok_or_else(|| {
         bad(format!(
             "the key's password is read from {}, which is not set (it may be empty)",

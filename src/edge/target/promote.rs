@@ -180,7 +180,6 @@ pub fn ensure_note(
     sign: &NoteSigner,
 ) -> Result<NoteOutcome, GitError> {
     let git = repo.git();
-    let local = "refs/sealgate/notes";
     let target = Oid::from_str(commit)?;
     let mut refused = String::new();
     for attempt in 0..MAX_PUSH_ATTEMPTS {
@@ -188,17 +187,8 @@ pub fn ensure_note(
             std::thread::sleep(RETRY_BACKOFF * 2u32.pow(attempt - 1));
         }
         // the notes as the remote has them now (possibly none yet)
-        if let Ok(mut r) = git.find_reference(local) {
-            r.delete()?;
-        }
-        match repo.fetch(NOTES_REF) {
-            Ok(f) => {
-                git.reference(local, f.commit, true, "sealgate: notes")?;
-            }
-            Err(GitError::RefNotFound { .. }) => {}
-            Err(e) => return Err(e),
-        }
-        if git.find_note(Some(local), target).is_ok() {
+        fetch_notes(repo)?;
+        if note_of(repo, target)?.is_some() {
             return Ok(NoteOutcome::AlreadyThere);
         }
         let envelope = sign(commit).map_err(|m| {
@@ -208,8 +198,8 @@ pub fn ensure_note(
             GitError::Git(git2::Error::from_str("the summary envelope is not UTF-8"))
         })?;
         let sig = Signature::new(&p.author_name, &p.author_email, &git2::Time::new(p.time, 0))?;
-        git.note(&sig, &sig, Some(local), target, &text, false)?;
-        match repo.push_ref(local, NOTES_REF)? {
+        git.note(&sig, &sig, Some(LOCAL_NOTES), target, &text, false)?;
+        match repo.push_ref(LOCAL_NOTES, NOTES_REF)? {
             PushOutcome::Pushed => return Ok(NoteOutcome::Written),
             PushOutcome::Refused(why) => {
                 tracing::info!(%why, "the notes ref moved meanwhile; rebuilding the note");
@@ -224,6 +214,62 @@ pub fn ensure_note(
             "the notes ref kept moving: the push was refused {MAX_PUSH_ATTEMPTS} times (last: {refused})"
         )),
     })
+}
+
+/// Largest summary note read.
+pub const MAX_NOTE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Where [`fetch_notes`] puts the remote's notes.
+const LOCAL_NOTES: &str = "refs/sealgate/notes";
+
+/// Fetches the remote's [`NOTES_REF`]; `false` when it has none.
+///
+/// # Errors
+/// [`GitError`] when the notes cannot be fetched.
+pub fn fetch_notes(repo: &Repo) -> Result<bool, GitError> {
+    let git = repo.git();
+    if let Ok(mut r) = git.find_reference(LOCAL_NOTES) {
+        r.delete()?;
+    }
+    match repo.fetch(NOTES_REF) {
+        Ok(f) => {
+            git.reference(LOCAL_NOTES, f.commit, true, "sealgate: notes")?;
+            Ok(true)
+        }
+        Err(GitError::RefNotFound { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The summary note of `commit` in the notes [`fetch_notes`] fetched, if it has one.
+///
+/// # Errors
+/// [`GitError`] when the notes cannot be read or the note is larger than
+/// [`MAX_NOTE_BYTES`].
+pub fn note_of(repo: &Repo, commit: Oid) -> Result<Option<Vec<u8>>, GitError> {
+    let git = repo.git();
+    let Ok(notes) = git.find_reference(LOCAL_NOTES) else {
+        return Ok(None);
+    };
+    let notes = notes.peel_to_tree()?;
+    let hex = commit.to_string();
+    let entry = notes.get_name(&hex).map(|e| e.id()).or_else(|| {
+        // fanned-out notes trees (`ab/cdef…`), as git writes them for many notes
+        let (dir, rest) = hex.split_at(2);
+        let sub = git.find_tree(notes.get_name(dir)?.id()).ok()?;
+        sub.get_name(rest).map(|e| e.id())
+    });
+    let Some(blob) = entry else {
+        return Ok(None);
+    };
+    // the size is checked before the blob is read
+    let (size, kind) = git.odb()?.read_header(blob)?;
+    if kind != git2::ObjectType::Blob || size > MAX_NOTE_BYTES {
+        return Err(GitError::Git(git2::Error::from_str(&format!(
+            "the note of {hex} is not a blob of at most {MAX_NOTE_BYTES} bytes"
+        ))));
+    }
+    Ok(Some(git.find_blob(blob)?.content().to_vec()))
 }
 
 fn promote_branch(repo: &Repo, p: &Promotion) -> Result<PromoteOutcome, GitError> {

@@ -1,0 +1,322 @@
+//! Signed verification summaries end to end over a real `docker-registry` and a real Git
+//! origin (`git daemon`): the gate writes a DSSE-signed SLSA VSA as the note
+//! `refs/notes/sealgate` on its promotion commit; the envelope is checked independently
+//! (the PAE computed here from the DSSE spec, the signature verified by the `sigstore`
+//! crate); `sealgate verify-promotion` accepts it and refuses every way it can be wrong;
+//! re-runs and a crash between the branch push and the note push leave exactly one note.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use common::gate::{DEPLOY, World, assert_condition};
+use common::git::git;
+use common::*;
+
+const PASSWORD: [(&str, &str); 1] = [("COSIGN_PASSWORD", "pw")];
+
+/// A gate that signs summaries with the `gate` key; the key's public half.
+async fn world() -> (World, String) {
+    let w = World::builder()
+        .extra("metadata: {name: prod}\nsummary:\n  key: gate.key\n")
+        .start()
+        .await;
+    let (_, public) = keypair(w.dir.path(), "gate");
+    (w, public)
+}
+
+/// `git notes --ref=sealgate show COMMIT` in the origin (None: no note).
+fn note(w: &World, commit: &str) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .current_dir(&w.git.bare)
+        .args(["notes", "--ref=sealgate", "show", commit])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Commits on the origin's notes ref (0 without it).
+fn note_commits(w: &World) -> usize {
+    let out = std::process::Command::new("git")
+        .current_dir(&w.git.bare)
+        .args(["rev-list", "--count", "refs/notes/sealgate"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+fn verify_promotion(w: &World, key: &std::path::Path, extra: &[&str]) -> Run {
+    let mut cmd = sealgate();
+    cmd.arg("verify-promotion")
+        .arg("--repo")
+        .arg(&w.git.bare)
+        .args(["--ref", DEPLOY, "--key"])
+        .arg(key)
+        .args(extra);
+    run(&mut cmd)
+}
+
+/// The reason code of a `verify-promotion -o json` that did not verify.
+fn refused(r: &Run) -> String {
+    assert_eq!(r.code, 1, "{r}");
+    let v = r.json();
+    assert_eq!(v["verified"], false, "{r}");
+    v["reason"]["code"].as_str().unwrap().to_string()
+}
+
+/// The statement inside the envelope, after checking its signature independently: the PAE
+/// built here from the DSSE spec, the signature verified by the sigstore crate.
+fn independently_verified(envelope: &str, public_pem: &str) -> Value {
+    let env: Value = serde_json::from_str(envelope).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload_type = env["payloadType"].as_str().unwrap();
+    assert_eq!(payload_type, "application/vnd.in-toto+json");
+    let body = b64.decode(env["payload"].as_str().unwrap()).unwrap();
+    let mut pae = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        body.len()
+    )
+    .into_bytes();
+    pae.extend_from_slice(&body);
+    let sig = b64
+        .decode(env["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    let vk = sigstore::crypto::CosignVerificationKey::from_pem(
+        public_pem.as_bytes(),
+        &sigstore::crypto::SigningScheme::ECDSA_P256_SHA256_ASN1,
+    )
+    .unwrap();
+    vk.verify_signature(sigstore::crypto::Signature::Raw(&sig), &pae)
+        .expect("the sigstore crate verifies the summary");
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promotion_carries_a_signed_summary_that_verify_promotion_checks() {
+    let (w, public) = world().await;
+    let source = w.commit("v1");
+    let r = w.once_env(&PASSWORD);
+    assert_eq!(r.code, 0, "{r}");
+    assert_condition(&r.json(), "Promoted", "True", "Promoted");
+    let (_, _, message) = common::gate::condition(&r.json(), "Promoted");
+    assert!(message.contains("signed verification summary"), "{message}");
+    w.assert_promoted(&source);
+    let head = w.deploy_head().unwrap();
+
+    // the statement: the image by digest, the promotion commit, the source, the policy
+    let envelope = note(&w, &head).expect("the promotion commit has a note");
+    let st = independently_verified(&envelope, &public);
+    assert_eq!(st["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(
+        st["predicateType"],
+        "https://slsa.dev/verification_summary/v1"
+    );
+    let pinned = w.git.show(DEPLOY, "web.yaml");
+    let digest = pinned
+        .split("@sha256:")
+        .nth(1)
+        .unwrap()
+        .get(..64)
+        .unwrap()
+        .to_string();
+    let repo = format!("{}/team/web", w.reg.addr);
+    let subjects = st["subject"].as_array().unwrap();
+    assert_eq!(subjects.len(), 2, "{st}");
+    assert_eq!(subjects[0]["name"], repo.as_str());
+    assert_eq!(subjects[0]["digest"]["sha256"], digest.as_str());
+    assert_eq!(subjects[1]["digest"]["gitCommit"], head.as_str());
+    assert!(
+        subjects[1]["name"].as_str().unwrap().starts_with("git+"),
+        "{st}"
+    );
+    let p = &st["predicate"];
+    assert_eq!(p["verifier"]["id"], "https://sealgate.dev/gate/prod");
+    assert_eq!(p["verificationResult"], "PASSED");
+    assert_eq!(
+        p["resourceUri"],
+        format!("git+{}@{source}", w.git.url).as_str()
+    );
+    let trailer = w
+        .git
+        .message(&head)
+        .lines()
+        .find_map(|l| l.strip_prefix("Sealgate-Policy: ").map(str::to_string))
+        .unwrap();
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            p["policy"]["digest"]["sha256"].as_str().unwrap()
+        ),
+        trailer
+    );
+    // the signature that counted, by the digest of its bytes (the .sig layer blob)
+    let inputs = p["inputAttestations"].as_array().unwrap();
+    assert_eq!(inputs.len(), 1, "{st}");
+    let layer = inputs[0]["digest"]["sha256"].as_str().unwrap();
+    assert!(
+        inputs[0]["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("oci://{repo}@sha256:{digest}#")),
+        "{st}"
+    );
+    let blob = w.reg.count(&[&format!("/blobs/sha256:{layer}")]);
+    assert!(
+        blob > 0,
+        "the input digest is the signature layer the gate fetched"
+    );
+
+    // verify-promotion: passes; with the policy digest; as JSON
+    let gate_pub = w.path("gate.pub");
+    let r = verify_promotion(&w, &gate_pub, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stdout.starts_with(&format!("VERIFIED {head}")), "{r}");
+    let r = verify_promotion(&w, &gate_pub, &["--policy-digest", &trailer, "-o", "json"]);
+    assert_eq!(r.code, 0, "{r}");
+    let v = r.json();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["summaryCommit"], head.as_str());
+    assert_eq!(v["summary"]["verifier"], "https://sealgate.dev/gate/prod");
+    // another policy digest, another key
+    let other = format!("sha256:{}", "0".repeat(64));
+    let r = verify_promotion(&w, &gate_pub, &["--policy-digest", &other, "-o", "json"]);
+    assert_eq!(refused(&r), "PolicyDigestDiffers");
+    let r = verify_promotion(&w, &w.path("ci.pub"), &["-o", "json"]);
+    assert_eq!(refused(&r), "BadSignature");
+
+    // re-running the gate writes no second note
+    let r = w.once_env(&PASSWORD);
+    assert_eq!(r.code, 0, "{r}");
+    assert_condition(&r.json(), "Promoted", "True", "AlreadyPromoted");
+    assert_eq!(note_commits(&w), 1);
+    assert_eq!(note(&w, &head).unwrap(), envelope);
+
+    // a later commit on the deploy branch: scaling keeps the images covered (via the
+    // promotion commit's summary), a changed digest does not; --exact wants a note on it
+    let clone = w.dir.path().join("deploy-clone");
+    git(
+        w.dir.path(),
+        &[
+            "clone",
+            "-q",
+            "-b",
+            DEPLOY,
+            &w.git.bare.to_string_lossy(),
+            "deploy-clone",
+        ],
+    );
+    let edit = |from: &str, to: &str, msg: &str| {
+        let text = std::fs::read_to_string(clone.join("web.yaml")).unwrap();
+        assert!(text.contains(from));
+        std::fs::write(clone.join("web.yaml"), text.replace(from, to)).unwrap();
+        git(&clone, &["commit", "-q", "-am", msg]);
+        git(&clone, &["push", "-q", "origin", DEPLOY]);
+    };
+    edit("containerPort: 8080", "containerPort: 8081", "port");
+    let r = verify_promotion(&w, &gate_pub, &["-o", "json"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(r.json()["summaryCommit"], head.as_str());
+    let r = verify_promotion(&w, &gate_pub, &["--exact", "-o", "json"]);
+    assert_eq!(refused(&r), "NoSummary");
+    edit(&digest, &"1".repeat(64), "another digest");
+    let r = verify_promotion(&w, &gate_pub, &["-o", "json"]);
+    assert_eq!(refused(&r), "ImageNotCovered");
+    assert!(
+        r.json()["reason"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&"1".repeat(64)),
+        "{r}"
+    );
+
+    // the note copied onto another commit names its own commit: refused
+    let moved = git(&clone, &["rev-parse", "HEAD"]);
+    git(
+        &w.git.bare,
+        &["notes", "--ref=sealgate", "copy", &head, &moved],
+    );
+    let r = verify_promotion(&w, &gate_pub, &["-o", "json"]);
+    assert_eq!(refused(&r), "CommitMismatch");
+
+    // a tampered note (one digest changed in the payload, signature kept): refused
+    let mut env: Value = serde_json::from_str(&envelope).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = String::from_utf8(b64.decode(env["payload"].as_str().unwrap()).unwrap()).unwrap();
+    env["payload"] = Value::String(b64.encode(body.replace(&digest, &"1".repeat(64))));
+    git(
+        &w.git.bare,
+        &[
+            "notes",
+            "--ref=sealgate",
+            "add",
+            "-f",
+            "-m",
+            &env.to_string(),
+            &moved,
+        ],
+    );
+    let r = verify_promotion(&w, &gate_pub, &["-o", "json"]);
+    assert_eq!(refused(&r), "BadSignature");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_note_and_a_crash_before_the_note_converge_to_one_note() {
+    let (w, _) = world().await;
+    let gate_pub = w.path("gate.pub");
+    // a deploy branch promoted without summaries has none to verify
+    let plain = w.config.with_file_name("plain.yaml");
+    let text = std::fs::read_to_string(&w.config).unwrap();
+    std::fs::write(
+        &plain,
+        text.replace("summary:\n  key: gate.key\n", "")
+            .replace("stateDir: state", "stateDir: plain-state"),
+    )
+    .unwrap();
+    w.commit("v0");
+    let r = run(sealgate()
+        .args(["run", "--once", "--json", "--config"])
+        .arg(&plain));
+    assert_eq!(r.code, 0, "{r}");
+    let r = verify_promotion(&w, &gate_pub, &["-o", "json"]);
+    assert_eq!(refused(&r), "NoSummary");
+
+    // the gate dies after pushing the promotion, before its note
+    let source = w.commit("v1");
+    let crash = [
+        ("COSIGN_PASSWORD", "pw"),
+        ("SEALGATE_FAILPOINT", "promote-before-note"),
+    ];
+    let r = w.once_env(&crash);
+    assert_eq!(r.code, 99, "{r}");
+    w.assert_promoted(&source);
+    let head = w.deploy_head().unwrap();
+    assert_eq!(note(&w, &head), None);
+    let r = verify_promotion(&w, &gate_pub, &["--exact", "-o", "json"]);
+    assert_eq!(refused(&r), "NoSummary");
+    // the next run finds the promotion and adds the note, once
+    let r = w.once_env(&PASSWORD);
+    assert_eq!(r.code, 0, "{r}");
+    assert_condition(&r.json(), "Promoted", "True", "AlreadyPromoted");
+    assert_eq!(w.deploy_head().unwrap(), head, "no second promotion");
+    assert!(note(&w, &head).is_some());
+    assert_eq!(note_commits(&w), 1);
+    let r = w.once_env(&PASSWORD);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(note_commits(&w), 1, "no second note");
+    let r = verify_promotion(&w, &gate_pub, &["--exact"]);
+    assert_eq!(r.code, 0, "{r}");
+
+    // a key that cannot be read stops the gate before anything is written
+    let r = w.once_env(&[]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("COSIGN_PASSWORD"), "{r}");
+}
