@@ -320,3 +320,144 @@ async fn no_note_and_a_crash_before_the_note_converge_to_one_note() {
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("COSIGN_PASSWORD"), "{r}");
 }
+
+/// Runs `script` through bash with `sealgate` on PATH, in `dir`, with `env`.
+fn bash(script: &str, dir: &std::path::Path, env: &[(&str, String)]) -> Run {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sealgate"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("HOME", dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
+}
+
+fn example_yaml(path: &str) -> Value {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    serde_saphyr::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_argo_cd_plugin_and_the_ci_job_run_verify_promotion() {
+    let (w, public) = world().await;
+    w.commit("v1");
+    let r = w.once_env(&PASSWORD);
+    assert_eq!(r.code, 0, "{r}");
+    let head = w.deploy_head().unwrap();
+
+    // the plugin's generate script, as the CMP server runs it: in the checked-out
+    // application path, with Argo CD's build environment
+    let cm = example_yaml("examples/argocd/cmp/plugin.yaml");
+    let plugin: Value =
+        serde_saphyr::from_str(cm["data"]["plugin.yaml"].as_str().unwrap()).unwrap();
+    assert_eq!(plugin["kind"], "ConfigManagementPlugin");
+    let app = example_yaml("examples/argocd/cmp/application.yaml");
+    assert_eq!(
+        app["spec"]["source"]["plugin"]["name"],
+        format!(
+            "{}-{}",
+            plugin["metadata"]["name"].as_str().unwrap(),
+            plugin["spec"]["version"].as_str().unwrap()
+        )
+        .as_str()
+    );
+    assert_eq!(plugin["spec"]["generate"]["command"][0], "bash");
+    let script = plugin["spec"]["generate"]["args"][0].as_str().unwrap();
+    let checkout = w.dir.path().join("argocd-checkout");
+    git(
+        w.dir.path(),
+        &["clone", "-q", "-b", DEPLOY, &w.git.url, "argocd-checkout"],
+    );
+    let argocd = |revision: &str| {
+        git(&checkout, &["fetch", "-q", "origin"]);
+        git(&checkout, &["checkout", "-q", revision]);
+        bash(
+            script,
+            &checkout,
+            &[
+                ("ARGOCD_APP_SOURCE_REPO_URL", w.git.url.clone()),
+                ("ARGOCD_APP_REVISION", revision.to_string()),
+                ("ARGOCD_APP_SOURCE_PATH", ".".into()),
+                (
+                    "ARGOCD_ENV_SEALGATE_KEY",
+                    w.path("gate.pub").display().to_string(),
+                ),
+                ("ARGOCD_ENV_SEALGATE_POLICY_DIGEST", String::new()),
+            ],
+        )
+    };
+    let r = argocd(&head);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stderr.contains(&format!("VERIFIED {head}")), "{r}");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&r.stdout).unwrap();
+    assert!(
+        docs.iter().any(|d| d["kind"] == "Deployment"),
+        "the manifests are rendered: {r}"
+    );
+    assert!(r.stdout.contains("@sha256:"), "{r}");
+
+    // a commit on the deploy branch that swaps the digest: the plugin renders nothing
+    let text = std::fs::read_to_string(checkout.join("web.yaml")).unwrap();
+    let digest = text.split("@sha256:").nth(1).unwrap().get(..64).unwrap();
+    git(&checkout, &["checkout", "-q", DEPLOY]);
+    std::fs::write(
+        checkout.join("web.yaml"),
+        text.replace(digest, &"2".repeat(64)),
+    )
+    .unwrap();
+    git(&checkout, &["commit", "-q", "-am", "swap the digest"]);
+    git(&checkout, &["push", "-q", "origin", DEPLOY]);
+    let swapped = git(&checkout, &["rev-parse", "HEAD"]);
+    let r = argocd(&swapped);
+    assert_ne!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("ImageNotCovered"), "{r}");
+    assert_eq!(r.stdout, "", "nothing rendered: {r}");
+
+    // the CI job's command line, with GitHub's variables, on both commits
+    let workflow = example_yaml("examples/ci/github/verify-deploy-branch.yml");
+    let steps = &workflow["jobs"]["verify-promotion"]["steps"];
+    let line = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .find(|s| s.contains("sealgate verify-promotion"))
+        .unwrap();
+    let (server, repository) = w.git.url.rsplit_once('/').unwrap();
+    let job = |sha: &str| {
+        let r = bash(
+            line,
+            w.dir.path(),
+            &[
+                ("GITHUB_SERVER_URL", server.to_string()),
+                (
+                    "GITHUB_REPOSITORY",
+                    repository.trim_end_matches(".git").into(),
+                ),
+                ("GITHUB_SHA", sha.to_string()),
+                ("GATE_PUBLIC_KEY", public.clone()),
+                ("POLICY_DIGEST", String::new()),
+                ("GIT_TOKEN", "unused-by-git-daemon".into()),
+            ],
+        );
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(w.path("verification.json")).unwrap())
+                .unwrap();
+        (r, report)
+    };
+    let (r, report) = job(&head);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(report["verified"], true);
+    let (r, report) = job(&swapped);
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(report["reason"]["code"], "ImageNotCovered");
+}

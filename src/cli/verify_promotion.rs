@@ -98,8 +98,11 @@ fn images(
     commit: git2::Oid,
     path: &str,
 ) -> anyhow::Result<Result<Vec<String>, NotVerified>> {
+    // Argo CD names the repository root `.`
+    let path = path.trim_matches('/');
+    let path = if path == "." { "" } else { path };
     let checked = repo
-        .checkout(commit, path.trim_matches('/'))
+        .checkout(commit, path)
         .map_err(|e| anyhow!(chain(&e)))?;
     let snapshot = sealgate::manifests::load_paths(
         &[checked.root().to_path_buf()],
