@@ -756,6 +756,37 @@ mod tests {
         assert_eq!(c.policy_paths[0], d.path().join("policy.yaml"));
         assert!(c.policy_digest().starts_with("sha256:"));
         assert_eq!(c.listen, "127.0.0.1:9090");
+        assert_eq!(c.name, "gate");
+        assert!(c.summary.is_none());
+    }
+
+    #[test]
+    fn summaries_name_the_gate_and_read_keys_from_files_or_the_environment() {
+        let d = tempfile::tempdir().unwrap();
+        let c = load(&write(
+            d.path(),
+            &format!("{BASE}metadata: {{name: prod}}\nsummary: {{key: keys/gate.key}}\n"),
+        ))
+        .unwrap();
+        let s = c.summary.unwrap();
+        assert_eq!(s.verifier_id, "https://sealgate.dev/gate/prod");
+        assert_eq!(s.password_env, "COSIGN_PASSWORD");
+        assert_eq!(
+            s.key,
+            crate::policy::keysource::KeySource::File(d.path().join("keys/gate.key"))
+        );
+        let c = load(&write(
+            d.path(),
+            &format!("{BASE}summary: {{key: env://GATE_KEY, verifierId: https://ci.example/gate, passwordEnv: GATE_PW}}\n"),
+        ))
+        .unwrap();
+        let s = c.summary.unwrap();
+        assert_eq!(s.verifier_id, "https://ci.example/gate");
+        assert_eq!(s.password_env, "GATE_PW");
+        assert_eq!(
+            s.key,
+            crate::policy::keysource::KeySource::Env("GATE_KEY".into())
+        );
     }
 
     #[test]
@@ -784,6 +815,15 @@ mod tests {
                 BASE.replace("  path: deploy/prod/\n", "  path: x\n  interval: soon\n"),
                 "source.interval",
             ),
+            (
+                format!("{BASE}summary: {{key: k8s://ns/gate-key}}\n"),
+                "summary.key",
+            ),
+            (
+                format!("{BASE}summary: {{key: gate.key, attachToImages: true}}\n"),
+                "summary.attachToImages",
+            ),
+            (format!("{BASE}metadata: {{name: ' '}}\n"), "metadata.name"),
         ] {
             match load(&write(d.path(), &body)) {
                 Err(ConfigError::Invalid { path: p, .. }) => assert_eq!(p, path, "{body}"),
