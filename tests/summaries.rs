@@ -221,6 +221,14 @@ async fn promotion_carries_a_signed_summary_that_verify_promotion_checks() {
         git(&clone, &["commit", "-q", "-am", msg]);
         git(&clone, &["push", "-q", "origin", DEPLOY]);
     };
+    // the docs' recipe with generic tools (git, jq, openssl) verifies the note as it stands
+    std::fs::copy(&gate_pub, clone.join("gate.pub")).unwrap();
+    let r = bash(&docs_recipe(), &clone, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stdout.contains("Verified OK"), "{r}");
+    assert!(r.stdout.contains("\"PASSED\""), "{r}");
+    assert!(r.stdout.contains(&digest), "{r}");
+
     edit("containerPort: 8080", "containerPort: 8081", "port");
     let r = verify_promotion(&w, &gate_pub, &["-o", "json"]);
     assert_eq!(r.code, 0, "{r}");
@@ -339,6 +347,15 @@ fn bash(script: &str, dir: &std::path::Path, env: &[(&str, String)]) -> Run {
         cmd.env(k, v);
     }
     run(&mut cmd)
+}
+
+/// The shell block of docs/summaries.md that verifies a note with openssl.
+fn docs_recipe() -> String {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/summaries.md");
+    let text = std::fs::read_to_string(file).unwrap();
+    let (_, rest) = text.split_once("with `openssl` alone:\n\n```sh\n").unwrap();
+    let (block, _) = rest.split_once("```").unwrap();
+    format!("set -euo pipefail\n{block}")
 }
 
 fn example_yaml(path: &str) -> Value {
