@@ -34,7 +34,8 @@ pub const DEFAULT_MAX_STATEMENT_BYTES: u64 = sbom::DEFAULT_MAX_SBOM_BYTES;
 /// `https://cyclonedx.org/bom` and `https://cyclonedx.org/bom/v<version>`; `spdx`/`spdxjson`
 /// → `https://spdx.dev/Document` (and `…/Document/v<version>`); `vuln` → cosign's vuln
 /// predicate; `slsaprovenance`/`slsaprovenance02` → SLSA v0.2; `slsaprovenance1` → SLSA v1;
-/// `link`, `openvex` (`https://openvex.dev/ns` and `…/ns/v<version>`), `custom`.
+/// `link`, `openvex` (`https://openvex.dev/ns` and `…/ns/v<version>`), `vsa` (SLSA
+/// verification summary v1), `custom`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PredicateMatcher {
     exact: String,
@@ -54,7 +55,7 @@ impl PredicateMatcher {
                 versioned,
             }),
             Err(_) => Err(format!(
-                "{s:?} is neither a URI nor a known alias (cyclonedx, spdx, spdxjson, vuln, slsaprovenance, slsaprovenance02, slsaprovenance1, link, openvex, custom)"
+                "{s:?} is neither a URI nor a known alias (cyclonedx, spdx, spdxjson, vuln, slsaprovenance, slsaprovenance02, slsaprovenance1, link, openvex, vsa, custom)"
             )),
         }
     }
@@ -78,7 +79,7 @@ impl PredicateMatcher {
 #[derive(Debug, thiserror::Error)]
 pub enum AttestError {
     #[error(
-        "unknown attestation type {0:?} (slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson, cyclonedx, link, vuln, openvex, custom, or a URI)"
+        "unknown attestation type {0:?} (slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson, cyclonedx, link, vuln, openvex, vsa, custom, or a URI)"
     )]
     UnknownType(String),
     #[error("predicate is not a JSON object as --type {kind} needs: {message}")]
@@ -117,6 +118,7 @@ fn resolve_type(kind: &str) -> Result<(String, PredicateForm), AttestError> {
             PredicateForm::Json,
         ),
         "openvex" => ("https://openvex.dev/ns", PredicateForm::Json),
+        "vsa" => (vsa::PREDICATE, PredicateForm::Json),
         uri if uri.contains("://") => return Ok((uri.to_string(), PredicateForm::Json)),
         other => return Err(AttestError::UnknownType(other.to_string())),
     };

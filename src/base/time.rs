@@ -208,6 +208,24 @@ pub fn parse_duration(s: &str) -> Result<u64, DurationError> {
     u64::try_from(total_ms / 1000).map_err(|_| DurationError::TooLong { input: input() })
 }
 
+/// `8d8h`, `7d`, `1h30m`, `45s`, `0s`.
+pub fn format_duration(secs: u128) -> String {
+    if secs == 0 {
+        return "0s".into();
+    }
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs % 86_400 / 3600, "h"),
+        (secs % 3600 / 60, "m"),
+        (secs % 60, "s"),
+    ];
+    parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

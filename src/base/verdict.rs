@@ -23,6 +23,10 @@ pub enum ReasonCode {
     VulnerabilityTooSevere,
     VulnerabilityDenied,
     ScanTooOld,
+    /// A verification summary from another verifier, or one that does not say PASSED.
+    SummaryNotAccepted,
+    /// A verification summary older than the rule's `summary.maxAge`.
+    SummaryTooOld,
     RegistryNotAllowed,
     NoPolicyMatch,
     TagNotPinned,
@@ -64,6 +68,8 @@ impl ReasonCode {
             Self::VulnerabilityTooSevere => "VulnerabilityTooSevere",
             Self::VulnerabilityDenied => "VulnerabilityDenied",
             Self::ScanTooOld => "ScanTooOld",
+            Self::SummaryNotAccepted => "SummaryNotAccepted",
+            Self::SummaryTooOld => "SummaryTooOld",
             Self::RegistryNotAllowed => "RegistryNotAllowed",
             Self::NoPolicyMatch => "NoPolicyMatch",
             Self::TagNotPinned => "TagNotPinned",

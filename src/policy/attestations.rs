@@ -470,6 +470,41 @@ pub fn check(rule: &AttestationRule, digest: &Digest, opened: &[Opened], now: i6
             }
         }
     }
+    if let (Some(r), Some((verifier, result))) = (&rule.summary, &content.summary) {
+        if *verifier != r.verifier {
+            reasons.push(Reason::new(
+                ReasonCode::SummaryNotAccepted,
+                format!(
+                    "the newest verification summary ({origin}) is from {verifier:?}, not {:?}",
+                    r.verifier
+                ),
+            ));
+        } else if result != "PASSED" {
+            reasons.push(Reason::new(
+                ReasonCode::SummaryNotAccepted,
+                format!("the newest verification summary ({origin}) says {result:?}, not PASSED"),
+            ));
+        }
+        if let Some(max) = r.max_age {
+            match chosen.time {
+                None => reasons.push(Reason::new(
+                    ReasonCode::SummaryTooOld,
+                    format!("the verification summary ({origin}) has no timeVerified"),
+                )),
+                Some(t) if now.saturating_sub(t) > i64::try_from(max).unwrap_or(i64::MAX) => {
+                    reasons.push(Reason::new(
+                        ReasonCode::SummaryTooOld,
+                        format!(
+                            "the newest verification summary ({origin}) is from {}, older than {}",
+                            crate::base::time::format_rfc3339(t),
+                            crate::base::time::format_duration(u128::from(max))
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
     let verdict = if reasons.is_empty() {
         Verdict::Pass
     } else {
@@ -496,6 +531,38 @@ struct Parsed {
     time: Option<i64>,
     sbom: Option<sbom::Sbom>,
     scan: Option<vuln::Scan>,
+    /// A verification summary's (verifier.id, verificationResult).
+    summary: Option<(String, String)>,
+}
+
+/// A verification summary predicate's verifier, result and time.
+fn read_summary(predicate: &str) -> Result<(String, String, Option<i64>), String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Vsa {
+        verifier: Verifier,
+        #[serde(default)]
+        verification_result: Text,
+        #[serde(default)]
+        time_verified: Text,
+    }
+    #[derive(Deserialize)]
+    struct Verifier {
+        id: String,
+    }
+    let v: Vsa =
+        serde_json::from_str(predicate).map_err(|e| format!("not a verification summary: {e}"))?;
+    let time = match v.time_verified.0 {
+        Some(t) => {
+            Some(crate::base::time::parse_rfc3339(&t).map_err(|e| format!("timeVerified: {e}"))?)
+        }
+        None => None,
+    };
+    Ok((
+        v.verifier.id,
+        v.verification_result.0.unwrap_or_default(),
+        time,
+    ))
 }
 
 fn read(rule: &AttestationRule, predicate: &str) -> Result<Parsed, String> {
@@ -507,6 +574,15 @@ fn read(rule: &AttestationRule, predicate: &str) -> Result<Parsed, String> {
         Some(_) => Some(vuln::parse(predicate).map_err(|e| e.to_string())?),
         None => None,
     };
+    if rule.summary.is_some() {
+        let (verifier, result, time) = read_summary(predicate)?;
+        return Ok(Parsed {
+            time,
+            sbom: None,
+            scan: None,
+            summary: Some((verifier, result)),
+        });
+    }
     let time = scan
         .as_ref()
         .and_then(|s| s.finished)
@@ -518,7 +594,12 @@ fn read(rule: &AttestationRule, predicate: &str) -> Result<Parsed, String> {
                 None
             }
         });
-    Ok(Parsed { time, sbom, scan })
+    Ok(Parsed {
+        time,
+        sbom,
+        scan,
+        summary: None,
+    })
 }
 
 /// A string field, or nothing when the field holds something else.
@@ -631,6 +712,7 @@ mod tests {
                 .collect(),
             sbom: None,
             vulnerabilities: None,
+            summary: None,
         }
     }
 
@@ -656,6 +738,88 @@ mod tests {
 
     fn code(o: &RuleOutcome) -> Option<ReasonCode> {
         o.verdict.reasons().first().map(|r| r.code)
+    }
+
+    /// A gate's verification summary covering `d` (and another image), signed with `key`.
+    fn summary_env(key: &PrivateKey, d: &Digest, verifier: &str, at: i64) -> Bytes {
+        let other = Digest::sha256_of(b"other");
+        let s = crate::attest::vsa::Summary {
+            verifier_id: verifier.into(),
+            time_verified: at,
+            source: ("https://git.example/apps.git".into(), "a".repeat(40)),
+            policy_set_sha256: "b".repeat(64),
+            policies: Vec::new(),
+            inputs: Vec::new(),
+            images: vec![("r/other".into(), other), ("r/app".into(), d.clone())],
+            promotion: Some(("https://git.example/deploy.git".into(), "c".repeat(40))),
+        };
+        s.sign(key).unwrap().into()
+    }
+
+    #[test]
+    fn a_verification_summary_admits_what_it_covers_from_its_verifier_within_max_age() {
+        let gate = PrivateKey::generate_p256().unwrap();
+        let mut r = rule("vsa", &[("gate", &gate)]);
+        let id = "https://sealgate.dev/gate/prod";
+        r.summary = Some(crate::policy::SummaryRule {
+            verifier: id.into(),
+            max_age: Some(3600),
+        });
+        let now = 1_800_000_000;
+        let ok = summary_env(&gate, &digest(), id, now - 60);
+        let o = check(&r, &digest(), &found(std::slice::from_ref(&ok)), now);
+        assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+        assert!(o.found[0].used);
+        // a summary that does not list this digest is about other images
+        let o = check(&r, &Digest::sha256_of(b"third"), &found(&[ok]), now);
+        assert_eq!(
+            code(&o),
+            Some(ReasonCode::AttestationSubjectMismatch),
+            "{o:?}"
+        );
+        // another verifier, too old, another key
+        let o = check(
+            &r,
+            &digest(),
+            &found(&[summary_env(
+                &gate,
+                &digest(),
+                "https://other.example/gate",
+                now,
+            )]),
+            now,
+        );
+        assert_eq!(code(&o), Some(ReasonCode::SummaryNotAccepted), "{o:?}");
+        let o = check(
+            &r,
+            &digest(),
+            &found(&[summary_env(&gate, &digest(), id, now - 7200)]),
+            now,
+        );
+        assert_eq!(code(&o), Some(ReasonCode::SummaryTooOld), "{o:?}");
+        assert!(
+            o.verdict.reasons()[0].message.contains("older than 1h"),
+            "{o:?}"
+        );
+        let stranger = PrivateKey::generate_p256().unwrap();
+        let o = check(
+            &r,
+            &digest(),
+            &found(&[summary_env(&stranger, &digest(), id, now)]),
+            now,
+        );
+        assert_eq!(code(&o), Some(ReasonCode::AttestationMissing), "{o:?}");
+        // of two summaries signed by the key, the newest counts
+        let o = check(
+            &r,
+            &digest(),
+            &found(&[
+                summary_env(&gate, &digest(), "https://other.example/gate", now - 600),
+                summary_env(&gate, &digest(), id, now - 30),
+            ]),
+            now,
+        );
+        assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
     }
 
     #[test]

@@ -88,6 +88,15 @@ pub struct AttestationRule {
     pub attestors: Vec<Attestor>,
     pub sbom: Option<SbomRule>,
     pub vulnerabilities: Option<VulnRule>,
+    pub summary: Option<SummaryRule>,
+}
+
+/// `summary:` of an attestation rule: the verification summary must come from `verifier`,
+/// say PASSED and (with `max_age`) be at most that many seconds old.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryRule {
+    pub verifier: String,
+    pub max_age: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -595,12 +604,44 @@ fn compile_attestation(
             })
         }
     };
+    let summary = match &a.summary {
+        None => None,
+        Some(s) => {
+            if matcher.uri() != crate::attest::vsa::PREDICATE {
+                return Err(invalid(
+                    &format!("{at}.summary"),
+                    "applies to verification summaries: set predicateType: vsa".into(),
+                ));
+            }
+            if sbom.is_some() || vulnerabilities.is_some() {
+                return Err(invalid(
+                    &format!("{at}.summary"),
+                    "a verification summary has no SBOM or scan to check".into(),
+                ));
+            }
+            let verifier = s.verifier.trim().to_string();
+            if verifier.is_empty() {
+                return Err(invalid(
+                    &format!("{at}.summary.verifier"),
+                    "names the summary's verifier.id".into(),
+                ));
+            }
+            let max_age = s
+                .max_age
+                .as_deref()
+                .map(crate::base::time::parse_duration)
+                .transpose()
+                .map_err(|m| invalid(&format!("{at}.summary.maxAge"), m.to_string()))?;
+            Some(SummaryRule { verifier, max_age })
+        }
+    };
     Ok(AttestationRule {
         predicate_type: a.predicate_type.clone(),
         matcher,
         attestors,
         sbom,
         vulnerabilities,
+        summary,
     })
 }
 
@@ -1021,6 +1062,21 @@ wHDtyaXlq7Nhj8279+1u/l5pZhXJPW8PnGRRLdO5NbsuM6aT7pOcP100uw==
                 "    - {predicateType: vuln, vulnerabilties: {}}\n",
                 "spec.rules[0].attestations[0].vulnerabilties",
                 "unknown field",
+            ),
+            (
+                "    - {predicateType: slsaprovenance1, summary: {verifier: https://g}}\n",
+                "spec.rules[0].attestations[0].summary",
+                "predicateType: vsa",
+            ),
+            (
+                "    - {predicateType: vsa, summary: {verifier: ' '}}\n",
+                "spec.rules[0].attestations[0].summary.verifier",
+                "verifier.id",
+            ),
+            (
+                "    - {predicateType: vsa, summary: {verifier: https://g, maxAge: soon}}\n",
+                "spec.rules[0].attestations[0].summary.maxAge",
+                "",
             ),
         ] {
             let (path, msg) = err_path(compile_yaml(&with_attestations(att)));

@@ -89,7 +89,7 @@ pub struct RuleSpec {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AttestationSpec {
     /// A URI, or an alias: cyclonedx, spdx, spdxjson, vuln, slsaprovenance,
-    /// slsaprovenance02, slsaprovenance1, link, openvex, custom.
+    /// slsaprovenance02, slsaprovenance1, link, openvex, vsa, custom.
     pub predicate_type: String,
     /// Names of the rule's `signatures.attestors` whose signature counts (default: any).
     #[serde(default)]
@@ -98,6 +98,20 @@ pub struct AttestationSpec {
     pub sbom: Option<SbomSpec>,
     #[serde(default)]
     pub vulnerabilities: Option<VulnerabilitiesSpec>,
+    /// A verification summary (`predicateType: vsa`) from this verifier, PASSED, at most
+    /// `maxAge` old.
+    #[serde(default)]
+    pub summary: Option<SummarySpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SummarySpec {
+    /// The summary's `verifier.id` (e.g. `https://sealgate.dev/gate/prod`).
+    pub verifier: String,
+    /// Oldest accepted `timeVerified` (`24h`, `7d`): the revocation window.
+    #[serde(default)]
+    pub max_age: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]

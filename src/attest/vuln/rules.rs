@@ -187,20 +187,4 @@ pub(super) fn describe(v: &Vulnerability) -> String {
     s
 }
 
-/// `8d8h`, `7d`, `1h30m`, `45s`, `0s`.
-pub(super) fn duration(secs: u128) -> String {
-    if secs == 0 {
-        return "0s".into();
-    }
-    let parts = [
-        (secs / 86_400, "d"),
-        (secs % 86_400 / 3600, "h"),
-        (secs % 3600 / 60, "m"),
-        (secs % 60, "s"),
-    ];
-    parts
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, unit)| format!("{n}{unit}"))
-        .collect()
-}
+pub(super) use crate::base::time::format_duration as duration;

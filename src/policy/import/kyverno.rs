@@ -520,6 +520,7 @@ fn verify_images(
             attestors,
             sbom: None,
             vulnerabilities: vulnerabilities.clone(),
+            summary: None,
         };
         if att_sets.is_empty() {
             match sets.as_slice() {

@@ -245,6 +245,7 @@ pub(super) fn document(
                         attestors: None,
                         sbom: None,
                         vulnerabilities: None,
+                        summary: None,
                     }])
                 }
                 None => {

@@ -303,6 +303,7 @@ pub(super) fn document(
                             attestors: None,
                             sbom: None,
                             vulnerabilities: None,
+                            summary: None,
                         }),
                         Some(Err(e)) => cx.report(&at, Level::Dropped, e),
                         None => cx.report(&at, Level::Dropped, "no predicateType"),
