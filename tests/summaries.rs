@@ -478,3 +478,171 @@ async fn the_argo_cd_plugin_and_the_ci_job_run_verify_promotion() {
     assert_eq!(r.code, 1, "{r}");
     assert_eq!(report["reason"]["code"], "ImageNotCovered");
 }
+
+/// GETs a registry document (an OCI manifest or a JSON blob).
+async fn registry_json(url: String) -> Value {
+    let r = reqwest::Client::new()
+        .get(&url)
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{url}: {}", r.status());
+    serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
+}
+
+/// `examples/summaries/imagepolicy-require-summary.yaml` for this world's registry (its
+/// `gate.pub` beside it): images admitted on a summary from the `prod` gate alone.
+fn vsa_policy(w: &World) -> std::path::PathBuf {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/summaries/imagepolicy-require-summary.yaml");
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains("\"ghcr.io/acme/**\""), "{text}");
+    let p = w.path("vsa-policy.yaml");
+    std::fs::write(
+        &p,
+        text.replace("\"ghcr.io/acme/**\"", &format!("\"{}/**\"", w.reg.addr)),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn the_kyverno_example_requires_the_gates_summary() {
+    let doc = example_yaml("examples/summaries/kyverno-require-summary.yaml");
+    assert_eq!(doc["kind"], "ClusterPolicy");
+    let verify = &doc["spec"]["rules"][0]["verifyImages"][0];
+    assert!(
+        verify.get("attestors").is_none(),
+        "no image signature is required"
+    );
+    let att = &verify["attestations"][0];
+    assert_eq!(att["type"], "https://slsa.dev/verification_summary/v1");
+    let keys = &att["attestors"][0]["entries"][0]["keys"];
+    assert_eq!(
+        keys["rekor"]["ignoreTlog"], true,
+        "the gate writes no Rekor entry"
+    );
+    let conditions = att["conditions"][0]["all"].as_array().unwrap();
+    let pairs: Vec<(&str, &str)> = conditions
+        .iter()
+        .map(|c| (c["key"].as_str().unwrap(), c["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("{{ verifier.id }}", "https://sealgate.dev/gate/prod"),
+            ("{{ verificationResult }}", "PASSED")
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn summaries_attached_to_images_admit_them_under_a_vsa_rule() {
+    let w = World::builder()
+        .unsigned_image()
+        .extra("metadata: {name: prod}\nsummary:\n  key: gate.key\n  attachToImages: true\n")
+        .start()
+        .await;
+    let (_, _) = keypair(w.dir.path(), "gate");
+    let source = w.commit("v1");
+    let r = w.once_env(&PASSWORD);
+    assert_eq!(r.code, 0, "{r}");
+    w.assert_promoted(&source);
+    let head = w.deploy_head().unwrap();
+    let pinned = w.git.show(DEPLOY, "web.yaml");
+    let digest = pinned
+        .split("@sha256:")
+        .nth(1)
+        .unwrap()
+        .get(..64)
+        .unwrap()
+        .to_string();
+    let att = format!("/team/web/manifests/sha256-{digest}.att");
+    let manifest = |w: &World| {
+        let url = format!("http://{}/v2{att}", w.reg.addr);
+        registry_json(url)
+    };
+    let layers = manifest(&w).await["layers"].as_array().unwrap().clone();
+    assert_eq!(layers.len(), 1);
+    assert_eq!(
+        layers[0]["annotations"]["predicateType"],
+        "https://slsa.dev/verification_summary/v1"
+    );
+
+    // check with the vsa rule: the image passes on the summary alone, by tag or digest
+    let policy = vsa_policy(&w);
+    let manifests = w.path("check");
+    write_deployment(&manifests, "web.yaml", &[&w.signed]);
+    let before = w.reg.count(&[".sig"]);
+    let r = run(sealgate()
+        .args([
+            "check",
+            "-o",
+            "json",
+            "--insecure-registry",
+            &w.reg.addr,
+            "--policy",
+        ])
+        .arg(&policy)
+        .arg(&manifests));
+    assert_eq!(r.code, 0, "{r}");
+    let report = r.json();
+    assert_eq!(report["images"][0]["verdict"], "pass", "{r}");
+    assert_eq!(
+        report["images"][0]["attestations"][0]["predicateType"],
+        "https://slsa.dev/verification_summary/v1"
+    );
+    assert_eq!(report["images"][0]["attestations"][0]["used"], true);
+    assert_eq!(w.reg.count(&[".sig"]), before, "no signature was fetched");
+    // an image no summary covers is refused
+    write_deployment(&manifests, "debug.yaml", &[&w.unsigned]);
+    let r = run(sealgate()
+        .args([
+            "check",
+            "-o",
+            "json",
+            "--insecure-registry",
+            &w.reg.addr,
+            "--policy",
+        ])
+        .arg(&policy)
+        .arg(&manifests));
+    assert_eq!(r.code, 1, "{r}");
+    let debug = r.json()["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == w.unsigned.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(debug["reasons"][0]["code"], "AttestationMissing", "{debug}");
+
+    // re-running the gate attaches nothing new; a new promotion replaces the summary
+    let r = w.once_env(&PASSWORD);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(manifest(&w).await["layers"], Value::Array(layers.clone()));
+    w.commit("v2");
+    let r = w.once_env(&PASSWORD);
+    assert_eq!(r.code, 0, "{r}");
+    let next = w.deploy_head().unwrap();
+    assert_ne!(next, head);
+    let now = manifest(&w).await["layers"].as_array().unwrap().clone();
+    assert_eq!(now.len(), 1, "one summary per verifier and image: {now:?}");
+    assert_ne!(now[0]["digest"], layers[0]["digest"]);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let env = registry_json(format!(
+        "http://{}/v2/team/web/blobs/{}",
+        w.reg.addr,
+        now[0]["digest"].as_str().unwrap()
+    ))
+    .await;
+    let st: Value =
+        serde_json::from_slice(&b64.decode(env["payload"].as_str().unwrap()).unwrap()).unwrap();
+    let subjects = st["subject"].as_array().unwrap();
+    assert_eq!(
+        subjects.last().unwrap()["digest"]["gitCommit"],
+        next.as_str(),
+        "the attached summary names the new promotion commit"
+    );
+}

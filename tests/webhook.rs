@@ -688,3 +688,59 @@ fn the_controller_serves_the_webhook_only_with_a_certificate() {
         "{r}"
     );
 }
+
+/// A gate (`sealgate run`, `summary.attachToImages`) promotes the signed image and attaches
+/// its verification summary; a webhook whose rule admits on a summary from that gate alone
+/// (`threshold: 0`, a `vsa` attestation with `summary: {verifier}`) admits the covered image
+/// with one `.att` lookup and no signature fetch, and denies an image no summary covers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_summary_admits_the_images_it_covers() {
+    let w = common::gate::World::builder()
+        .unsigned_image()
+        .extra("metadata: {name: prod}\nsummary:\n  key: gate.key\n  attachToImages: true\n")
+        .start()
+        .await;
+    keypair(w.dir.path(), "gate");
+    w.commit("v1");
+    let r = w.once_env(&[("COSIGN_PASSWORD", "pw")]);
+    assert_eq!(r.code, 0, "{r}");
+    let pinned = w.git.show(common::gate::DEPLOY, "web.yaml");
+    let digest = pinned
+        .split("@sha256:")
+        .nth(1)
+        .unwrap()
+        .get(..64)
+        .unwrap()
+        .to_string();
+    let policy = w.path("vsa-policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {{name: summaries}}\nspec:\n  rules:\n    - name: gated\n      images: [\"{}/**\"]\n      signatures:\n        threshold: 0\n        attestors:\n          - {{name: gate, key: {{path: gate.pub}}}}\n      attestations:\n        - predicateType: vsa\n          summary: {{verifier: https://sealgate.dev/gate/prod, maxAge: 24h}}\n",
+            w.reg.addr
+        ),
+    )
+    .unwrap();
+    let tls = pki(w.dir.path(), "vsa");
+    let hook = start(&tls, &policy, &w.reg.addr, &[]).await;
+    let c = client(&tls.ca_pem);
+    let validate = format!("{}/validate", hook.url);
+
+    let (sig_before, att_before) = (w.reg.count(&[".sig"]), w.reg.count(&[".att"]));
+    let covered = format!("{}/team/web@sha256:{digest}", w.reg.addr);
+    let ok = post(&c, &validate, &review(&pod(&[&covered]), "CREATE", None)).await;
+    assert_eq!(ok["allowed"], true, "{ok}");
+    assert_eq!(w.reg.count(&[".sig"]), sig_before, "no signature fetched");
+    let att_lookups = w.reg.count(&[".att"]) - att_before;
+    assert_eq!(att_lookups, 1, "one lookup of the .att manifest");
+    // the next review of the same digest is answered from the cache
+    let again = post(&c, &validate, &review(&pod(&[&covered]), "CREATE", None)).await;
+    assert_eq!(again["allowed"], true, "{again}");
+    assert_eq!(w.reg.count(&[".att"]) - att_before, att_lookups, "cached");
+
+    // an image no summary covers is denied
+    let denied = post(&c, &validate, &review(&pod(&[&w.unsigned]), "CREATE", None)).await;
+    assert_eq!(denied["allowed"], false, "{denied}");
+    let msg = denied["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("AttestationMissing"), "{msg}");
+}

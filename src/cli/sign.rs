@@ -50,6 +50,7 @@ impl TargetArgs {
             self.docker_config.as_deref(),
             self.timeout,
         )
+        .map_err(anyhow::Error::new)
     }
 }
 

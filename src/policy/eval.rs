@@ -31,7 +31,9 @@ pub struct ImageOutcome {
 pub fn needs_signatures(policies: &[Policy], image: &ImageRef) -> bool {
     let name = image.name();
     policies.iter().any(|p| {
-        p.registry_allowed(&name) && p.rule_for(&name).is_some_and(|r| r.signatures.is_some())
+        p.registry_allowed(&name)
+            && p.rule_for(&name)
+                .is_some_and(|r| r.required_signatures().is_some())
     })
 }
 
@@ -56,7 +58,7 @@ pub fn signatures_suffice(
         let Some(rule) = p.rule_for(&name) else {
             continue;
         };
-        let Some(sig_rule) = &rule.signatures else {
+        let Some(sig_rule) = rule.required_signatures() else {
             continue;
         };
         any = true;
@@ -209,7 +211,7 @@ pub fn evaluate(
             ));
             ok = false;
         }
-        if let Some(sig_rule) = &rule.signatures {
+        if let Some(sig_rule) = rule.required_signatures() {
             match (
                 resolved_digest(evidence),
                 evidence.and_then(|e| e.signatures.as_ref()),

@@ -77,6 +77,15 @@ pub struct Rule {
     pub attestations: Vec<AttestationRule>,
 }
 
+impl Rule {
+    /// The image signatures the rule requires: none with `threshold: 0`, where the
+    /// attestors only verify the rule's attestations (a verification summary admits the
+    /// image without its signatures being fetched).
+    pub fn required_signatures(&self) -> Option<&SignatureRule> {
+        self.signatures.as_ref().filter(|s| s.threshold > 0)
+    }
+}
+
 /// A compiled `attestations` entry.
 #[derive(Debug, Clone)]
 pub struct AttestationRule {
@@ -101,7 +110,8 @@ pub struct SummaryRule {
 
 #[derive(Debug, Clone)]
 pub struct SignatureRule {
-    /// k of the attestors (validated 1 ≤ k ≤ n).
+    /// k of the attestors (validated 1 ≤ k ≤ n, or 0 when the rule has attestations: the
+    /// attestors then verify only those).
     pub threshold: usize,
     pub attestors: Vec<Attestor>,
 }
@@ -473,6 +483,12 @@ pub fn compile_with(
                 &invalid,
             )?);
         }
+        if signatures.as_ref().is_some_and(|s| s.threshold == 0) && attestations.is_empty() {
+            return Err(invalid(
+                &at(".signatures.threshold"),
+                "threshold 0 (no image signature required) needs attestations for the attestors to verify".into(),
+            ));
+        }
         rules.push(Rule {
             name: r.name.clone(),
             images,
@@ -830,13 +846,11 @@ fn compile_signatures(
     let n = attestors.len();
     let threshold = match s.threshold {
         None => n,
-        Some(k) if k >= 1 && usize::try_from(k).is_ok_and(|k| k <= n) => {
-            usize::try_from(k).unwrap_or(n)
-        }
+        Some(k) if usize::try_from(k).is_ok_and(|k| k <= n) => usize::try_from(k).unwrap_or(n),
         Some(k) => {
             return Err(invalid(
                 &format!("{at}.threshold"),
-                format!("threshold {k} must be between 1 and the number of attestors ({n})"),
+                format!("threshold {k} must be between 0 and the number of attestors ({n})"),
             ));
         }
     };
@@ -909,7 +923,38 @@ wHDtyaXlq7Nhj8279+1u/l5pZhXJPW8PnGRRLdO5NbsuM6aT7pOcP100uw==
         ));
         let (path, msg) = err_path(compile_yaml(&y));
         assert_eq!(path, "spec.rules[0].signatures.threshold");
-        assert!(msg.contains("between 1 and"), "{msg}");
+        assert!(msg.contains("between 0 and"), "{msg}");
+    }
+
+    #[test]
+    fn threshold_zero_verifies_only_attestations() {
+        let rule = |att: &str| {
+            policy(&format!(
+                "  rules:\n  - name: a\n    images: ['**']\n    signatures:\n      threshold: 0\n      attestors:\n      - name: gate\n        key: {{pem: \"{}\"}}\n{att}",
+                KEY.replace('\n', "\\n")
+            ))
+        };
+        let p = compile_yaml(&rule(
+            "    attestations:\n    - {predicateType: vsa, summary: {verifier: 'https://sealgate.dev/gate/prod', maxAge: 24h}}\n",
+        ))
+        .unwrap();
+        let r = &p.rules[0];
+        assert!(r.required_signatures().is_none());
+        let s = r.attestations[0].summary.as_ref().unwrap();
+        assert_eq!(s.verifier, "https://sealgate.dev/gate/prod");
+        assert_eq!(s.max_age, Some(24 * 3600));
+        let image = crate::base::reference::ImageRef::parse("ghcr.io/acme/web:1").unwrap();
+        assert!(!crate::policy::eval::needs_signatures(
+            std::slice::from_ref(&p),
+            &image
+        ));
+        assert!(crate::policy::eval::needs_attestations(
+            std::slice::from_ref(&p),
+            &image
+        ));
+        let (path, msg) = err_path(compile_yaml(&rule("")));
+        assert_eq!(path, "spec.rules[0].signatures.threshold");
+        assert!(msg.contains("needs attestations"), "{msg}");
     }
 
     fn keyless_policy(attestor: &str) -> String {

@@ -139,6 +139,8 @@ pub struct VulnerabilitiesSpec {
 #[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SignaturesSpec {
+    /// How many attestors must have signed the image (default: all). 0: none — the
+    /// attestors only verify the rule's attestations (e.g. a verification summary).
     #[serde(default)]
     pub threshold: Option<u64>,
     pub attestors: Vec<AttestorSpec>,

@@ -138,6 +138,8 @@ pub struct SummarySpec {
     pub key: Arc<crate::crypto::PrivateKey>,
     /// `predicate.verifier.id`.
     pub verifier_id: String,
+    /// `attachToImages`: where the summary is attached to each image (none: not attached).
+    pub attach: Option<Arc<crate::edge::registry::store::Store>>,
 }
 
 /// The default `verifier.id` of the gate named `name`.
@@ -368,8 +370,24 @@ async fn steps<D: Driver>(
         .map(|s| (s, summary_of(spec, &s.verifier_id, &report, &commit, now)));
     let outcome = match &spec.target {
         TargetSpec::Promote(p) => {
-            let note = summary.map(|(s, summary)| note_signer(s, summary, p.url.clone()));
-            promote(spec, driver, p, st, &commit, files, note, now, stamp).await
+            let note = summary
+                .clone()
+                .map(|(s, summary)| note_signer(s, summary, p.url.clone()));
+            let outcome = promote(spec, driver, p, st, &commit, files, note, now, stamp).await;
+            match (&outcome, summary, &st.last_promotion_commit) {
+                (
+                    Outcome::Promoted { .. } | Outcome::UpToDate,
+                    Some((s, mut summary)),
+                    Some(promoted),
+                ) if s.attach.is_some() => {
+                    summary.promotion = Some((p.url.clone(), promoted.clone()));
+                    match attach_summaries(s, &summary, st, stamp).await {
+                        Ok(()) => outcome,
+                        Err(o) => o,
+                    }
+                }
+                _ => outcome,
+            }
         }
         TargetSpec::Apply { .. } => driver.apply(spec, &commit, files, st, stamp).await,
     };
@@ -692,6 +710,66 @@ pub fn assemble(report: &Report, checked: &Checkout) -> Result<Files, Outcome> {
         files.insert(rel.clone(), (data, *mode));
     }
     Ok(files)
+}
+
+/// Attaches the signed `summary` (its promotion commit set) to each image it covers
+/// ([`crate::edge::registry::store::attach_summary`]: idempotent, one summary per verifier
+/// and image); owns nothing but reports a failure on `Promoted`.
+///
+/// # Errors
+/// `Failed` (`SummaryFailed`) when it cannot be signed or written.
+async fn attach_summaries(
+    s: &SummarySpec,
+    summary: &crate::attest::vsa::Summary,
+    st: &mut GateStatus,
+    stamp: &str,
+) -> Result<(), Outcome> {
+    let Some(store) = &s.attach else {
+        return Ok(());
+    };
+    let failed = |st: &mut GateStatus, message: String| {
+        st.set(
+            ConditionType::Promoted,
+            false,
+            &Reason::SummaryFailed,
+            message.clone(),
+            stamp,
+        );
+        Outcome::failed(&Reason::SummaryFailed, message)
+    };
+    let envelope = match summary.sign(&s.key) {
+        Ok(e) => e,
+        Err(e) => return Err(failed(st, format!("signing the summary: {e}"))),
+    };
+    let Some(promotion) = &summary.promotion else {
+        return Ok(());
+    };
+    let public = s.key.public_key();
+    for (repo, digest) in &summary.images {
+        let image = match crate::base::reference::ImageRef::parse(&format!("{repo}@{digest}")) {
+            Ok(i) => i,
+            Err(e) => return Err(failed(st, format!("{repo}@{digest}: {e}"))),
+        };
+        if let Err(e) = crate::edge::registry::store::attach_summary(
+            store,
+            &image,
+            &envelope,
+            &public,
+            &s.verifier_id,
+            promotion,
+        )
+        .await
+        {
+            return Err(failed(
+                st,
+                format!(
+                    "attaching the verification summary to {image}: {}",
+                    crate::base::error::chain(&e)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Signs `summary` for the promotion commit of the deploy repository `url`.

@@ -69,6 +69,8 @@ pub enum Reason {
     GitFetchFailed,
     GitReadFailed,
     PromotionFailed,
+    /// The verification summary could not be signed or attached to the images.
+    SummaryFailed,
     PinFailed,
     InvalidSpec,
     PolicyNotFound,
@@ -102,6 +104,7 @@ impl Reason {
             Self::GitFetchFailed => "GitFetchFailed",
             Self::GitReadFailed => "GitReadFailed",
             Self::PromotionFailed => "PromotionFailed",
+            Self::SummaryFailed => "SummaryFailed",
             Self::PinFailed => "PinFailed",
             Self::InvalidSpec => "InvalidSpec",
             Self::PolicyNotFound => "PolicyNotFound",

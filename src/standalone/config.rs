@@ -310,6 +310,8 @@ pub struct SummaryConfig {
     /// The variable holding the key's password (`COSIGN_PASSWORD`).
     pub password_env: String,
     pub verifier_id: String,
+    /// Also attach the summary to each image (`.att` layer, predicate type annotated).
+    pub attach_to_images: bool,
 }
 
 /// A validated gate configuration.
@@ -658,12 +660,6 @@ fn compile(raw: Raw, file: &Path, base: &Path) -> Result<GateConfig, ConfigError
                     "k8s:// keys are read by the controller; use a file or env://NAME here".into(),
                 ));
             }
-            if s.attach_to_images {
-                return Err(invalid(
-                    "summary.attachToImages",
-                    "not supported yet: summaries go into the promotion's Git note".into(),
-                ));
-            }
             let verifier_id = s
                 .verifier_id
                 .map(|v| v.trim().to_string())
@@ -675,6 +671,7 @@ fn compile(raw: Raw, file: &Path, base: &Path) -> Result<GateConfig, ConfigError
                 key,
                 password_env: s.password_env.unwrap_or_else(|| "COSIGN_PASSWORD".into()),
                 verifier_id,
+                attach_to_images: s.attach_to_images,
             })
         }
     };
@@ -818,10 +815,6 @@ mod tests {
             (
                 format!("{BASE}summary: {{key: k8s://ns/gate-key}}\n"),
                 "summary.key",
-            ),
-            (
-                format!("{BASE}summary: {{key: gate.key, attachToImages: true}}\n"),
-                "summary.attachToImages",
             ),
             (format!("{BASE}metadata: {{name: ' '}}\n"), "metadata.name"),
         ] {

@@ -38,15 +38,16 @@ pub enum SetupError {
     Registry(#[source] crate::edge::registry::RegistryError),
     #[error("docker config")]
     DockerConfig(#[source] crate::edge::registry::credentials::CredentialsError),
-    #[error("summary.key: {0}")]
+    #[error("{0}")]
     SummaryKey(String),
 }
 
 /// Reads and decrypts the summary key (password from its variable; never logged).
 fn summary_spec(
     c: &crate::standalone::config::SummaryConfig,
+    registry: &crate::standalone::config::RegistryConfig,
 ) -> Result<reconcile::SummarySpec, SetupError> {
-    let bad = |m: String| SetupError::SummaryKey(m);
+    let bad = |m: String| SetupError::SummaryKey(format!("summary.key: {m}"));
     let pem = c
         .key
         .read()
@@ -59,9 +60,22 @@ fn summary_spec(
     })?;
     let key = crate::crypto::PrivateKey::from_encrypted_pem(&pem, password.as_encoded_bytes())
         .map_err(|e| bad(crate::base::error::chain(&e)))?;
+    let attach = if c.attach_to_images {
+        let store = crate::edge::registry::store::Store::open(
+            registry.oci_layout.as_deref(),
+            &registry.insecure,
+            registry.docker_config.as_deref(),
+            registry.timeout.as_secs(),
+        )
+        .map_err(|e| SetupError::SummaryKey(format!("summary.attachToImages: {e}")))?;
+        Some(Arc::new(store))
+    } else {
+        None
+    };
     Ok(reconcile::SummarySpec {
         key: Arc::new(key),
         verifier_id: c.verifier_id.clone(),
+        attach,
     })
 }
 
@@ -167,7 +181,11 @@ impl Gate {
             },
             cache_ttl: config.cache_ttl,
             trust_field: "source.verifyCommits",
-            summary: config.summary.as_ref().map(summary_spec).transpose()?,
+            summary: config
+                .summary
+                .as_ref()
+                .map(|s| summary_spec(s, &config.registry))
+                .transpose()?,
         };
         let status = Status {
             source: Some(located(

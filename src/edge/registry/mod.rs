@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod discovery;
 pub mod http;
 pub mod layout;
+pub mod store;
 pub mod trace;
 
 use std::future::Future;
