@@ -143,6 +143,7 @@ impl GateBuilder {
             approval: Default::default(),
             approved_revision: None,
             suspend: false,
+            summary: None,
         };
         let mut g = DeploymentGate::new("web", spec);
         g.metadata.namespace = Some(NS.into());
@@ -406,7 +407,7 @@ fn context(
     let registry = AnyRegistry::Http(
         HttpRegistry::new(
             HttpOptions {
-                insecure,
+                insecure: insecure.clone(),
                 ..Default::default()
             },
             DockerConfig::default(),
@@ -428,6 +429,9 @@ fn context(
         metrics,
         Options {
             state_dir: state.to_path_buf(),
+            store: Some(Arc::new(
+                sealgate::edge::registry::store::Store::open(None, &insecure, None, 30).unwrap(),
+            )),
             ..Options::default()
         },
     ))
@@ -1562,4 +1566,182 @@ async fn a_missing_policy_or_a_key_of_another_namespace_stalls_without_touching_
     }));
     let (r, _) = b.reconcile(&gate, script).await;
     assert_eq!(r.unwrap(), Action::requeue(Duration::from_secs(5)));
+}
+
+// ---------------------------------------------------------------------------------------
+// signed verification summaries (docs/summaries.md)
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_applied_revision_gets_its_signed_summary_in_the_status_and_on_the_image() {
+    let mut e = Env::new().await;
+    let commit = e.commit_good("v1");
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(keys.path(), "gate");
+    let mut gate = e.gate().build();
+    gate.spec.summary = Some(sealgate::controller::crd::SummarySpec {
+        key: sealgate::controller::crd::SummaryKey {
+            secret_ref: LocalObjectReference {
+                name: "gate-key".into(),
+            },
+        },
+        verifier_id: None,
+        attach_to_images: true,
+    });
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "gate-key", "namespace": NS},
+        "data": {
+            "cosign.key": b64.encode(std::fs::read(&key).unwrap()),
+            "cosign.password": b64.encode("pw"),
+        },
+    });
+    let mut script = e.reads();
+    script.push(Expect::get("/api/v1/namespaces/team/secrets/gate-key").reply(200, secret));
+    script.extend(e.applies(&ALL, false, Some(SA_USER)));
+    let (c, digest, repo) = (
+        commit.clone(),
+        e.digest.clone(),
+        format!("{}/team/web", e.w.reg.addr),
+    );
+    let public_key = sealgate::crypto::PublicKey::from_pem(&public).unwrap();
+    script.push(status_patch(&gate, move |st| {
+        assert_cond(st, "Ready", "True", "Succeeded");
+        let s = st.summary.as_ref().expect("status.summary");
+        assert_eq!(s.revision, c);
+        assert_eq!(s.stored_in, ["status", "images"]);
+        let envelope = s.envelope.as_ref().expect("the envelope is in the status");
+        assert_eq!(s.digest, sha256(envelope.as_bytes()));
+        let summary =
+            sealgate::attest::vsa::Summary::open(envelope.as_bytes(), &public_key).unwrap();
+        assert_eq!(summary.verifier_id, "https://sealgate.dev/gate/team/web");
+        assert_eq!(summary.source.1, c);
+        assert_eq!(summary.promotion, None, "an apply has no promotion commit");
+        let d = sealgate::base::reference::Digest::parse(&digest).unwrap();
+        assert!(summary.covers(&repo, &d), "{summary:?}");
+    }));
+    script.push(event(
+        "Applied",
+        "Normal",
+        format!("applied {commit}; pruned 0 objects"),
+    ));
+    let (r, _) = e.reconcile(&gate, script).await;
+    assert_eq!(r.unwrap(), Action::requeue(INTERVAL));
+    // the image carries it as a cosign attestation layer annotated with the VSA type
+    let att = e.w.reg.get(
+        &format!(
+            "/v2/team/web/manifests/sha256-{}.att",
+            e.digest.trim_start_matches("sha256:")
+        ),
+        OCI_MANIFEST,
+    );
+    let att: Value = serde_json::from_slice(&att).unwrap();
+    assert_eq!(
+        att["layers"][0]["annotations"]["predicateType"],
+        "https://slsa.dev/verification_summary/v1"
+    );
+}
+
+#[tokio::test]
+async fn a_summary_key_that_cannot_be_read_stalls_the_gate() {
+    let mut e = Env::new().await;
+    e.commit_good("v1");
+    let mut gate = e.gate().build();
+    gate.spec.summary = Some(sealgate::controller::crd::SummarySpec {
+        key: sealgate::controller::crd::SummaryKey {
+            secret_ref: LocalObjectReference {
+                name: "gate-key".into(),
+            },
+        },
+        verifier_id: None,
+        attach_to_images: false,
+    });
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "gate-key", "namespace": NS},
+        "data": {"cosign.pub": "UFVC"},
+    });
+    let mut script = e.reads();
+    script.push(Expect::get("/api/v1/namespaces/team/secrets/gate-key").reply(200, secret));
+    script.push(status_patch(&gate, |st| {
+        assert_cond(st, "Ready", "False", "SecretInvalid");
+        assert_cond(st, "Stalled", "True", "SecretInvalid");
+        let (_, _, m) = cond(st, "Stalled");
+        assert!(
+            m.contains("Secret team/gate-key (summary key): no UTF-8 `cosign.key`"),
+            "{m}"
+        );
+        assert_eq!(st.last_attempted_revision, None, "nothing fetched");
+    }));
+    let (r, _) = e.reconcile(&gate, script).await;
+    assert_eq!(r.unwrap(), Action::requeue(Duration::from_secs(5)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_commit_gets_its_signed_summary_as_a_git_note() {
+    use base64::Engine as _;
+    let mut e = Env::new().await;
+    let commit = e.commit_good("v1");
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(keys.path(), "gate");
+    let mut gate = e.gate().promote("unused").build();
+    if let Some(p) = &mut gate.spec.target.promote {
+        p.secret_ref = None; // the git daemon takes anonymous pushes
+    }
+    gate.spec.summary = Some(sealgate::controller::crd::SummarySpec {
+        key: sealgate::controller::crd::SummaryKey {
+            secret_ref: LocalObjectReference {
+                name: "gate-key".into(),
+            },
+        },
+        verifier_id: Some("https://gates.example/prod".into()),
+        attach_to_images: false,
+    });
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "gate-key", "namespace": NS},
+        "data": {
+            "cosign.key": b64.encode(std::fs::read(&key).unwrap()),
+            "cosign.password": b64.encode("pw"),
+        },
+    });
+    let mut script = e.reads();
+    script.push(Expect::get("/api/v1/namespaces/team/secrets/gate-key").reply(200, secret));
+    let c = commit.clone();
+    script.push(status_patch(&gate, move |st| {
+        assert_cond(st, "Ready", "True", "Succeeded");
+        assert_cond(st, "Promoted", "True", "Promoted");
+        let s = st.summary.as_ref().expect("status.summary");
+        assert_eq!(s.revision, c);
+        assert_eq!(s.stored_in, ["refs/notes/sealgate"]);
+        assert_eq!(s.envelope, None, "the note holds it");
+    }));
+    script.push(event("Promoted", "Normal", format!("{commit} promoted as")));
+    let (r, calls) = e.reconcile(&gate, script).await;
+    assert_eq!(r.unwrap(), Action::requeue(INTERVAL));
+    let st = written_status(&gate, &calls);
+    let head = e.w.git.head("deploy/prod").expect("promoted");
+    assert_eq!(st.last_promotion_commit.as_deref(), Some(head.as_str()));
+    // the note on the promotion commit is the summary the status names
+    let note = common::git::git(&e.w.git.bare, &["notes", "--ref=sealgate", "show", &head]);
+    assert_eq!(
+        st.summary.unwrap().digest,
+        sha256(note.trim_end().as_bytes())
+    );
+    let summary = sealgate::attest::vsa::Summary::open(
+        note.trim_end().as_bytes(),
+        &sealgate::crypto::PublicKey::from_pem(&public).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary.verifier_id, "https://gates.example/prod");
+    assert_eq!(
+        summary.promotion.as_ref().map(|p| p.1.as_str()),
+        Some(head.as_str())
+    );
+    assert_eq!(summary.source.1, commit);
 }

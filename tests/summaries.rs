@@ -114,6 +114,17 @@ async fn promotion_carries_a_signed_summary_that_verify_promotion_checks() {
 
     // the statement: the image by digest, the promotion commit, the source, the policy
     let envelope = note(&w, &head).expect("the promotion commit has a note");
+    let record = &r.json()["summary"];
+    assert_eq!(record["revision"], source.as_str());
+    assert_eq!(
+        record["storedIn"],
+        serde_json::json!(["refs/notes/sealgate"])
+    );
+    assert_eq!(
+        record["digest"],
+        sha256(envelope.trim_end().as_bytes()).as_str()
+    );
+    assert!(record.get("envelope").is_none(), "the note holds it");
     let st = independently_verified(&envelope, &public);
     assert_eq!(st["_type"], "https://in-toto.io/Statement/v1");
     assert_eq!(
@@ -549,6 +560,10 @@ async fn summaries_attached_to_images_admit_them_under_a_vsa_rule() {
     let r = w.once_env(&PASSWORD);
     assert_eq!(r.code, 0, "{r}");
     w.assert_promoted(&source);
+    assert_eq!(
+        r.json()["summary"]["storedIn"],
+        serde_json::json!(["refs/notes/sealgate", "images"])
+    );
     let head = w.deploy_head().unwrap();
     let pinned = w.git.show(DEPLOY, "web.yaml");
     let digest = pinned

@@ -209,6 +209,13 @@ async fn run_async(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             registry_concurrency: args.registry_concurrency,
             trusted_root,
             cache_ttl: std::time::Duration::from_secs(cache_ttl),
+            // gates with spec.summary.attachToImages write with the same credentials
+            store: Some(Arc::new(sealgate::edge::registry::store::Store::open(
+                None,
+                &args.insecure_registry,
+                args.docker_config.as_deref(),
+                30,
+            )?)),
             ..Options::default()
         },
     ));

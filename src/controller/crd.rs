@@ -138,6 +138,29 @@ pub struct ApprovalSpec {
     pub required: bool,
 }
 
+/// `spec.summary`: signed verification summaries (docs/summaries.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SummarySpec {
+    pub key: SummaryKey,
+    /// `predicate.verifier.id` (default `https://sealgate.dev/gate/<namespace>/<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier_id: Option<String>,
+    /// Also attach the summary to every image it covers (a cosign `.att` layer).
+    #[serde(default)]
+    pub attach_to_images: bool,
+}
+
+/// The gate's signing key.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryKey {
+    /// A Secret of the gate's namespace with `cosign.key` (an encrypted cosign or sealgate
+    /// private key) and `cosign.password` — what `cosign generate-key-pair k8s://NS/NAME`
+    /// creates.
+    pub secret_ref: LocalObjectReference,
+}
+
 /// `DeploymentGate`: applies or promotes a Git revision only when every image passes.
 #[derive(CustomResource, Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[kube(
@@ -169,6 +192,11 @@ pub struct DeploymentGateSpec {
     /// Stop reconciling (nothing is fetched, applied or pruned).
     #[serde(default)]
     pub suspend: bool,
+    /// Sign a verification summary of every revision that passes: the Git note
+    /// `refs/notes/sealgate` on the promotion commit (promote), `status.summary` (apply),
+    /// and the images with `attachToImages`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SummarySpec>,
 }
 
 pub use crate::edge::target::apply::{Inventory, InventoryEntry};

@@ -70,6 +70,8 @@ pub struct Options {
     /// How long a passing verification stands without re-verifying (the evidence TTL).
     pub cache_ttl: Duration,
     pub negative_cache_ttl: Duration,
+    /// Where gates with `spec.summary.attachToImages` write (none: refused).
+    pub store: Option<Arc<crate::edge::registry::store::Store>>,
 }
 
 impl Default for Options {
@@ -81,6 +83,7 @@ impl Default for Options {
             trusted_root: None,
             cache_ttl: Duration::from_secs(3600),
             negative_cache_ttl: Duration::from_secs(60),
+            store: None,
         }
     }
 }
@@ -732,6 +735,63 @@ async fn signer_trust(
     Ok(Some((SignerTrust { ssh, openpgp }, material)))
 }
 
+/// `spec.summary`: the signing key from the gate's Secret (decrypted with its
+/// `cosign.password`, empty when absent), the verifier id, where images are written.
+async fn summary_spec(
+    ctx: &Context,
+    gate: &DeploymentGate,
+) -> Result<Option<reconcile::SummarySpec>, Outcome> {
+    let Some(s) = &gate.spec.summary else {
+        return Ok(None);
+    };
+    let ns = gate.namespace().unwrap_or_default();
+    let name = &s.key.secret_ref.name;
+    let data = secret(ctx, &ns, name).await.map_err(|e| {
+        failed(
+            Reason::SecretNotFound,
+            format!("Secret {ns}/{name} (summary key): {e}"),
+        )
+    })?;
+    let invalid = |m: String| {
+        failed(
+            Reason::SecretInvalid,
+            format!("Secret {ns}/{name} (summary key): {m}"),
+        )
+    };
+    let pem = data
+        .get("cosign.key")
+        .and_then(|b| String::from_utf8(b.clone()).ok())
+        .ok_or_else(|| invalid("no UTF-8 `cosign.key`".into()))?;
+    let password = data.get("cosign.password").cloned().unwrap_or_default();
+    let key = crate::crypto::PrivateKey::from_encrypted_pem(&pem, &password)
+        .map_err(|e| invalid(crate::base::error::chain(&e)))?;
+    let attach = if s.attach_to_images {
+        Some(ctx.options.store.clone().ok_or_else(|| {
+            failed(
+                Reason::InvalidSpec,
+                "spec.summary.attachToImages: this controller has no registry writer",
+            )
+        })?)
+    } else {
+        None
+    };
+    let verifier_id = match &s.verifier_id {
+        Some(v) if !v.trim().is_empty() => v.trim().to_owned(),
+        Some(_) => {
+            return Err(failed(
+                Reason::InvalidSpec,
+                "spec.summary.verifierId must not be empty",
+            ));
+        }
+        None => reconcile::default_verifier_id(&format!("{ns}/{}", gate.name_any())),
+    };
+    Ok(Some(reconcile::SummarySpec {
+        key: Arc::new(key),
+        verifier_id,
+        attach,
+    }))
+}
+
 /// Reads what the gate needs (policies, signer trust, source credentials), normalizes it
 /// into a [`GateSpec`] and runs the reconcile core with this gate's [`GateDriver`].
 async fn run(
@@ -773,6 +833,10 @@ async fn run(
     .await
     {
         Ok(a) => a,
+        Err(o) => return early(st, o),
+    };
+    let summary = match summary_spec(ctx, gate).await {
+        Ok(s) => s,
         Err(o) => return early(st, o),
     };
     let timeout = duration(spec.source.timeout.as_deref(), Duration::from_secs(60));
@@ -825,7 +889,7 @@ async fn run(
         },
         cache_ttl: ctx.options.cache_ttl,
         trust_field: "spec.source.verify",
-        summary: None,
+        summary,
     };
     let driver = GateDriver {
         ctx,
@@ -1045,7 +1109,10 @@ pub fn gates_for_secret(
                         .promote
                         .as_ref()
                         .and_then(|p| p.secret_ref.as_ref())
-                        .is_some_and(|r| r.name == name));
+                        .is_some_and(|r| r.name == name)
+                    || s.summary
+                        .as_ref()
+                        .is_some_and(|x| x.key.secret_ref.name == name));
             direct || ctx.uses_secret(g, ns, name)
         })
         .map(|g| ObjectRef::from_obj(g.as_ref()))

@@ -373,23 +373,19 @@ async fn steps<D: Driver>(
             let note = summary
                 .clone()
                 .map(|(s, summary)| note_signer(s, summary, p.url.clone()));
-            let outcome = promote(spec, driver, p, st, &commit, files, note, now, stamp).await;
-            match (&outcome, summary, &st.last_promotion_commit) {
-                (
-                    Outcome::Promoted { .. } | Outcome::UpToDate,
-                    Some((s, mut summary)),
-                    Some(promoted),
-                ) if s.attach.is_some() => {
-                    summary.promotion = Some((p.url.clone(), promoted.clone()));
-                    match attach_summaries(s, &summary, st, stamp).await {
-                        Ok(()) => outcome,
-                        Err(o) => o,
-                    }
-                }
-                _ => outcome,
-            }
+            promote(spec, driver, p, st, &commit, files, note, now, stamp).await
         }
         TargetSpec::Apply { .. } => driver.apply(spec, &commit, files, st, stamp).await,
+    };
+    let outcome = match (summary, &outcome) {
+        (
+            Some((s, summary)),
+            Outcome::Applied { .. } | Outcome::Promoted { .. } | Outcome::UpToDate,
+        ) => match publish_summary(spec, s, summary, st, &commit).await {
+            Ok(()) => outcome,
+            Err(o) => o,
+        },
+        _ => outcome,
     };
     if !matches!(outcome, Outcome::Failed { .. }) {
         driver.remember_pass(Some(inputs));
@@ -712,43 +708,59 @@ pub fn assemble(report: &Report, checked: &Checkout) -> Result<Files, Outcome> {
     Ok(files)
 }
 
-/// Attaches the signed `summary` (its promotion commit set) to each image it covers
+/// Largest summary envelope kept in the status (a bigger one is only on the images).
+const MAX_STATUS_ENVELOPE: usize = 256 * 1024;
+
+/// After a passing revision went out: records the signed summary in `status.summary`
+/// (apply targets: the envelope itself; promote targets: the note [`promote`] wrote) and,
+/// with `attachToImages`, attaches it to each image it covers
 /// ([`crate::edge::registry::store::attach_summary`]: idempotent, one summary per verifier
-/// and image); owns nothing but reports a failure on `Promoted`.
+/// and image).
 ///
 /// # Errors
 /// `Failed` (`SummaryFailed`) when it cannot be signed or written.
-async fn attach_summaries(
+async fn publish_summary(
+    spec: &GateSpec,
     s: &SummarySpec,
-    summary: &crate::attest::vsa::Summary,
+    mut summary: crate::attest::vsa::Summary,
     st: &mut GateStatus,
-    stamp: &str,
+    commit: &str,
 ) -> Result<(), Outcome> {
+    // the revision went out: only the summary failed (Ready=False, Stalled, retried)
+    let failed = |message: String| Outcome::failed(&Reason::SummaryFailed, message);
+    if let TargetSpec::Promote(p) = &spec.target {
+        let Some(promoted) = &st.last_promotion_commit else {
+            return Ok(());
+        };
+        summary.promotion = Some((p.url.clone(), promoted.clone()));
+    }
+    let envelope = match summary.sign(&s.key) {
+        Ok(e) => e,
+        Err(e) => return Err(failed(format!("signing the summary: {e}"))),
+    };
+    if let TargetSpec::Apply { .. } = &spec.target {
+        let text = String::from_utf8_lossy(&envelope).into_owned();
+        let kept = text.len() <= MAX_STATUS_ENVELOPE;
+        st.summary = Some(status::SummaryStatus {
+            revision: commit.to_owned(),
+            digest: crate::base::reference::Digest::sha256_of(&envelope).to_string(),
+            stored_in: if kept {
+                vec!["status".into()]
+            } else {
+                Vec::new()
+            },
+            envelope: kept.then_some(text),
+        });
+    }
     let Some(store) = &s.attach else {
         return Ok(());
     };
-    let failed = |st: &mut GateStatus, message: String| {
-        st.set(
-            ConditionType::Promoted,
-            false,
-            &Reason::SummaryFailed,
-            message.clone(),
-            stamp,
-        );
-        Outcome::failed(&Reason::SummaryFailed, message)
-    };
-    let envelope = match summary.sign(&s.key) {
-        Ok(e) => e,
-        Err(e) => return Err(failed(st, format!("signing the summary: {e}"))),
-    };
-    let Some(promotion) = &summary.promotion else {
-        return Ok(());
-    };
+    let promotion = summary.promotion.clone().unwrap_or_default();
     let public = s.key.public_key();
     for (repo, digest) in &summary.images {
         let image = match crate::base::reference::ImageRef::parse(&format!("{repo}@{digest}")) {
             Ok(i) => i,
-            Err(e) => return Err(failed(st, format!("{repo}@{digest}: {e}"))),
+            Err(e) => return Err(failed(format!("{repo}@{digest}: {e}"))),
         };
         if let Err(e) = crate::edge::registry::store::attach_summary(
             store,
@@ -756,20 +768,35 @@ async fn attach_summaries(
             &envelope,
             &public,
             &s.verifier_id,
-            promotion,
+            &promotion,
         )
         .await
         {
-            return Err(failed(
-                st,
-                format!(
-                    "attaching the verification summary to {image}: {}",
-                    crate::base::error::chain(&e)
-                ),
-            ));
+            return Err(failed(format!(
+                "attaching the verification summary to {image}: {}",
+                crate::base::error::chain(&e)
+            )));
         }
     }
+    if let Some(record) = &mut st.summary
+        && record.revision == commit
+        && !record.stored_in.iter().any(|w| w == "images")
+    {
+        record.stored_in.push("images".into());
+    }
     Ok(())
+}
+
+/// `status.summary` for the note of a promotion.
+fn record_note(st: &mut GateStatus, revision: &str, note: Option<&[u8]>) {
+    if let Some(n) = note {
+        st.summary = Some(status::SummaryStatus {
+            revision: revision.to_owned(),
+            digest: crate::base::reference::Digest::sha256_of(n).to_string(),
+            stored_in: vec![promotion::NOTES_REF.to_owned()],
+            envelope: None,
+        });
+    }
 }
 
 /// Signs `summary` for the promotion commit of the deploy repository `url`.
@@ -826,10 +853,12 @@ pub async fn promote<D: Driver>(
     )
     .await;
     let (outcome, target_commit, reason) = match result {
-        Ok(PromoteOutcome::Promoted { commit: c }) => {
+        Ok((PromoteOutcome::Promoted { commit: c }, note)) => {
+            record_note(st, commit, note.as_deref());
             (Outcome::Promoted { commit: c.clone() }, c, Reason::Promoted)
         }
-        Ok(PromoteOutcome::AlreadyPromoted { commit: c }) => {
+        Ok((PromoteOutcome::AlreadyPromoted { commit: c }, note)) => {
+            record_note(st, commit, note.as_deref());
             (Outcome::UpToDate, c, Reason::AlreadyPromoted)
         }
         Err(o) => {

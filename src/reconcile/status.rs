@@ -156,6 +156,22 @@ pub struct ImageStatus {
     pub reasons: Vec<ImageReason>,
 }
 
+/// The signed verification summary of the last revision that passed (docs/summaries.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryStatus {
+    /// The source revision it summarizes.
+    pub revision: String,
+    /// `sha256:<hex>` of the DSSE envelope's bytes.
+    pub digest: String,
+    /// Where it is stored: `refs/notes/sealgate` (on `lastPromotionCommit`), `status`, and
+    /// `images` when attached to them.
+    pub stored_in: Vec<String>,
+    /// The DSSE envelope (JSON) when it is stored in the status (apply targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<String>,
+}
+
 /// A gate's status, computed as a value each reconcile (the controller writes it only when
 /// it changed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -206,6 +222,9 @@ pub struct GateStatus {
     pub last_reconcile_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<Inventory>,
+    /// The last signed verification summary (when the gate signs them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SummaryStatus>,
 }
 
 impl GateStatus {

@@ -88,6 +88,15 @@ pub enum Store {
     Layout(PathBuf),
 }
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Store::Registry { .. } => f.write_str("Store::Registry"),
+            Store::Layout(dir) => write!(f, "Store::Layout({})", dir.display()),
+        }
+    }
+}
+
 impl Store {
     /// A layout directory, or the registries (with docker credentials).
     pub fn open(

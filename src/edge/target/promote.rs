@@ -140,12 +140,14 @@ fn replace_at(
 ///
 /// # Errors
 /// [`GitError`] when the branch or the note cannot be fetched, written or pushed.
+/// The note's bytes are returned (the one written now, or the one that was there).
 pub fn promote(
     repo: &Repo,
     p: &Promotion,
     note: Option<&NoteSigner>,
-) -> Result<PromoteOutcome, GitError> {
+) -> Result<(PromoteOutcome, Option<Vec<u8>>), GitError> {
     let outcome = promote_branch(repo, p)?;
+    let mut written = None;
     if let Some(sign) = note {
         let commit = match &outcome {
             PromoteOutcome::Promoted { commit } | PromoteOutcome::AlreadyPromoted { commit } => {
@@ -157,9 +159,9 @@ pub fn promote(
             tracing::error!("failpoint promote-before-note: exiting");
             std::process::exit(99);
         }
-        ensure_note(repo, commit, p, sign)?;
+        written = Some(ensure_note(repo, commit, p, sign)?.1);
     }
-    Ok(outcome)
+    Ok((outcome, written))
 }
 
 /// Whether the note was written now or was there already.
@@ -169,7 +171,8 @@ pub enum NoteOutcome {
     AlreadyThere,
 }
 
-/// Adds the summary note to `commit` on the remote's [`NOTES_REF`] unless it has one.
+/// Adds the summary note to `commit` on the remote's [`NOTES_REF`] unless it has one; the
+/// note's bytes (written now or found).
 ///
 /// # Errors
 /// [`GitError`] when the notes cannot be fetched, written or pushed, or signing failed.
@@ -178,7 +181,7 @@ pub fn ensure_note(
     commit: &str,
     p: &Promotion,
     sign: &NoteSigner,
-) -> Result<NoteOutcome, GitError> {
+) -> Result<(NoteOutcome, Vec<u8>), GitError> {
     let git = repo.git();
     let target = Oid::from_str(commit)?;
     let mut refused = String::new();
@@ -188,8 +191,8 @@ pub fn ensure_note(
         }
         // the notes as the remote has them now (possibly none yet)
         fetch_notes(repo)?;
-        if note_of(repo, target)?.is_some() {
-            return Ok(NoteOutcome::AlreadyThere);
+        if let Some(found) = note_of(repo, target)? {
+            return Ok((NoteOutcome::AlreadyThere, found));
         }
         let envelope = sign(commit).map_err(|m| {
             GitError::Git(git2::Error::from_str(&format!("signing the summary: {m}")))
@@ -200,7 +203,7 @@ pub fn ensure_note(
         let sig = Signature::new(&p.author_name, &p.author_email, &git2::Time::new(p.time, 0))?;
         git.note(&sig, &sig, Some(LOCAL_NOTES), target, &text, false)?;
         match repo.push_ref(LOCAL_NOTES, NOTES_REF)? {
-            PushOutcome::Pushed => return Ok(NoteOutcome::Written),
+            PushOutcome::Pushed => return Ok((NoteOutcome::Written, text.into_bytes())),
             PushOutcome::Refused(why) => {
                 tracing::info!(%why, "the notes ref moved meanwhile; rebuilding the note");
                 refused = why;
