@@ -130,9 +130,11 @@ fn main() {
                 blob: env,
                 annotations,
             };
-            store::append_layer(&store, &image, &digest.attestation_tag(), &layer, &|_| false)
-                .await
-                .unwrap();
+            store::append_layer(&store, &image, &digest.attestation_tag(), &layer, &|_| {
+                false
+            })
+            .await
+            .unwrap();
             store::attach_summary(
                 &store,
                 &image,

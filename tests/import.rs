@@ -273,7 +273,7 @@ async fn what_does_not_translate_is_reported_and_nothing_written_without_allow_p
     assert!(r.stdout.is_empty(), "nothing written: {r}");
     assert!(
         r.stderr.contains(
-            "ClusterImagePolicy/key-testimage: spec.authorities[0].key: dropped: policy-controller requires a Rekor entry"
+            "ClusterImagePolicy/key-testimage: spec.authorities[0].key: dropped: with ctlog, policy-controller requires a Rekor entry"
         ),
         "{r}"
     );

@@ -661,3 +661,77 @@ async fn summaries_attached_to_images_admit_them_under_a_vsa_rule() {
         "the attached summary names the new promotion commit"
     );
 }
+
+#[test]
+fn sealgate_import_reads_the_kyverno_and_policy_controller_examples_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, public) = keypair(dir.path(), "gate");
+    let body: String = public
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // Kyverno's verifier condition translates onto summary.verifier (reported: Kyverno
+    // checks it on every summary, sealgate on the newest); policy-controller's CUE does not
+    for (source, file, dropped, verifier) in [
+        (
+            "kyverno",
+            "kyverno-require-summary.yaml",
+            "spec.rules[0].verifyImages[0].attestations[0].conditions[0].all[0]",
+            Some("https://sealgate.dev/gate/prod"),
+        ),
+        (
+            "policy-controller",
+            "policy-controller-require-summary.yaml",
+            "spec.authorities[0].attestations[0].policy",
+            None,
+        ),
+    ] {
+        let example = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/summaries")
+                .join(file),
+        )
+        .unwrap();
+        // the placeholder line becomes the key's base64 lines, indented alike
+        let text: String = example
+            .lines()
+            .map(|l| match l.split_once("REPLACE-WITH-THE-GATE-PUBLIC-KEY") {
+                Some((indent, _)) => body
+                    .lines()
+                    .map(|b| format!("{indent}{b}\n"))
+                    .collect::<String>(),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        let r = run(sealgate().args(["import", source]).arg(&path));
+        assert_eq!(r.code, 1, "{file}: {r}");
+        assert!(
+            r.stderr.contains(&format!("{dropped}: dropped")),
+            "{file}: {r}"
+        );
+        assert!(r.stderr.contains("1 dropped"), "{file}: {r}");
+        // with --allow-partial: the VSA is required, signed by the gate key, nothing else
+        let r = run(sealgate()
+            .args(["import", source, "--allow-partial"])
+            .arg(&path));
+        assert_eq!(r.code, 0, "{file}: {r}");
+        let doc: Value = serde_saphyr::from_str(&r.stdout).unwrap();
+        let rule = &doc["spec"]["rules"][0];
+        assert_eq!(
+            rule["attestations"][0]["predicateType"], "https://slsa.dev/verification_summary/v1",
+            "{file}: {}",
+            r.stdout
+        );
+        // the attestation's attestors sign only it: no image signature is required
+        assert_eq!(rule["signatures"]["threshold"], 0, "{file}: {}", r.stdout);
+        assert_eq!(
+            rule["attestations"][0]["summary"]["verifier"].as_str(),
+            verifier,
+            "{file}: {}",
+            r.stdout
+        );
+    }
+}

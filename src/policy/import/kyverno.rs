@@ -25,17 +25,29 @@ const VULN_PREDICATE: &str = "https://cosign.sigstore.dev/attestation/vuln/v1";
 /// `LessThanOrEquals` DURATION → `vulnerabilities.maxAge` (both fail a scan without a time) —
 /// still reported as dropped, since Kyverno applies conditions to every attestation of the
 /// type and sealgate's vulnerability rules to the newest. Everything else is dropped.
-fn conditions(
-    v: &Value,
-    at: &str,
-    vuln: bool,
-    cx: &mut Cx,
-) -> Option<crate::policy::VulnerabilitiesSpec> {
+/// What an attestation's `conditions` translate into.
+#[derive(Default)]
+struct FromConditions {
+    vulnerabilities: Option<crate::policy::VulnerabilitiesSpec>,
+    summary: Option<crate::policy::SummarySpec>,
+}
+
+/// The attestation types whose conditions translate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Vuln,
+    Vsa,
+    Other,
+}
+
+fn conditions(v: &Value, at: &str, kind: Kind, cx: &mut Cx) -> FromConditions {
     let Some(blocks) = v.as_array() else {
         cx.report(at, Level::Dropped, "expected a list of condition blocks");
-        return None;
+        return FromConditions::default();
     };
     let mut max_age: Option<String> = None;
+    let mut verifier: Option<String> = None;
+    let vuln = kind == Kind::Vuln;
     for (b, block) in blocks.iter().enumerate() {
         let bat = format!("{at}[{b}]");
         let mut o = Obj::new(block, &bat, cx);
@@ -88,21 +100,48 @@ fn conditions(
                 );
                 continue;
             }
+            if kind == Kind::Vsa && op == "Equals" {
+                if compact == "{{verificationResult}}" && value == "PASSED" {
+                    // exact: the summary rule only ever accepts PASSED
+                    continue;
+                }
+                if compact == "{{verifier.id}}" && !value.trim().is_empty() && verifier.is_none() {
+                    verifier = Some(value.trim().to_string());
+                    cx.report(
+                        &cat,
+                        Level::Dropped,
+                        format!(
+                            "translated as summary.verifier: {value}, which sealgate checks on \
+                             the newest verified summary; Kyverno checks every one (an older \
+                             summary of another verifier beside a newer one blocks in Kyverno, \
+                             not in sealgate)"
+                        ),
+                    );
+                    continue;
+                }
+            }
             cx.report(
                 &cat,
                 Level::Dropped,
                 "condition not translated (only the scan age of a vulnerability attestation, \
                  time_since(…metadata.scanFinishedOn…) LessThanOrEquals DURATION, maps onto \
-                 vulnerabilities.maxAge)",
+                 vulnerabilities.maxAge, and a verification summary's {{verifier.id}} Equals \
+                 ID onto summary.verifier)",
             );
         }
     }
-    max_age.map(|a| crate::policy::VulnerabilitiesSpec {
-        max_severity: None,
-        deny: Vec::new(),
-        ignore: Vec::new(),
-        max_age: Some(a),
-    })
+    FromConditions {
+        vulnerabilities: max_age.map(|a| crate::policy::VulnerabilitiesSpec {
+            max_severity: None,
+            deny: Vec::new(),
+            ignore: Vec::new(),
+            max_age: Some(a),
+        }),
+        summary: verifier.map(|v| crate::policy::SummarySpec {
+            verifier: v,
+            max_age: None,
+        }),
+    }
 }
 
 pub(super) fn document(
@@ -513,14 +552,20 @@ fn verify_images(
             );
             continue;
         };
-        let vulnerabilities =
-            conditions_v.and_then(|c| conditions(c, &conditions_at, m.uri() == VULN_PREDICATE, cx));
+        let kind = match m.uri() {
+            VULN_PREDICATE => Kind::Vuln,
+            crate::attest::vsa::PREDICATE => Kind::Vsa,
+            _ => Kind::Other,
+        };
+        let translated = conditions_v
+            .map(|c| conditions(c, &conditions_at, kind, cx))
+            .unwrap_or_default();
         let spec_of = |attestors| AttestationSpec {
             predicate_type: m.uri().to_string(),
             attestors,
             sbom: None,
-            vulnerabilities: vulnerabilities.clone(),
-            summary: None,
+            vulnerabilities: translated.vulnerabilities.clone(),
+            summary: translated.summary.clone(),
         };
         if att_sets.is_empty() {
             match sets.as_slice() {
@@ -539,14 +584,19 @@ fn verify_images(
             }
             continue;
         }
-        cx.report(
-            &at,
-            Level::Stricter,
-            "sealgate verifies an attestation with attestors that also sign the image: the \
-             attestation's attestors must sign the image too",
-        );
         for (count, set) in att_sets {
-            own.push((count, set, spec_of(None)));
+            if count > 1 {
+                cx.report(
+                    &at,
+                    Level::Dropped,
+                    format!(
+                        "count {count}: sealgate counts an attestation signed by one of its \
+                         attestors"
+                    ),
+                );
+            }
+            // the attestation's own attestors sign only it, not the image: threshold 0
+            own.push((0, set, spec_of(None)));
         }
     }
     let n_docs = sets.len() + own.len();

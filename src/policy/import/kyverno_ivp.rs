@@ -234,20 +234,14 @@ pub(super) fn document(
         let atts = match &call.attestation {
             None => None,
             Some(n) => match attestations.get(n) {
-                Some(uri) => {
-                    cx.report(
-                        &format!("{at}.expression"),
-                        Level::Stricter,
-                        "sealgate verifies an attestation with attestors that also sign the image",
-                    );
-                    Some(vec![AttestationSpec {
-                        predicate_type: uri.clone(),
-                        attestors: None,
-                        sbom: None,
-                        vulnerabilities: None,
-                        summary: None,
-                    }])
-                }
+                // the attestors sign the attestation, not the image: threshold 0
+                Some(uri) => Some(vec![AttestationSpec {
+                    predicate_type: uri.clone(),
+                    attestors: None,
+                    sbom: None,
+                    vulnerabilities: None,
+                    summary: None,
+                }]),
                 None => {
                     cx.report(
                         &format!("{at}.expression"),
@@ -288,7 +282,7 @@ pub(super) fn document(
                     images: images.clone(),
                     require_digest,
                     signatures: Some(SignaturesSpec {
-                        threshold: Some(1),
+                        threshold: Some(u64::from(atts.is_none())),
                         attestors: set,
                     }),
                     attestations: atts,

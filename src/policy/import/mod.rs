@@ -272,6 +272,13 @@ impl<'a> Obj<'a> {
     }
 
     /// Takes a key (marking it translated).
+    /// Whether the key is set (not null), without taking it.
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.map
+            .and_then(|m| m.get(key))
+            .is_some_and(|v| !v.is_null())
+    }
+
     pub(crate) fn get(&mut self, key: &str) -> Option<&'a Value> {
         let map = self.map?;
         let (k, v) = map.get_key_value(key)?;

@@ -93,6 +93,7 @@ pub(super) fn document(
 
     let mut attestors: Vec<AttestorSpec> = Vec::new();
     let mut attestations: Vec<AttestationSpec> = Vec::new();
+    let mut attestations_only = false;
     let mut static_pass = false;
     let with_attestations = authorities
         .iter()
@@ -173,12 +174,16 @@ pub(super) fn document(
                     ignore_tlog: None,
                 });
             }
-            cx.report(
-                &o.at("key"),
-                Level::Dropped,
-                "policy-controller requires a Rekor entry for key-based signatures (the \
-                 public Rekor unless ctlog.url); sealgate's key attestors do not require one",
-            );
+            // policy-controller skips the log for a key authority without `ctlog`
+            // (SkipTlogVerify), as sealgate's key attestors do; with it, it needs an entry
+            if o.has("ctlog") {
+                cx.report(
+                    &o.at("key"),
+                    Level::Dropped,
+                    "with ctlog, policy-controller requires a Rekor entry for the key's \
+                     signatures; sealgate's key attestors do not require one",
+                );
+            }
         }
         if let Some(k) = o.get("keyless") {
             let mut ko = Obj::new(k, &o.at("keyless"), cx);
@@ -279,11 +284,9 @@ pub(super) fn document(
                     "attestations of one authority among several (any-of) are not translated",
                 );
             } else {
-                cx.report(
-                    &o.at("attestations"),
-                    Level::Stricter,
-                    "sealgate also requires the authority's signature on the image",
-                );
+                // an authority with attestations checks only those (no image signature):
+                // sealgate's threshold 0
+                attestations_only = true;
                 for (n, att) in atts.iter().enumerate() {
                     let at = o.at(&format!("attestations[{n}]"));
                     let mut ao = Obj::new(att, &at, cx);
@@ -366,7 +369,7 @@ pub(super) fn document(
         return Some(Vec::new());
     } else {
         Some(SignaturesSpec {
-            threshold: Some(1),
+            threshold: Some(u64::from(!attestations_only || attestations.is_empty())),
             attestors,
         })
     };

@@ -306,6 +306,43 @@ fn key_entry(extra: &str) -> String {
 }
 
 #[test]
+fn kyverno_attestations_with_their_own_attestors_need_no_image_signature() {
+    // an attestation-only entry: its attestors sign the attestation, not the image
+    // (threshold 0), and a summary's verifier condition becomes summary.verifier
+    let text = kyverno_doc(&format!(
+        "- imageReferences: ['ghcr.io/acme/*']\n  attestations:\n  - type: https://slsa.dev/verification_summary/v1\n    attestors:\n    - entries:\n{}    conditions:\n    - all:\n      - {{key: '{{{{ verifier.id }}}}', operator: Equals, value: 'https://sealgate.dev/gate/prod'}}\n      - {{key: '{{{{ verificationResult }}}}', operator: Equals, value: PASSED}}\n",
+        indent(&key_entry(""), 6)
+    ));
+    let out = run(Source::Kyverno, &text);
+    assert_eq!(
+        levels(&out, Level::Dropped),
+        ["spec.rules[0].verifyImages[0].attestations[0].conditions[0].all[0]"],
+        "{:?}",
+        out.findings
+    );
+    assert!(
+        levels(&out, Level::Stricter)
+            .iter()
+            .all(|p| p == "spec.rules[0].match")
+    );
+    let r = &out.policies[0].spec.rules[0];
+    assert_eq!(r.signatures.as_ref().unwrap().threshold, Some(0));
+    let a = &r.attestations.as_ref().unwrap()[0];
+    assert_eq!(a.predicate_type, "https://slsa.dev/verification_summary/v1");
+    assert_eq!(
+        a.summary.as_ref().unwrap().verifier,
+        "https://sealgate.dev/gate/prod"
+    );
+    // another condition on a summary is not translated
+    let other = text.replace(
+        "verificationResult }}', operator: Equals, value: PASSED",
+        "verificationResult }}', operator: Equals, value: FAILED",
+    );
+    let out = run(Source::Kyverno, &other);
+    assert_eq!(levels(&out, Level::Dropped).len(), 2, "{:?}", out.findings);
+}
+
+#[test]
 fn kyverno_attestor_sets_become_one_document_each_with_count_as_threshold() {
     let text = kyverno_doc(&format!(
         "- imageReferences: ['ghcr.io/acme/*']\n  attestors:\n  - count: 1\n    entries:\n{}\
@@ -525,6 +562,8 @@ fn kyverno_image_validating_policy_translates_its_exact_cel_forms() {
         second.attestations.as_ref().unwrap()[0].predicate_type,
         "https://cyclonedx.org/bom"
     );
+    // the attestation call's attestor need not sign the image
+    assert_eq!(second.signatures.as_ref().unwrap().threshold, Some(0));
     assert!(levels(&out, Level::Stricter).contains(&"spec.matchConstraints".to_string()));
     // the first v1alpha1 releases call the globs imageRules
     let older = run(
@@ -608,7 +647,8 @@ fn policy_controller_static_keys_attestations_and_trust_roots() {
     );
     assert!(out.policies.is_empty());
     assert_eq!(levels(&out, Level::Dropped), ["spec.authorities"]);
-    // a key: the Rekor requirement is reported; attestations of the only authority kept
+    // a key without ctlog: exact (policy-controller then skips the log too); attestations
+    // of the only authority kept, their CUE policy reported
     let out = run(
         Source::PolicyController,
         &pc_doc(&format!(
@@ -619,18 +659,29 @@ fn policy_controller_static_keys_attestations_and_trust_roots() {
     );
     assert_eq!(
         levels(&out, Level::Dropped),
-        [
-            "spec.authorities[0].key",
-            "spec.authorities[0].attestations[0].policy",
-        ]
+        ["spec.authorities[0].attestations[0].policy"]
     );
     let r = &out.policies[0].spec.rules[0];
     assert_eq!(out.policies[0].spec.mode, Mode::Warn);
     assert_eq!(r.signatures.as_ref().unwrap().attestors[0].name, "release");
     assert_eq!(
+        r.signatures.as_ref().unwrap().threshold,
+        Some(0),
+        "an authority with attestations checks only those"
+    );
+    assert_eq!(
         r.attestations.as_ref().unwrap()[0].predicate_type,
         "https://cyclonedx.org/bom"
     );
+    // a key with ctlog: policy-controller then requires a Rekor entry, reported
+    let out = run(
+        Source::PolicyController,
+        &pc_doc(&format!(
+            "- name: release\n  key:\n    data: |\n{}  ctlog: {{url: 'https://rekor.sigstore.dev'}}\n",
+            indent(PEM, 6)
+        )),
+    );
+    assert_eq!(levels(&out, Level::Dropped), ["spec.authorities[0].key"]);
     // TrustRoot: reported
     let out = import(
         Source::PolicyController,
