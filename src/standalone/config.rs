@@ -305,7 +305,8 @@ pub struct ApprovalConfig {
 /// Signed verification summaries (`summary:`): the key is read when the gate starts.
 #[derive(Debug, Clone)]
 pub struct SummaryConfig {
-    /// The encrypted private key (a file or `env://NAME`, cosign or sealgate format).
+    /// The encrypted private key (a file, `env://NAME` or `k8s://NS/NAME`, cosign or
+    /// sealgate format).
     pub key: crate::policy::keysource::KeySource,
     /// The variable holding the key's password (`COSIGN_PASSWORD`).
     pub password_env: String,
@@ -654,12 +655,6 @@ fn compile(raw: Raw, file: &Path, base: &Path) -> Result<GateConfig, ConfigError
         Some(s) => {
             let key = crate::policy::keysource::KeySource::parse(s.key.trim(), base)
                 .map_err(|e| invalid("summary.key", crate::base::error::chain(&e)))?;
-            if key.kubernetes().is_some() {
-                return Err(invalid(
-                    "summary.key",
-                    "k8s:// keys are read by the controller; use a file or env://NAME here".into(),
-                ));
-            }
             let verifier_id = s
                 .verifier_id
                 .map(|v| v.trim().to_string())
@@ -813,7 +808,7 @@ mod tests {
                 "source.interval",
             ),
             (
-                format!("{BASE}summary: {{key: k8s://ns/gate-key}}\n"),
+                format!("{BASE}summary: {{key: 'https://x/k'}}\n"),
                 "summary.key",
             ),
             (format!("{BASE}metadata: {{name: ' '}}\n"), "metadata.name"),

@@ -42,23 +42,31 @@ pub enum SetupError {
     SummaryKey(String),
 }
 
-/// Reads and decrypts the summary key (password from its variable; never logged).
+/// Reads and decrypts the summary key: a file or variable (password from `passwordEnv`),
+/// or a Kubernetes Secret already fetched into `secrets` (its `cosign.password` wins, as
+/// cosign does for `k8s://` keys). Never logged.
 fn summary_spec(
     c: &crate::standalone::config::SummaryConfig,
     registry: &crate::standalone::config::RegistryConfig,
+    secrets: &crate::policy::keysource::Resolved,
 ) -> Result<reconcile::SummarySpec, SetupError> {
     let bad = |m: String| SetupError::SummaryKey(format!("summary.key: {m}"));
-    let pem = c
+    let (pem, from_secret) = c
         .key
-        .read()
+        .read_private(secrets)
         .map_err(|e| bad(crate::base::error::chain(&e)))?;
-    let password = std::env::var_os(&c.password_env).ok_or_else(|| {
-        bad(format!(
-            "the key's password is read from {}, which is not set (it may be empty)",
-            c.password_env
-        ))
-    })?;
-    let key = crate::crypto::PrivateKey::from_encrypted_pem(&pem, password.as_encoded_bytes())
+    let password = match from_secret {
+        Some(p) => p,
+        None => std::env::var_os(&c.password_env)
+            .ok_or_else(|| {
+                bad(format!(
+                    "the key's password is read from {}, which is not set (it may be empty)",
+                    c.password_env
+                ))
+            })?
+            .into_encoded_bytes(),
+    };
+    let key = crate::crypto::PrivateKey::from_encrypted_pem(&pem, &password)
         .map_err(|e| bad(crate::base::error::chain(&e)))?;
     let attach = if c.attach_to_images {
         let store = crate::edge::registry::store::Store::open(
@@ -120,6 +128,23 @@ impl Gate {
     pub fn with_observer(
         config: GateConfig,
         observer: Option<crate::edge::registry::http::Observer>,
+    ) -> Result<Self, SetupError> {
+        Self::with_secrets(
+            config,
+            observer,
+            &crate::policy::keysource::Resolved::default(),
+        )
+    }
+
+    /// [`Gate::with_observer`] with the Kubernetes Secrets a `k8s://` summary key names
+    /// already fetched ([`crate::edge::kube::fetch_secrets`]).
+    ///
+    /// # Errors
+    /// As [`Gate::new`].
+    pub fn with_secrets(
+        config: GateConfig,
+        observer: Option<crate::edge::registry::http::Observer>,
+        secrets: &crate::policy::keysource::Resolved,
     ) -> Result<Self, SetupError> {
         let (trust, material) = match &config.source.verify_commits {
             None => (None, Vec::new()),
@@ -184,7 +209,7 @@ impl Gate {
             summary: config
                 .summary
                 .as_ref()
-                .map(|s| summary_spec(s, &config.registry))
+                .map(|s| summary_spec(s, &config.registry, secrets))
                 .transpose()?,
         };
         let status = Status {
@@ -366,5 +391,61 @@ impl Driver for Gate {
 
     fn progress(&self, st: &Status) {
         *self.status.lock().unwrap_or_else(PoisonError::into_inner) = st.clone();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::crypto::PrivateKey;
+    use crate::policy::keysource::{KeySource, Resolved, SecretKeys};
+    use crate::standalone::config::{RegistryConfig, SummaryConfig};
+
+    fn registry() -> RegistryConfig {
+        RegistryConfig {
+            docker_config: None,
+            insecure: Vec::new(),
+            oci_layout: None,
+            concurrency: 1,
+            timeout: std::time::Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn a_k8s_summary_key_is_read_from_its_secret_with_its_password() {
+        let key = PrivateKey::generate_p256().unwrap();
+        let pem = key.to_encrypted_pem(b"s3cret").unwrap();
+        let secret = |password: &[u8]| {
+            let mut r = Resolved::default();
+            r.secrets.insert(
+                ("ops".into(), "gate-key".into()),
+                SecretKeys {
+                    public: None,
+                    private: Some(pem.clone()),
+                    password: Some(password.to_vec()),
+                },
+            );
+            r
+        };
+        let c = SummaryConfig {
+            key: KeySource::Kubernetes {
+                namespace: "ops".into(),
+                name: "gate-key".into(),
+            },
+            password_env: "SEALGATE_TEST_NEVER_SET".into(),
+            verifier_id: "https://sealgate.dev/gate/prod".into(),
+            attach_to_images: false,
+        };
+        let s = summary_spec(&c, &registry(), &secret(b"s3cret")).unwrap();
+        assert_eq!(s.key.public_key().to_pem(), key.public_key().to_pem());
+        assert_eq!(s.verifier_id, "https://sealgate.dev/gate/prod");
+        assert!(s.attach.is_none());
+        // a wrong password, a Secret that was not fetched: errors naming the key
+        for r in [secret(b"wrong"), Resolved::default()] {
+            let e = summary_spec(&c, &registry(), &r).err().unwrap().to_string();
+            assert!(e.starts_with("summary.key: "), "{e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
     }
 }
