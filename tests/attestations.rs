@@ -179,16 +179,31 @@ fn dsse(signer: &Signer, body: &[u8]) -> Vec<u8> {
 
 /// Writes a cosign `.att` manifest for `digest` with these envelopes (replacing any).
 async fn push_att(reg: &TestRegistry, repo: &str, digest: &str, envelopes: &[(&[u8], &str)]) {
+    let annotated: Vec<(&[u8], Option<&str>)> =
+        envelopes.iter().map(|(e, t)| (*e, Some(*t))).collect();
+    push_att_annotated(reg, repo, digest, &annotated).await;
+}
+
+/// [`push_att`] with each layer's `predicateType` annotation given or left out.
+async fn push_att_annotated(
+    reg: &TestRegistry,
+    repo: &str,
+    digest: &str,
+    envelopes: &[(&[u8], Option<&str>)],
+) {
     let client = oci();
     let config = br#"{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#;
     let cd = push_blob(&client, reg, repo, config).await;
     let mut layers = Vec::new();
     for (env, predicate_type) in envelopes {
         let d = push_blob(&client, reg, repo, env).await;
+        let mut annotations = json!({"dev.cosignproject.cosign/signature": ""});
+        if let Some(t) = predicate_type {
+            annotations["predicateType"] = json!(t);
+        }
         layers.push(json!({
             "mediaType": "application/vnd.dsse.envelope.v1+json",
-            "size": env.len(), "digest": d,
-            "annotations": {"dev.cosignproject.cosign/signature": "", "predicateType": predicate_type},
+            "size": env.len(), "digest": d, "annotations": annotations,
         }));
     }
     let manifest = json!({
@@ -518,6 +533,143 @@ async fn only_verified_attestations_about_this_image_count() {
     push_att(&s.reg, &s.repo, &s.digest, &[(&real, VULN)]).await;
     let r = s.check(&policy, &[]);
     assert_eq!(codes(&r), ["AttestationMissing"], "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn layers_annotated_with_a_type_no_rule_wants_are_not_fetched() {
+    let s = Setup::new("filter/app").await;
+    let indep = signer(sigstore::crypto::SigningScheme::ECDSA_P256_SHA256_ASN1);
+    let extra = [("indep", indep.public_pem.as_str())];
+    let sbom_rule = "- predicateType: cyclonedx\n  attestors: [indep]\n  sbom:\n    deniedPackages: [log4j-core]\n";
+    let sbom_only = s.policy(sbom_rule, &extra);
+    let sbom = |serial: u64, time: &str| -> Value {
+        serde_json::from_str(&sbomgen::cyclonedx_json(100, serial, &[], time)).unwrap()
+    };
+    let trivy = scangen::trivy_json(&[], "2026-01-01T00:00:00Z");
+    let scan: Value = serde_json::from_str(&scangen::cosign_vuln(
+        Some(&trivy),
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:00Z",
+    ))
+    .unwrap();
+    let env = |t: &str, p: Value| dsse(&indep, &statement(&s.image, &s.digest, t, p));
+    let wanted = env(CYCLONEDX, sbom(1, "2026-01-01T00:00:00Z"));
+    let unwanted = env(VULN, scan);
+    // an SBOM whose layer claims another type, and one whose layer says nothing
+    let mislabelled = env(CYCLONEDX, sbom(2, "2026-03-01T00:00:00Z"));
+    let unannotated = env(CYCLONEDX, sbom(3, "2026-02-01T00:00:00Z"));
+    push_att_annotated(
+        &s.reg,
+        &s.repo,
+        &s.digest,
+        &[
+            (&wanted, Some(CYCLONEDX)),
+            (&unwanted, Some(VULN)),
+            (&mislabelled, Some(VULN)),
+            (&unannotated, None),
+        ],
+    )
+    .await;
+    let blob = |e: &[u8]| format!("/blobs/{}", sha256(e));
+    let fetched = |e: &[u8]| s.reg.count(&[&blob(e)]);
+
+    let r = s.check(&sbom_only, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(fetched(&wanted) >= 1 && fetched(&unannotated) >= 1, "{r}");
+    assert_eq!(
+        fetched(&unwanted),
+        0,
+        "a vuln layer is not fetched for SBOM rules"
+    );
+    assert_eq!(fetched(&mislabelled), 0);
+    // what was fetched is judged by its signed statement: the unannotated SBOM (newer than
+    // the annotated one) decides
+    let atts = image(&r)["attestations"].as_array().unwrap().clone();
+    assert_eq!(atts.len(), 2, "{atts:?}");
+    assert!(
+        atts.iter().all(|a| a["predicateType"] == CYCLONEDX),
+        "{atts:?}"
+    );
+    assert_eq!(atts[1]["used"], true, "{atts:?}");
+
+    // a policy that also wants vulnerability scans fetches those layers, and the
+    // mislabelled SBOM (newest of all) is then read for what it is
+    let both = s.policy(
+        &format!("{sbom_rule}- predicateType: vuln\n  attestors: [indep]\n  vulnerabilities:\n    maxSeverity: high\n"),
+        &extra,
+    );
+    let r = s.check(&both, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(fetched(&unwanted), 1);
+    assert_eq!(fetched(&mislabelled), 1);
+    let atts = image(&r)["attestations"].as_array().unwrap().clone();
+    assert_eq!(atts.len(), 4, "{atts:?}");
+    let used: Vec<&Value> = atts.iter().filter(|a| a["used"] == true).collect();
+    assert_eq!(used.len(), 2, "one per rule: {atts:?}");
+
+    // the evidence cache (shared by the webhook and every gate) serves a lookup only to runs
+    // that want no type it skipped
+    use sealgate::attest::PredicateMatcher;
+    use sealgate::base::evidence::AttestationEvidence;
+    use sealgate::decision::Wanted;
+    use sealgate::edge::registry::credentials::DockerConfig;
+    use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
+    use sealgate::edge::verify::{Cache, GatherOptions, gather_cached};
+    let registry = HttpRegistry::new(
+        HttpOptions {
+            insecure: vec![s.reg.addr.clone()],
+            ..HttpOptions::default()
+        },
+        DockerConfig::default(),
+    )
+    .unwrap();
+    let cache = Cache::new(
+        std::time::Duration::from_secs(300),
+        std::time::Duration::from_secs(30),
+    );
+    let pinned = sealgate::base::reference::ImageRef::parse(&format!(
+        "{}/{}@{}",
+        s.reg.addr, s.repo, s.digest
+    ))
+    .unwrap();
+    let ask = |types: &[&str]| Wanted {
+        image: pinned.clone(),
+        signatures: false,
+        attestations: true,
+        attestation_types: types
+            .iter()
+            .map(|t| PredicateMatcher::parse(t).unwrap())
+            .collect(),
+    };
+    let found = |wanted: &[&str]| {
+        let (registry, cache, w) = (&registry, &cache, ask(wanted));
+        async move {
+            let ev = gather_cached(registry, &[w], &GatherOptions::default(), Some(cache)).await;
+            match ev.into_values().next().unwrap().attestations.unwrap() {
+                AttestationEvidence::Found(v) => v.len(),
+                AttestationEvidence::Unverifiable(r) => panic!("{r:?}"),
+            }
+        }
+    };
+    let att_manifest = || s.reg.count(&[".att"]);
+    let start = att_manifest();
+    assert_eq!(found(&["cyclonedx"]).await, 2);
+    assert_eq!(att_manifest(), start + 1);
+    assert_eq!(found(&["cyclonedx"]).await, 2, "served from the cache");
+    assert_eq!(att_manifest(), start + 1);
+    assert_eq!(
+        found(&["cyclonedx", "vuln"]).await,
+        4,
+        "vuln was skipped: looked up again"
+    );
+    assert_eq!(att_manifest(), start + 2);
+    assert_eq!(
+        found(&["vuln"]).await,
+        4,
+        "a subset of what was fetched: cached"
+    );
+    assert_eq!(att_manifest(), start + 2);
+    assert_eq!(cache.stats(), (2, 2));
 }
 
 #[tokio::test(flavor = "multi_thread")]

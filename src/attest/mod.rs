@@ -74,6 +74,15 @@ impl PredicateMatcher {
     pub fn uri(&self) -> &str {
         &self.exact
     }
+
+    /// What the matcher accepts, as a string: the URI, with `/v*` for versioned forms.
+    pub fn id(&self) -> String {
+        if self.versioned {
+            format!("{}/v*", self.exact)
+        } else {
+            self.exact.clone()
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

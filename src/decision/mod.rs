@@ -25,6 +25,9 @@ pub struct Wanted {
     pub signatures: bool,
     /// Whether some policy has attestation rules for it.
     pub attestations: bool,
+    /// The predicate types those rules accept: layers and bundles annotated with another
+    /// type are not fetched.
+    pub attestation_types: Vec<crate::attest::PredicateMatcher>,
 }
 
 /// The verdict of one unique reference, with every place it occurs.
@@ -100,10 +103,12 @@ pub fn plan(snapshot: &Snapshot, policies: &[Policy], resolve_all: bool) -> Vec<
             let signatures = eval::needs_signatures(policies, &image);
             let attestations = eval::needs_attestations(policies, &image);
             if signatures || attestations || resolve_all {
+                let attestation_types = eval::attestation_types(policies, &image);
                 out.push(Wanted {
                     image,
                     signatures,
                     attestations,
+                    attestation_types,
                 });
             }
         }

@@ -96,6 +96,24 @@ pub fn needs_attestations(policies: &[Policy], image: &ImageRef) -> bool {
     })
 }
 
+/// The predicate types the image's attestation rules accept (over every policy): what
+/// attestation discovery needs to fetch.
+pub fn attestation_types(
+    policies: &[Policy],
+    image: &ImageRef,
+) -> Vec<crate::attest::PredicateMatcher> {
+    let name = image.name();
+    let mut out: Vec<crate::attest::PredicateMatcher> = Vec::new();
+    for p in policies.iter().filter(|p| p.registry_allowed(&name)) {
+        for a in p.rule_for(&name).iter().flat_map(|r| r.attestations.iter()) {
+            if !out.contains(&a.matcher) {
+                out.push(a.matcher.clone());
+            }
+        }
+    }
+    out
+}
+
 /// Adds a part's verdict to the image's reasons (fail messages prefixed with
 /// `policy/rule`; unverifiable ones too when `prefix_unverifiable`). Returns whether the
 /// part passed.

@@ -405,14 +405,18 @@ struct Bundle {
 /// A registry without the referrers API falls back silently. Any other trouble on any path
 /// makes the evidence unverifiable (a hidden attestation could be the newest one).
 /// `max_statement` bounds each attestation (see [`attestation_blob_limit`]); all of an
-/// image's attestations together are bounded by four times that.
+/// image's attestations together are bounded by four times that. A layer or bundle whose
+/// predicate-type annotation `wanted` refuses is not fetched (the annotation is not
+/// trusted for anything else: whatever is fetched is judged by its signed statement); one
+/// without the annotation always is.
 pub async fn attestations<R: Registry>(
     registry: &R,
     repo: &Repository,
     digest: &Digest,
     max_statement: u64,
+    wanted: &(dyn Fn(&str) -> bool + Sync),
 ) -> AttestationEvidence {
-    match find_attestations(registry, repo, digest, max_statement).await {
+    match find_attestations(registry, repo, digest, max_statement, wanted).await {
         Ok(found) => AttestationEvidence::Found(found),
         Err(reason) => AttestationEvidence::Unverifiable(reason),
     }
@@ -423,6 +427,7 @@ async fn find_attestations<R: Registry>(
     repo: &Repository,
     digest: &Digest,
     max_statement: u64,
+    wanted: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Vec<AttestationEnvelope>, Reason> {
     let limit = attestation_blob_limit(max_statement);
     let mut budget = limit.saturating_mul(4);
@@ -433,7 +438,7 @@ async fn find_attestations<R: Registry>(
     for b in find_bundles(registry, repo, digest, limit, &mut budget, |d| {
         d.annotations
             .get(BUNDLE_PREDICATE_ANNOTATION)
-            .is_none_or(|t| t != COSIGN_SIGN_PREDICATE)
+            .is_none_or(|t| t != COSIGN_SIGN_PREDICATE && wanted(t))
     })
     .await?
     {
@@ -482,6 +487,13 @@ async fn find_attestations<R: Registry>(
         }
         for (index, layer) in layers.into_iter().enumerate() {
             if !seen.insert(layer.digest.clone()) {
+                continue;
+            }
+            if layer
+                .annotations
+                .get("predicateType")
+                .is_some_and(|t| !wanted(t))
+            {
                 continue;
             }
             let origin = format!("{tag} layer {index}");

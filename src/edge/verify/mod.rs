@@ -72,8 +72,8 @@ pub struct Cache {
     flights: std::sync::Mutex<HashMap<FlightKey, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// With whether discovery read every path (see [`discovery::Discovered`]).
     signatures: Slots<(SignatureEvidence, bool)>,
-    attestations:
-        std::sync::Mutex<HashMap<(Repository, Digest), (AttestationEvidence, std::time::Instant)>>,
+    /// With the predicate types the lookup fetched (see [`discovery::attestations`]).
+    attestations: Slots<(AttestationEvidence, BTreeSet<String>)>,
     hits: std::sync::atomic::AtomicU64,
     misses: std::sync::atomic::AtomicU64,
     /// Which discovery path held each repository's signatures (see [`discovery::PathHints`]).
@@ -134,15 +134,17 @@ impl Cache {
         }
     }
 
-    /// The stored value of `key` while it is fresh (`negative` values for the shorter TTL).
+    /// The stored value of `key` while it is fresh (`negative` values for the shorter TTL)
+    /// and `usable`.
     fn fresh<T: Clone>(
         &self,
         map: &Slots<T>,
         key: &(Repository, Digest),
         negative: impl Fn(&T) -> bool,
+        usable: impl Fn(&T) -> bool,
     ) -> Option<T> {
         let m = map.lock().ok()?;
-        m.get(key).and_then(|(v, at)| {
+        m.get(key).filter(|(v, _)| usable(v)).and_then(|(v, at)| {
             let ttl = if negative(v) {
                 self.negative_ttl
             } else {
@@ -158,9 +160,10 @@ impl Cache {
         map: &Slots<T>,
         key: &(Repository, Digest),
         negative: impl Fn(&T) -> bool,
+        usable: impl Fn(&T) -> bool,
     ) -> Option<T> {
         use std::sync::atomic::Ordering::Relaxed;
-        let hit = self.fresh(map, key, negative);
+        let hit = self.fresh(map, key, negative, usable);
         if hit.is_some() {
             self.hits.fetch_add(1, Relaxed);
         } else {
@@ -176,9 +179,10 @@ impl Cache {
         map: &Slots<T>,
         key: &(Repository, Digest),
         negative: impl Fn(&T) -> bool,
+        usable: impl Fn(&T) -> bool,
     ) -> Option<T> {
         use std::sync::atomic::Ordering::Relaxed;
-        let hit = self.fresh(map, key, negative);
+        let hit = self.fresh(map, key, negative, usable);
         if hit.is_some() {
             self.misses.fetch_sub(1, Relaxed);
             self.hits.fetch_add(1, Relaxed);
@@ -236,8 +240,8 @@ fn sig_negative(e: &(SignatureEvidence, bool)) -> bool {
     matches!(e.0, SignatureEvidence::Missing)
 }
 
-fn att_negative(e: &AttestationEvidence) -> bool {
-    matches!(e, AttestationEvidence::Found(v) if v.is_empty())
+fn att_negative(e: &(AttestationEvidence, BTreeSet<String>)) -> bool {
+    matches!(&e.0, AttestationEvidence::Found(v) if v.is_empty())
 }
 
 /// Gathers evidence for every wanted image. Never fails: trouble becomes an
@@ -347,7 +351,7 @@ pub async fn gather_until<R: Registry>(
                 // a partial set (discovery stopped early for some rules) serves only rules it
                 // is enough for; any other looks again
                 if let Some(c) = cache
-                    && let Some((ev, complete)) = c.get(&c.signatures, &key, sig_negative)
+                    && let Some((ev, complete)) = c.get(&c.signatures, &key, sig_negative, |_| true)
                     && (complete
                         || matches!(&ev, SignatureEvidence::Layers(l) if enough(repo, d, l)))
                 {
@@ -362,7 +366,8 @@ pub async fn gather_until<R: Registry>(
                     None => None,
                 };
                 if let Some(c) = cache
-                    && let Some((ev, complete)) = c.recheck(&c.signatures, &key, sig_negative)
+                    && let Some((ev, complete)) =
+                        c.recheck(&c.signatures, &key, sig_negative, |_| true)
                     && (complete
                         || matches!(&ev, SignatureEvidence::Layers(l) if enough(repo, d, l)))
                 {
@@ -422,18 +427,27 @@ pub async fn gather_until<R: Registry>(
         }
         digest_of(img)
     };
-    // 3. fetch each image's attestations once
-    let att_keys: BTreeSet<(Repository, Digest)> = wanted
-        .iter()
-        .filter(|w| w.attestations)
-        .filter_map(|w| digest_of(&w.image).ok().map(|d| (w.image.repository(), d)))
-        .collect();
+    // 3. fetch each image's attestations once, only the predicate types some rule accepts
+    let mut att_keys: BTreeMap<(Repository, Digest), Vec<crate::attest::PredicateMatcher>> =
+        BTreeMap::new();
+    for w in wanted.iter().filter(|w| w.attestations) {
+        if let Ok(d) = digest_of(&w.image) {
+            let types = att_keys.entry((w.image.repository(), d)).or_default();
+            for m in &w.attestation_types {
+                if !types.contains(m) {
+                    types.push(m.clone());
+                }
+            }
+        }
+    }
     let attestations: BTreeMap<(Repository, Digest), AttestationEvidence> =
         futures::stream::iter(att_keys)
-            .map(|(repo, d)| async move {
-                let key = (repo, d);
+            .map(|(key, types)| async move {
+                // a cached lookup serves a run whose types it fetched (all of them)
+                let ids: BTreeSet<String> = types.iter().map(|m| m.id()).collect();
+                let covers = |e: &(AttestationEvidence, BTreeSet<String>)| ids.is_subset(&e.1);
                 if let Some(c) = cache
-                    && let Some(ev) = c.get(&c.attestations, &key, att_negative)
+                    && let Some((ev, _)) = c.get(&c.attestations, &key, att_negative, covers)
                 {
                     return (key, ev);
                 }
@@ -445,15 +459,23 @@ pub async fn gather_until<R: Registry>(
                     None => None,
                 };
                 if let Some(c) = cache
-                    && let Some(ev) = c.recheck(&c.attestations, &key, att_negative)
+                    && let Some((ev, _)) = c.recheck(&c.attestations, &key, att_negative, covers)
                 {
                     return (key, ev);
                 }
-                let ev = discovery::attestations(registry, &key.0, &key.1, max_attestation).await;
+                let wanted_type = |t: &str| types.iter().any(|m| m.matches(t));
+                let ev = discovery::attestations(
+                    registry,
+                    &key.0,
+                    &key.1,
+                    max_attestation,
+                    &wanted_type,
+                )
+                .await;
                 if let Some(c) = cache
                     && !matches!(ev, AttestationEvidence::Unverifiable(_))
                 {
-                    Cache::put(&c.attestations, key.clone(), ev.clone());
+                    Cache::put(&c.attestations, key.clone(), (ev.clone(), ids));
                 }
                 (key, ev)
             })
