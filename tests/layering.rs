@@ -33,6 +33,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("edge::target", 6),
     ("edge::registry", 6),
     ("edge::kube", 6),
+    ("edge::kms", 6),
     ("edge::verify", 7),
     // the reconcile core
     ("reconcile", 8),
@@ -61,6 +62,7 @@ const EDGES: &[&str] = &[
     "edge::source",
     "edge::target",
     "edge::kube",
+    "edge::kms",
     "edge::verify",
     "reconcile",
     "standalone",

@@ -207,16 +207,22 @@ pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
 /// # Errors
 /// [`AttestError::SignFailed`].
 pub fn envelope(key: &PrivateKey, body: &[u8]) -> Result<Vec<u8>, AttestError> {
-    let b64 = base64::engine::general_purpose::STANDARD;
     let sig = key
         .sign(&pae(IN_TOTO_PAYLOAD_TYPE, body))
         .map_err(AttestError::SignFailed)?;
-    Ok(format!(
+    Ok(signed_envelope(body, &sig))
+}
+
+/// The DSSE envelope of an in-toto `body` with `sig`, a signature over
+/// `pae(IN_TOTO_PAYLOAD_TYPE, body)` made elsewhere (a key manager).
+pub fn signed_envelope(body: &[u8], sig: &[u8]) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    format!(
         r#"{{"payloadType":"{IN_TOTO_PAYLOAD_TYPE}","payload":"{}","signatures":[{{"keyid":"","sig":"{}"}}]}}"#,
         b64.encode(body),
         b64.encode(sig)
     )
-    .into_bytes())
+    .into_bytes()
 }
 
 /// Checks an envelope's signatures with `key`; returns the decoded payload when one verifies

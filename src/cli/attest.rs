@@ -19,8 +19,10 @@ const MAX_PREDICATE_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Args)]
 pub struct AttestArgs {
-    /// The encrypted private key: a file, or env://NAME; password from COSIGN_PASSWORD or a prompt.
-    #[arg(long, value_name = "FILE|env://NAME|k8s://NS/NAME")]
+    /// The encrypted private key: a file, env://NAME or k8s://NS/NAME (cosign or sealgate
+    /// format; password from COSIGN_PASSWORD or a prompt), or hashivault://NAME (a Vault /
+    /// OpenBao transit key; VAULT_ADDR, VAULT_TOKEN…).
+    #[arg(long, value_name = "FILE|env://NAME|k8s://NS/NAME|hashivault://NAME")]
     key: PathBuf,
     /// The predicate file (JSON; raw text for `custom` and `spdx`).
     #[arg(long, value_name = "FILE")]
@@ -40,7 +42,7 @@ pub struct AttestArgs {
 }
 
 pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
-    let key = super::keys::load_private_key(&args.key)?;
+    let key = super::keys::load_signer(&args.key)?;
     let image = ImageRef::parse(&args.image).map_err(|e| anyhow::anyhow!("{}: {e}", args.image))?;
     let predicate = sealgate::base::files::read_regular(&args.predicate, MAX_PREDICATE_BYTES)
         .context("reading the predicate")?;
@@ -79,9 +81,12 @@ pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
             )
             .await;
         }
-        let envelope = attest::envelope(&key, &body).map_err(anyhow::Error::new)?;
+        let sig = key
+            .sign(&attest::pae(attest::IN_TOTO_PAYLOAD_TYPE, &body))
+            .await?;
+        let envelope = attest::signed_envelope(&body, &sig);
         let tag = digest.signature_tag().replace(".sig", ".att");
-        let public = key.public_key();
+        let public = key.public_key()?;
         // the same statement already attested with this key: nothing to write
         let mut seen = Vec::new();
         if let Some((_, bytes)) = store.manifest(&image, &tag).await? {

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use sealgate::attest;
 use sealgate::base::reference::{Digest, ImageRef};
-use sealgate::crypto::PrivateKey;
+use sealgate::edge::kms::Signer;
 
 use super::store::{Store, digest_to_sign};
 
@@ -41,12 +41,12 @@ fn statement(digest: &Digest, annotations: &BTreeMap<String, String>) -> Vec<u8>
 }
 
 /// The bundle JSON for a key-based DSSE signature over `body`.
-fn bundle(key: &PrivateKey, body: &[u8]) -> anyhow::Result<Vec<u8>> {
+async fn bundle(key: &Signer, body: &[u8]) -> anyhow::Result<Vec<u8>> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let sig = key
         .sign(&attest::pae(attest::IN_TOTO_PAYLOAD_TYPE, body))
-        .map_err(anyhow::Error::new)?;
-    let hint = b64.encode(sealgate::crypto::sha256(key.public_key().spki_der()));
+        .await?;
+    let hint = b64.encode(sealgate::crypto::sha256(key.public_key()?.spki_der()));
     Ok(serde_json::to_vec(&json!({
         "mediaType": BUNDLE_MEDIA_TYPE,
         "verificationMaterial": {"publicKey": {"hint": hint}},
@@ -63,14 +63,14 @@ async fn already_signed(
     store: &Store,
     image: &ImageRef,
     fallback_tag: &str,
-    key: &PrivateKey,
+    key: &Signer,
     body: &[u8],
 ) -> anyhow::Result<bool> {
     let Some((_, bytes)) = store.manifest(image, fallback_tag).await? else {
         return Ok(false);
     };
     let index: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let public = key.public_key();
+    let public = key.public_key()?;
     for m in index
         .get("manifests")
         .and_then(|m| m.as_array())
@@ -112,7 +112,7 @@ async fn already_signed(
 /// Signs `image` with a bundle and attaches it as a referrer.
 pub async fn sign_bundle(
     store: &Store,
-    key: &PrivateKey,
+    key: &Signer,
     image: &ImageRef,
     annotations: &BTreeMap<String, String>,
 ) -> anyhow::Result<String> {
@@ -125,7 +125,7 @@ pub async fn sign_bundle(
 /// a referrer of the image; `predicate_type` goes into the referrer's annotations.
 pub async fn attach_bundle(
     store: &Store,
-    key: &PrivateKey,
+    key: &Signer,
     image: &ImageRef,
     digest: &Digest,
     body: &[u8],
@@ -151,7 +151,7 @@ pub async fn attach_bundle(
             "{image}: {digest} already has this bundle ({predicate_type}) signed with this key; nothing written"
         ));
     }
-    let bundle = bundle(key, body)?;
+    let bundle = bundle(key, body).await?;
 
     let bundle_digest = store.put_blob(image, &bundle).await?;
     let config_digest = store.put_blob(image, EMPTY_CONFIG).await?;

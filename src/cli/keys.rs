@@ -20,19 +20,25 @@ pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Write NAME.key (encrypted private key) and NAME.pub (public key).
+    /// Write NAME.key (encrypted private key) and NAME.pub (public key); with --kms only
+    /// NAME.pub.
     #[arg(long, value_name = "NAME", default_value = "cosign")]
     output_key_prefix: PathBuf,
     /// Overwrite existing key files.
     #[arg(long)]
     force: bool,
+    /// Create the key in a key manager instead (hashivault://NAME: an ecdsa-p256 transit
+    /// key; VAULT_ADDR, VAULT_TOKEN…), as cosign generate-key-pair --kms does; an existing
+    /// key of that name is kept.
+    #[arg(long, value_name = "hashivault://NAME")]
+    kms: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct PublicKeyArgs {
-    /// The encrypted private key: a file, env://NAME or k8s://NAMESPACE/NAME (a Secret with
-    /// cosign.key and cosign.password).
-    #[arg(long, value_name = "FILE|env://NAME|k8s://NS/NAME")]
+    /// The private key: a file, env://NAME, k8s://NAMESPACE/NAME (a Secret with cosign.key
+    /// and cosign.password) or hashivault://NAME (a Vault transit key: its newest version).
+    #[arg(long, value_name = "FILE|env://NAME|k8s://NS/NAME|hashivault://NAME")]
     key: PathBuf,
     /// Write the public key to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
@@ -85,9 +91,64 @@ fn write_new(path: &Path, data: &[u8], mode: u32, force: bool) -> anyhow::Result
     Ok(())
 }
 
+/// Runs `f` with a Vault client configured from the environment.
+fn with_vault<T>(
+    f: impl AsyncFnOnce(&sealgate::edge::kms::vault::Vault) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    use sealgate::edge::kms::vault::{Vault, VaultConfig};
+    let vault = VaultConfig::from_env()
+        .and_then(Vault::new)
+        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(f(&vault))
+}
+
+fn vault_error(e: &sealgate::edge::kms::vault::VaultError) -> anyhow::Error {
+    anyhow::anyhow!(sealgate::base::error::chain(e))
+}
+
+/// The KMS key a `--key`/`--kms` value names, or a usage error.
+fn kms_key(value: &str) -> anyhow::Result<Option<sealgate::edge::kms::KmsUri>> {
+    match KeySource::parse(value, Path::new(".")) {
+        Ok(KeySource::Kms(uri)) => Ok(Some(uri)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(anyhow::anyhow!(sealgate::base::error::chain(&e))),
+    }
+}
+
 pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
-    let key_path = with_ext(&args.output_key_prefix, "key");
     let pub_path = with_ext(&args.output_key_prefix, "pub");
+    if let Some(kms) = &args.kms {
+        let Some(sealgate::edge::kms::KmsUri::HashiVault { key: name }) = kms_key(kms)? else {
+            bail!("--kms {kms:?} is not a key manager key (hashivault://NAME)");
+        };
+        if !args.force && pub_path.exists() {
+            bail!(
+                "{} already exists (use --force to overwrite)",
+                pub_path.display()
+            );
+        }
+        let key = with_vault(async |v| {
+            v.create_key(&name, "ecdsa-p256")
+                .await
+                .map_err(|e| vault_error(&e))
+        })?;
+        let latest = key
+            .latest()
+            .ok_or_else(|| anyhow::anyhow!("transit key {name:?} lists no newest version"))?;
+        write_new(&pub_path, latest.key.to_pem().as_bytes(), 0o644, args.force)?;
+        eprintln!(
+            "Transit key {name} ({}, version {}) is in Vault; public key written to {}",
+            key.kind,
+            latest.version,
+            pub_path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let key_path = with_ext(&args.output_key_prefix, "key");
     if !args.force {
         for p in [&key_path, &pub_path] {
             if p.exists() {
@@ -108,6 +169,23 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     eprintln!("Private key written to {}", key_path.display());
     eprintln!("Public key written to {}", pub_path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The key `sign` and `attest` sign with: a transit key (`hashivault://NAME`, read from
+/// Vault now) or a key file as [`load_private_key`] reads it.
+pub fn load_signer(path: &Path) -> anyhow::Result<sealgate::edge::kms::Signer> {
+    use sealgate::edge::kms::{KmsUri, Signer, TransitSigner, vault};
+    match kms_key(&path.to_string_lossy())? {
+        Some(KmsUri::HashiVault { key: name }) => {
+            let key = with_vault(async |v| v.key(&name).await.map_err(|e| vault_error(&e)))?;
+            // a client of its own: the one above belonged to a runtime that is gone
+            let vault = vault::VaultConfig::from_env()
+                .and_then(vault::Vault::new)
+                .map_err(|e| vault_error(&e))?;
+            Ok(Signer::Vault(Box::new(TransitSigner { vault, key })))
+        }
+        None => Ok(Signer::Local(Box::new(load_private_key(path)?))),
+    }
 }
 
 /// Reads and decrypts a private key file (password from the environment or a prompt).
@@ -139,8 +217,16 @@ pub fn load_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
 }
 
 pub fn public_key(args: PublicKeyArgs) -> anyhow::Result<ExitCode> {
-    let key = load_private_key(&args.key)?;
-    let pem = key.public_key().to_pem();
+    let pem = match kms_key(&args.key.to_string_lossy())? {
+        Some(sealgate::edge::kms::KmsUri::HashiVault { key: name }) => {
+            let key = with_vault(async |v| v.key(&name).await.map_err(|e| vault_error(&e)))?;
+            key.latest()
+                .ok_or_else(|| anyhow::anyhow!("transit key {name:?} lists no newest version"))?
+                .key
+                .to_pem()
+        }
+        None => load_private_key(&args.key)?.public_key().to_pem(),
+    };
     match &args.outfile {
         Some(f) => std::fs::write(f, &pem).with_context(|| format!("writing {}", f.display()))?,
         None => {

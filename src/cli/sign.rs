@@ -17,7 +17,7 @@ use base64::Engine as _;
 use clap::Args;
 
 use sealgate::base::reference::{Digest, ImageRef};
-use sealgate::crypto::PrivateKey;
+use sealgate::edge::kms::Signer;
 use sealgate::edge::registry::discovery::SIGNATURE_ANNOTATION;
 
 pub(crate) use super::store::{Appended, NewLayer, Store, append_layer, digest_to_sign};
@@ -56,9 +56,10 @@ impl TargetArgs {
 
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// The encrypted private key: a file, or env://NAME (cosign or sealgate format);
-    /// password from COSIGN_PASSWORD or a prompt.
-    #[arg(long, value_name = "FILE|env://NAME|k8s://NS/NAME")]
+    /// The encrypted private key: a file, env://NAME or k8s://NS/NAME (cosign or sealgate
+    /// format; password from COSIGN_PASSWORD or a prompt), or hashivault://NAME (a Vault /
+    /// OpenBao transit key; VAULT_ADDR, VAULT_TOKEN…).
+    #[arg(long, value_name = "FILE|env://NAME|k8s://NS/NAME|hashivault://NAME")]
     key: PathBuf,
     /// Annotation KEY=VALUE written into the payload's `optional` section; repeatable.
     #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE")]
@@ -105,7 +106,7 @@ fn parse_annotations(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>>
 }
 
 pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
-    let key = super::keys::load_private_key(&args.key)?;
+    let key = super::keys::load_signer(&args.key)?;
     let annotations = parse_annotations(&args.annotations)?;
     let images = args
         .images
@@ -143,13 +144,13 @@ pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
 
 async fn sign_one(
     store: &Store,
-    key: &PrivateKey,
+    key: &Signer,
     image: &ImageRef,
     annotations: &BTreeMap<String, String>,
 ) -> anyhow::Result<String> {
     let digest = digest_to_sign(store, image).await?;
     let payload = payload(image, &digest, annotations);
-    let public = key.public_key();
+    let public = key.public_key()?;
     let sig_tag = digest.signature_tag();
     let payload_digest = Digest::sha256_of(&payload).to_string();
     // idempotence: the same payload already signed by this key
@@ -165,8 +166,7 @@ async fn sign_one(
                 .is_some_and(|s| public.verify(&payload, &s).is_ok())
         })
     };
-    let signature = base64::engine::general_purpose::STANDARD
-        .encode(key.sign(&payload).map_err(anyhow::Error::new)?);
+    let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&payload).await?);
     let mut ann = serde_json::Map::new();
     ann.insert(SIGNATURE_ANNOTATION.to_string(), signature.into());
     let layer = NewLayer {

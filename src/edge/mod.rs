@@ -7,7 +7,9 @@
 //! - [`source`]: Git (cached bare repositories, safe checkout, tags).
 //! - [`target`]: what acts on a passed revision (promotion commits, server-side apply).
 //! - [`kube`]: Kubernetes Secret reads for `k8s://` key references.
+//! - [`kms`]: key managers (Vault / OpenBao transit) for `hashivault://` keys.
 
+pub mod kms;
 pub mod kube;
 pub mod registry;
 pub mod source;

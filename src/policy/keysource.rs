@@ -1,7 +1,8 @@
 //! Where a key comes from, as cosign names it: inline PEM, a file path, `env://NAME` (the PEM in an
-//! environment variable, as CI secrets are usually exposed), or `k8s://namespace/name` (a
+//! environment variable, as CI secrets are usually exposed), `k8s://namespace/name` (a
 //! Kubernetes Secret with `cosign.pub` / `cosign.key` / `cosign.password`, as `cosign
-//! generate-key-pair k8s://…` writes it). Used by policy `key.path` and by `--key` flags.
+//! generate-key-pair k8s://…` writes it), or `hashivault://NAME` (a Vault transit key, used
+//! through [`crate::edge::kms`]; cosign's other KMS schemes are refused as not supported). Used by policy `key.path` and by `--key` flags.
 //! Reads happen once, at start-up: Secrets are fetched first
 //! ([`crate::edge::kube::fetch_secrets`]), then every reference resolves from memory
 //! ([`Resolved`]).
@@ -22,7 +23,27 @@ pub enum KeySource {
         namespace: String,
         name: String,
     },
+    /// A key in a key manager (`hashivault://NAME`).
+    Kms(KmsUri),
 }
+
+/// A key manager key, named as cosign names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KmsUri {
+    /// `hashivault://NAME`: a Vault / OpenBao transit key.
+    HashiVault { key: String },
+}
+
+impl std::fmt::Display for KmsUri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::HashiVault { key } => write!(f, "hashivault://{key}"),
+        }
+    }
+}
+
+/// Key manager schemes cosign knows that sealgate does not support (yet).
+const UNSUPPORTED_KMS: [&str; 4] = ["awskms://", "gcpkms://", "azurekms://", "gcp-kms://"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeySourceError {
@@ -30,6 +51,12 @@ pub enum KeySourceError {
     Invalid(String),
     #[error("{0}")]
     NotAllowed(String),
+    #[error("{0}: this key manager is not supported yet (supported: hashivault://)")]
+    KmsUnsupported(String),
+    #[error(
+        "{0}: keys in a key manager are not usable here yet (export the public key with sealgate public-key --key {0} and name that file)"
+    )]
+    KmsNotHere(String),
     #[error("cannot read key file {path}")]
     ReadFailed {
         path: PathBuf,
@@ -150,6 +177,26 @@ impl KeySource {
                 _ => Err(invalid()),
             };
         }
+        if let Some(name) = s.strip_prefix("hashivault://") {
+            if name.is_empty()
+                || name.len() > 128
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                || name == "."
+                || name == ".."
+            {
+                return Err(invalid());
+            }
+            return Ok(Self::Kms(KmsUri::HashiVault {
+                key: name.to_string(),
+            }));
+        }
+        if let Some(scheme) = UNSUPPORTED_KMS.iter().find(|p| s.starts_with(*p)) {
+            return Err(KeySourceError::KmsUnsupported(
+                scheme.trim_end_matches("://").to_string() + "://",
+            ));
+        }
         if s.is_empty() || s.contains("://") {
             return Err(invalid());
         }
@@ -241,6 +288,15 @@ impl KeySource {
                 namespace: namespace.clone(),
                 name: name.clone(),
             }),
+            Self::Kms(uri) => Err(KeySourceError::KmsNotHere(uri.to_string())),
+        }
+    }
+
+    /// The key manager key this reference names, if it is one.
+    pub fn kms(&self) -> Option<&KmsUri> {
+        match self {
+            Self::Kms(uri) => Some(uri),
+            _ => None,
         }
     }
 }
@@ -279,8 +335,26 @@ mod tests {
             "k8s:///x",
             "k8s://a/b/c",
             "awskms://x",
+            "hashivault://",
+            "hashivault://a/b",
+            "hashivault://..",
         ] {
             assert!(KeySource::parse(bad, base).is_err(), "{bad}");
+        }
+        assert_eq!(
+            KeySource::parse("hashivault://cosign-key", base).unwrap(),
+            KeySource::Kms(KmsUri::HashiVault {
+                key: "cosign-key".into()
+            })
+        );
+        for later in [
+            "awskms:///alias/x",
+            "gcpkms://projects/p",
+            "azurekms://v.vault",
+        ] {
+            let e = KeySource::parse(later, base).unwrap_err();
+            assert!(matches!(e, KeySourceError::KmsUnsupported(_)), "{later}");
+            assert!(e.to_string().contains("not supported yet"), "{e}");
         }
     }
 

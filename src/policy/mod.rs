@@ -685,6 +685,8 @@ fn in_scope(
             ))),
             _ => Ok(()),
         },
+        // refused when read (not usable in policies yet)
+        KeySource::Kms(_) => Ok(()),
     }
 }
 
