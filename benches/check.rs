@@ -10,6 +10,8 @@
 //! Prints ratios; asserts nothing about time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../tests/common/coldcheck.rs"]
+mod coldcheck;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -18,8 +20,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures::StreamExt as _;
-use sealgate::edge::registry::credentials::DockerConfig;
-use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
 use sealgate::manifests::{self, LoadOptions};
 use sigstore::crypto::SigningScheme;
 
@@ -62,35 +62,8 @@ fn policy(dir: &Path, pem: &str) -> PathBuf {
     p
 }
 
-/// In-process cold check, as the CLI does it. Returns (decision, requests).
 async fn sealgate_check(dir: &Path, policy: &Path, registry: &str) -> (String, u64) {
-    let policies = sealgate::policy::load(policy).unwrap();
-    let snapshot = manifests::load_paths(&[dir.to_path_buf()], &LoadOptions::default());
-    let wanted = sealgate::decision::plan(&snapshot, &policies, false);
-    let now = sealgate::base::time::now();
-    let enough = sealgate::policy::eval::signatures_enough(&policies, now);
-    let http = HttpRegistry::new(
-        HttpOptions {
-            insecure: vec![registry.to_string()],
-            concurrency: CONCURRENCY,
-            ..HttpOptions::default()
-        },
-        DockerConfig::default(),
-    )
-    .unwrap();
-    let evidence = sealgate::edge::verify::gather_until(
-        &http,
-        &wanted,
-        &sealgate::edge::verify::GatherOptions {
-            concurrency: CONCURRENCY,
-            ..Default::default()
-        },
-        None,
-        Some(&enough),
-    )
-    .await;
-    let report = sealgate::decision::decide(&snapshot, &policies, &evidence, now);
-    (report.decision.as_str().to_string(), http.requests())
+    coldcheck::cold_check(dir, policy, registry, CONCURRENCY).await
 }
 
 /// The legacy floor: what a verifier of cosign `.sig` signatures only must request (ping,

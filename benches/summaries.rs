@@ -9,6 +9,8 @@
 //! and nothing about time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../tests/common/coldcheck.rs"]
+mod coldcheck;
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "../tests/common/sbomgen.rs"]
@@ -21,10 +23,7 @@ use common::*;
 use sealgate::attest::vsa::Summary;
 use sealgate::base::reference::{Digest, ImageRef};
 use sealgate::crypto::PrivateKey;
-use sealgate::edge::registry::credentials::DockerConfig;
-use sealgate::edge::registry::http::{HttpOptions, HttpRegistry};
 use sealgate::edge::registry::store::{self, NewLayer, Store};
-use sealgate::manifests::{self, LoadOptions};
 use sigstore::crypto::SigningScheme;
 
 const IMAGES: usize = 100;
@@ -42,35 +41,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// A cold in-process check (as `sealgate check` does it): (decision, requests).
 async fn check(dir: &Path, policy: &Path, registry: &str) -> (String, u64) {
-    let policies = sealgate::policy::load(policy).unwrap();
-    let snapshot = manifests::load_paths(&[dir.to_path_buf()], &LoadOptions::default());
-    let wanted = sealgate::decision::plan(&snapshot, &policies, false);
-    let now = sealgate::base::time::now();
-    let enough = sealgate::policy::eval::signatures_enough(&policies, now);
-    let http = HttpRegistry::new(
-        HttpOptions {
-            insecure: vec![registry.to_string()],
-            concurrency: CONCURRENCY,
-            ..HttpOptions::default()
-        },
-        DockerConfig::default(),
-    )
-    .unwrap();
-    let evidence = sealgate::edge::verify::gather_until(
-        &http,
-        &wanted,
-        &sealgate::edge::verify::GatherOptions {
-            concurrency: CONCURRENCY,
-            ..Default::default()
-        },
-        None,
-        Some(&enough),
-    )
-    .await;
-    let report = sealgate::decision::decide(&snapshot, &policies, &evidence, now);
-    (report.decision.as_str().to_string(), http.requests())
+    coldcheck::cold_check(dir, policy, registry, CONCURRENCY).await
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

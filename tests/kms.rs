@@ -97,6 +97,31 @@ impl Bao {
         Vault::new(VaultConfig::new(&self.addr, token.into(), None, None, None).unwrap()).unwrap()
     }
 
+    /// `sealgate public-key --key hashivault://NAME` with `env` changes (`None` removes).
+    fn public_key(&self, name: &str, env: &[(&str, Option<&str>)]) -> Run {
+        let mut c = self.sealgate();
+        for (k, v) in env {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        run(c.args(["public-key", "--key", &format!("hashivault://{name}")]))
+    }
+
+    /// `sealgate generate-key-pair --kms hashivault://NAME --output-key-prefix PREFIX`.
+    fn generate(&self, name: &str, prefix: &std::path::Path) -> Run {
+        run(self
+            .sealgate()
+            .args([
+                "generate-key-pair",
+                "--kms",
+                &format!("hashivault://{name}"),
+            ])
+            .arg("--output-key-prefix")
+            .arg(prefix))
+    }
+
     /// `sealgate` with the Vault environment cosign users set.
     fn sealgate(&self) -> Command {
         let mut c = sealgate();
@@ -148,11 +173,7 @@ async fn generate_key_pair_and_public_key_use_the_transit_key() {
     let bao = Bao::start();
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("release");
-    let r = run(bao
-        .sealgate()
-        .args(["generate-key-pair", "--kms", "hashivault://release"])
-        .arg("--output-key-prefix")
-        .arg(&prefix));
+    let r = bao.generate("release", &prefix);
     assert_eq!(r.code, 0, "{r}");
     assert!(
         !dir.path().join("release.key").exists(),
@@ -166,15 +187,11 @@ async fn generate_key_pair_and_public_key_use_the_transit_key() {
     assert!(!r.stderr.contains(TOKEN) && !r.stdout.contains(TOKEN));
 
     // public-key prints the newest version; after a rotation, the new one
-    let r = run(bao
-        .sealgate()
-        .args(["public-key", "--key", "hashivault://release"]));
+    let r = bao.public_key("release", &[]);
     assert_eq!(r.code, 0, "{r}");
     assert_eq!(r.stdout, written);
     bao.ok(&["write", "-f", "transit/keys/release/rotate"]);
-    let r = run(bao
-        .sealgate()
-        .args(["public-key", "--key", "hashivault://release"]));
+    let r = bao.public_key("release", &[]);
     assert_eq!(r.code, 0, "{r}");
     let v2 = bao.key("release")["keys"]["2"]["public_key"]
         .as_str()
@@ -183,40 +200,29 @@ async fn generate_key_pair_and_public_key_use_the_transit_key() {
     assert_eq!(spki(&r.stdout), spki(&v2));
 
     // running generate-key-pair again keeps the key (and refuses to overwrite the file)
-    let r = run(bao
-        .sealgate()
-        .args(["generate-key-pair", "--kms", "hashivault://release"])
-        .arg("--output-key-prefix")
-        .arg(&prefix));
+    let r = bao.generate("release", &prefix);
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("already exists"), "{r}");
     assert_eq!(bao.key("release")["latest_version"], 2);
 
     // clear errors, never the token: no such key, a wrong token, no Vault, unsupported KMS
-    let r = run(bao
-        .sealgate()
-        .args(["public-key", "--key", "hashivault://missing"]));
+    let r = bao.public_key("missing", &[]);
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("missing"), "{r}");
-    let r = run(bao.sealgate().env("VAULT_TOKEN", "not-the-token").args([
-        "public-key",
-        "--key",
-        "hashivault://release",
-    ]));
+    let r = bao.public_key("release", &[("VAULT_TOKEN", Some("not-the-token"))]);
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("403"), "{r}");
     assert!(!r.stderr.contains("not-the-token"), "{r}");
-    let r = run(bao
-        .sealgate()
-        .env("VAULT_ADDR", format!("http://127.0.0.1:{}", free_port()))
-        .args(["public-key", "--key", "hashivault://release"]));
+    let r = bao.public_key(
+        "release",
+        &[(
+            "VAULT_ADDR",
+            Some(&format!("http://127.0.0.1:{}", free_port())),
+        )],
+    );
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("unreachable"), "{r}");
-    let r = run(bao.sealgate().env_remove("VAULT_ADDR").args([
-        "public-key",
-        "--key",
-        "hashivault://release",
-    ]));
+    let r = bao.public_key("release", &[("VAULT_ADDR", None)]);
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("VAULT_ADDR"), "{r}");
     for uri in [
@@ -370,11 +376,7 @@ async fn sign_and_attest_with_a_transit_key_then_check_with_its_public_key() {
     let digest = push_image(&oci(), &reg, "kms/app", "v1").await;
     let image = reg.reference("kms/app", "v1");
     let prefix = dir.path().join("vault");
-    let r = run(bao
-        .sealgate()
-        .args(["generate-key-pair", "--kms", "hashivault://ci"])
-        .arg("--output-key-prefix")
-        .arg(&prefix));
+    let r = bao.generate("ci", &prefix);
     assert_eq!(r.code, 0, "{r}");
     let public = std::fs::read_to_string(dir.path().join("vault.pub")).unwrap();
 

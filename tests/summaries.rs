@@ -589,18 +589,21 @@ async fn summaries_attached_to_images_admit_them_under_a_vsa_rule() {
     let policy = vsa_policy(&w);
     let manifests = w.path("check");
     write_deployment(&manifests, "web.yaml", &[&w.signed]);
+    let check = || {
+        run(sealgate()
+            .args([
+                "check",
+                "-o",
+                "json",
+                "--insecure-registry",
+                &w.reg.addr,
+                "--policy",
+            ])
+            .arg(&policy)
+            .arg(&manifests))
+    };
     let before = w.reg.count(&[".sig"]);
-    let r = run(sealgate()
-        .args([
-            "check",
-            "-o",
-            "json",
-            "--insecure-registry",
-            &w.reg.addr,
-            "--policy",
-        ])
-        .arg(&policy)
-        .arg(&manifests));
+    let r = check();
     assert_eq!(r.code, 0, "{r}");
     let report = r.json();
     assert_eq!(report["images"][0]["verdict"], "pass", "{r}");
@@ -612,17 +615,7 @@ async fn summaries_attached_to_images_admit_them_under_a_vsa_rule() {
     assert_eq!(w.reg.count(&[".sig"]), before, "no signature was fetched");
     // an image no summary covers is refused
     write_deployment(&manifests, "debug.yaml", &[&w.unsigned]);
-    let r = run(sealgate()
-        .args([
-            "check",
-            "-o",
-            "json",
-            "--insecure-registry",
-            &w.reg.addr,
-            "--policy",
-        ])
-        .arg(&policy)
-        .arg(&manifests));
+    let r = check();
     assert_eq!(r.code, 1, "{r}");
     let debug = r.json()["images"]
         .as_array()

@@ -133,14 +133,7 @@ pub fn run(args: ApproveArgs) -> anyhow::Result<ExitCode> {
         .email
         .or_else(|| git_config("user.email"))
         .unwrap_or_else(|| "sealgate@localhost".into());
-    let auth = match args.token_env {
-        Some(env) => GitAuth::Token {
-            env: Some(env),
-            file: None,
-            username: "x-access-token".into(),
-        },
-        None => GitAuth::None,
-    };
+    let auth = GitAuth::token_env(args.token_env);
     let state = tempfile::tempdir().context("creating a work directory")?;
     let repo = Repo::open(
         state.path(),

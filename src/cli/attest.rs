@@ -10,9 +10,9 @@ use clap::Args;
 
 use sealgate::attest;
 use sealgate::base::reference::{Digest, ImageRef};
-use sealgate::edge::registry::discovery::SIGNATURE_ANNOTATION;
+use sealgate::edge::registry::store::{att_envelopes, attestation_layer};
 
-use super::store::{Appended, NewLayer, append_layer, digest_to_sign};
+use super::store::{Appended, append_layer, digest_to_sign};
 
 /// Largest predicate file read (SBOMs can be large).
 const MAX_PREDICATE_BYTES: u64 = 64 * 1024 * 1024;
@@ -85,38 +85,16 @@ pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
             .sign(&attest::pae(attest::IN_TOTO_PAYLOAD_TYPE, &body))
             .await?;
         let envelope = attest::signed_envelope(&body, &sig);
-        let tag = digest.signature_tag().replace(".sig", ".att");
+        let tag = digest.attestation_tag();
         let public = key.public_key()?;
         // the same statement already attested with this key: nothing to write
-        let mut seen = Vec::new();
-        if let Some((_, bytes)) = store.manifest(&image, &tag).await? {
-            let v: serde_json::Value =
-                serde_json::from_slice(&bytes).context("existing .att manifest is not JSON")?;
-            for l in v
-                .get("layers")
-                .and_then(|l| l.as_array())
-                .cloned()
-                .unwrap_or_default()
-            {
-                let same_type = l
-                    .pointer("/annotations/predicateType")
-                    .and_then(|t| t.as_str())
-                    == Some(predicate_type.as_str());
-                let Some(d) = l
-                    .get("digest")
-                    .and_then(|d| d.as_str())
-                    .and_then(|d| Digest::parse(d).ok())
-                else {
-                    continue;
-                };
-                if same_type {
-                    let env = store.blob(&image, &d, MAX_PREDICATE_BYTES).await?;
-                    if attest::verify_envelope(&env, &public).is_some_and(|p| p == body) {
-                        seen.push(d.to_string());
-                    }
-                }
-            }
-        }
+        let seen: Vec<String> =
+            att_envelopes(&store, &image, &tag, &predicate_type, MAX_PREDICATE_BYTES)
+                .await?
+                .into_iter()
+                .filter(|(_, env)| attest::verify_envelope(env, &public).is_some_and(|p| p == body))
+                .map(|(d, _)| d.to_string())
+                .collect();
         let already = |layers: &[serde_json::Value]| {
             layers.iter().any(|l| {
                 l.get("digest")
@@ -124,14 +102,7 @@ pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
                     .is_some_and(|d| seen.iter().any(|s| s == d))
             })
         };
-        let mut ann = serde_json::Map::new();
-        ann.insert(SIGNATURE_ANNOTATION.to_string(), "".into());
-        ann.insert("predicateType".into(), predicate_type.clone().into());
-        let layer = NewLayer {
-            media_type: attest::DSSE_MEDIA_TYPE,
-            blob: envelope,
-            annotations: ann,
-        };
+        let layer = attestation_layer(envelope, &predicate_type);
         Ok::<_, anyhow::Error>(
             match append_layer(&store, &image, &tag, &layer, &already).await? {
                 Appended::AlreadyThere => format!(

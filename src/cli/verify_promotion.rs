@@ -161,14 +161,7 @@ struct Outcome {
 fn verify(args: &VerifyPromotionArgs) -> anyhow::Result<Outcome> {
     let key = public_key(&args.key)?;
     let url = repo_url(&args.repo)?;
-    let auth = match &args.token_env {
-        Some(env) => GitAuth::Token {
-            env: Some(env.clone()),
-            file: None,
-            username: "x-access-token".into(),
-        },
-        None => GitAuth::None,
-    };
+    let auth = GitAuth::token_env(args.token_env.clone());
     let state = tempfile::tempdir().context("creating a work directory")?;
     let repo = Repo::open(
         state.path(),

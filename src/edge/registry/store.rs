@@ -387,6 +387,65 @@ pub async fn replace_layers(
     })
 }
 
+/// The envelopes in the layers of the cosign `.att` manifest `tag` annotated with
+/// `predicate_type`, by layer digest (each at most `max` bytes, its digest re-checked). None
+/// when there is no such manifest.
+///
+/// # Errors
+/// [`StoreError`] when the manifest or a blob cannot be read.
+pub async fn att_envelopes(
+    store: &Store,
+    image: &ImageRef,
+    tag: &str,
+    predicate_type: &str,
+    max: u64,
+) -> Result<Vec<(Digest, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let Some((_, bytes)) = store.manifest(image, tag).await? else {
+        return Ok(out);
+    };
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).context("existing .att manifest is not JSON")?;
+    for l in v
+        .get("layers")
+        .and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+    {
+        if l.pointer("/annotations/predicateType")
+            .and_then(|t| t.as_str())
+            != Some(predicate_type)
+        {
+            continue;
+        }
+        let Some(d) = l
+            .get("digest")
+            .and_then(|d| d.as_str())
+            .and_then(|d| Digest::parse(d).ok())
+        else {
+            continue;
+        };
+        let env = store.blob(image, &d, max).await?;
+        out.push((d, env));
+    }
+    Ok(out)
+}
+
+/// A cosign `.att` layer holding a DSSE `envelope` of `predicate_type`.
+pub fn attestation_layer(envelope: Vec<u8>, predicate_type: &str) -> NewLayer {
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(
+        crate::edge::registry::discovery::SIGNATURE_ANNOTATION.to_string(),
+        "".into(),
+    );
+    annotations.insert("predicateType".into(), predicate_type.into());
+    NewLayer {
+        media_type: crate::attest::DSSE_MEDIA_TYPE,
+        blob: envelope,
+        annotations,
+    }
+}
+
 /// Largest earlier summary envelope read back.
 const MAX_SUMMARY_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -413,37 +472,14 @@ pub async fn attach_summary(
         .context("the image must be named by digest")?;
     let tag = digest.attestation_tag();
     let (mut same, mut superseded) = (Vec::new(), Vec::new());
-    if let Some((_, bytes)) = store.manifest(image, &tag).await? {
-        let v: serde_json::Value =
-            serde_json::from_slice(&bytes).context("existing .att manifest is not JSON")?;
-        for l in v
-            .get("layers")
-            .and_then(|l| l.as_array())
-            .into_iter()
-            .flatten()
+    for (d, env) in att_envelopes(store, image, &tag, PREDICATE, MAX_SUMMARY_BYTES).await? {
+        if let Ok(s) = Summary::open(&env, key)
+            && s.verifier_id == verifier_id
         {
-            if l.pointer("/annotations/predicateType")
-                .and_then(|t| t.as_str())
-                != Some(PREDICATE)
-            {
-                continue;
-            }
-            let Some(d) = l
-                .get("digest")
-                .and_then(|d| d.as_str())
-                .and_then(|d| Digest::parse(d).ok())
-            else {
-                continue;
-            };
-            let env = store.blob(image, &d, MAX_SUMMARY_BYTES).await?;
-            if let Ok(s) = Summary::open(&env, key)
-                && s.verifier_id == verifier_id
-            {
-                if s.promotion.as_ref() == Some(promotion) {
-                    same.push(d.to_string());
-                } else {
-                    superseded.push(d.to_string());
-                }
+            if s.promotion.as_ref() == Some(promotion) {
+                same.push(d.to_string());
+            } else {
+                superseded.push(d.to_string());
             }
         }
     }
@@ -452,17 +488,7 @@ pub async fn attach_summary(
             .and_then(|d| d.as_str())
             .is_some_and(|d| list.iter().any(|s| s == d))
     };
-    let mut annotations = serde_json::Map::new();
-    annotations.insert(
-        crate::edge::registry::discovery::SIGNATURE_ANNOTATION.to_string(),
-        "".into(),
-    );
-    annotations.insert("predicateType".into(), PREDICATE.into());
-    let layer = NewLayer {
-        media_type: crate::attest::DSSE_MEDIA_TYPE,
-        blob: envelope.to_vec(),
-        annotations,
-    };
+    let layer = attestation_layer(envelope.to_vec(), PREDICATE);
     replace_layers(
         store,
         image,

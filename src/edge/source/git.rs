@@ -41,6 +41,21 @@ pub enum GitAuth {
     },
 }
 
+impl GitAuth {
+    /// An HTTPS token from environment variable `env` (user `x-access-token`), or none:
+    /// what the one-shot commands' `--token-env` means.
+    pub fn token_env(env: Option<String>) -> Self {
+        match env {
+            Some(env) => Self::Token {
+                env: Some(env),
+                file: None,
+                username: "x-access-token".into(),
+            },
+            None => Self::None,
+        }
+    }
+}
+
 /// Largest file read from a revision.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// Largest total size of a revision's files.
