@@ -75,28 +75,7 @@ fn refused(r: &Run) -> String {
 /// built here from the DSSE spec, the signature verified by the sigstore crate.
 fn independently_verified(envelope: &str, public_pem: &str) -> Value {
     let env: Value = serde_json::from_str(envelope).unwrap();
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let payload_type = env["payloadType"].as_str().unwrap();
-    assert_eq!(payload_type, "application/vnd.in-toto+json");
-    let body = b64.decode(env["payload"].as_str().unwrap()).unwrap();
-    let mut pae = format!(
-        "DSSEv1 {} {} {} ",
-        payload_type.len(),
-        payload_type,
-        body.len()
-    )
-    .into_bytes();
-    pae.extend_from_slice(&body);
-    let sig = b64
-        .decode(env["signatures"][0]["sig"].as_str().unwrap())
-        .unwrap();
-    let vk = sigstore::crypto::CosignVerificationKey::from_pem(
-        public_pem.as_bytes(),
-        &sigstore::crypto::SigningScheme::ECDSA_P256_SHA256_ASN1,
-    )
-    .unwrap();
-    vk.verify_signature(sigstore::crypto::Signature::Raw(&sig), &pae)
-        .expect("the sigstore crate verifies the summary");
+    let (body, _) = dsse_verified_by_sigstore(&env, public_pem);
     serde_json::from_slice(&body).unwrap()
 }
 
@@ -131,14 +110,7 @@ async fn promotion_carries_a_signed_summary_that_verify_promotion_checks() {
         st["predicateType"],
         "https://slsa.dev/verification_summary/v1"
     );
-    let pinned = w.git.show(DEPLOY, "web.yaml");
-    let digest = pinned
-        .split("@sha256:")
-        .nth(1)
-        .unwrap()
-        .get(..64)
-        .unwrap()
-        .to_string();
+    let digest = w.pinned_digest("web.yaml");
     let repo = format!("{}/team/web", w.reg.addr);
     let subjects = st["subject"].as_array().unwrap();
     assert_eq!(subjects.len(), 2, "{st}");
@@ -565,14 +537,7 @@ async fn summaries_attached_to_images_admit_them_under_a_vsa_rule() {
         serde_json::json!(["refs/notes/sealgate", "images"])
     );
     let head = w.deploy_head().unwrap();
-    let pinned = w.git.show(DEPLOY, "web.yaml");
-    let digest = pinned
-        .split("@sha256:")
-        .nth(1)
-        .unwrap()
-        .get(..64)
-        .unwrap()
-        .to_string();
+    let digest = w.pinned_digest("web.yaml");
     let att = format!("/team/web/manifests/sha256-{digest}.att");
     let manifest = |w: &World| {
         let url = format!("http://{}/v2{att}", w.reg.addr);

@@ -704,14 +704,7 @@ async fn a_verification_summary_admits_the_images_it_covers() {
     w.commit("v1");
     let r = w.once_env(&[("COSIGN_PASSWORD", "pw")]);
     assert_eq!(r.code, 0, "{r}");
-    let pinned = w.git.show(common::gate::DEPLOY, "web.yaml");
-    let digest = pinned
-        .split("@sha256:")
-        .nth(1)
-        .unwrap()
-        .get(..64)
-        .unwrap()
-        .to_string();
+    let digest = w.pinned_digest("web.yaml");
     let policy = w.path("vsa-policy.yaml");
     std::fs::write(
         &policy,

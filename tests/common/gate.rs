@@ -227,6 +227,17 @@ impl World {
         run(&mut cmd)
     }
 
+    /// The hex digest `file` of the deploy branch pins its (first) image to.
+    pub fn pinned_digest(&self, file: &str) -> String {
+        let pinned = self.git.show(DEPLOY, file);
+        pinned
+            .split("@sha256:")
+            .nth(1)
+            .and_then(|d| d.get(..64))
+            .unwrap_or_else(|| panic!("{file} on {DEPLOY} pins no digest: {pinned}"))
+            .to_string()
+    }
+
     /// The commit the deploy branch of the origin points at, if it exists.
     pub fn deploy_head(&self) -> Option<String> {
         self.git.head(DEPLOY)

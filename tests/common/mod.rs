@@ -620,3 +620,36 @@ pub fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
         std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap(),
     )
 }
+
+/// Checks a DSSE envelope's first signature with the `sigstore` crate (ECDSA P-256) over the
+/// pre-authentication encoding built here from the DSSE spec, independently of sealgate;
+/// returns (payload, signature). Panics when it does not verify.
+pub fn dsse_verified_by_sigstore(
+    envelope: &serde_json::Value,
+    public_pem: &str,
+) -> (Vec<u8>, Vec<u8>) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload_type = envelope["payloadType"].as_str().unwrap();
+    assert_eq!(payload_type, "application/vnd.in-toto+json");
+    let body = b64.decode(envelope["payload"].as_str().unwrap()).unwrap();
+    let mut pae = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        body.len()
+    )
+    .into_bytes();
+    pae.extend_from_slice(&body);
+    let sig = b64
+        .decode(envelope["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    let vk = sigstore::crypto::CosignVerificationKey::from_pem(
+        public_pem.as_bytes(),
+        &sigstore::crypto::SigningScheme::ECDSA_P256_SHA256_ASN1,
+    )
+    .unwrap();
+    vk.verify_signature(sigstore::crypto::Signature::Raw(&sig), &pae)
+        .expect("the sigstore crate verifies the envelope");
+    (body, sig)
+}
