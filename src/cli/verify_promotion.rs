@@ -15,7 +15,6 @@
 //! Exit codes: 0 verified, 1 not verified (the reason is printed), 2 usage or could not
 //! check (unreachable repository, no such ref).
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow};
@@ -29,7 +28,6 @@ use sealgate::edge::target::promote::{fetch_notes, note_of};
 
 /// First-parent ancestors searched for the nearest summary.
 const MAX_ANCESTORS: usize = 1000;
-use sealgate::policy::keysource::KeySource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -45,8 +43,9 @@ pub struct VerifyPromotionArgs {
     /// The deploy branch (its head is checked) or a full commit id.
     #[arg(long = "ref", value_name = "BRANCH|SHA")]
     git_ref: String,
-    /// The gate's public key: a PEM file or env://NAME.
-    #[arg(long, value_name = "FILE|env://NAME")]
+    /// The gate's public key: a PEM file, env://NAME, or hashivault://NAME (a Vault /
+    /// OpenBao transit key: any live version).
+    #[arg(long, value_name = "FILE|env://NAME|hashivault://NAME")]
     key: String,
     /// Also require the summary's policy set digest (the `Sealgate-Policy` trailer's value).
     #[arg(long, value_name = "sha256:HEX")]
@@ -142,12 +141,6 @@ fn nearest_note(
     Ok(None)
 }
 
-fn public_key(reference: &str) -> anyhow::Result<sealgate::crypto::PublicKey> {
-    let source = KeySource::parse(reference, Path::new(".")).map_err(|e| anyhow!(chain(&e)))?;
-    let pem = source.read().map_err(|e| anyhow!(chain(&e)))?;
-    sealgate::crypto::PublicKey::from_pem(&pem).map_err(|e| anyhow!("{reference}: {}", chain(&e)))
-}
-
 /// What was decided: the summary (when its signature verified) and the verdict.
 struct Outcome {
     commit: String,
@@ -159,7 +152,7 @@ struct Outcome {
 }
 
 fn verify(args: &VerifyPromotionArgs) -> anyhow::Result<Outcome> {
-    let key = public_key(&args.key)?;
+    let keys = super::keys::verification_keys(&args.key, "--key")?;
     let url = repo_url(&args.repo)?;
     let auth = GitAuth::token_env(args.token_env.clone());
     let state = tempfile::tempdir().context("creating a work directory")?;
@@ -186,7 +179,15 @@ fn verify(args: &VerifyPromotionArgs) -> anyhow::Result<Outcome> {
         return Ok(outcome);
     };
     outcome.summary_commit = Some(noted.to_string());
-    let summary = match Summary::open(&envelope, &key) {
+    // any live version of the key (one key unless it is a transit key)
+    let mut opened = Err(vsa::VsaError::BadSignature);
+    for key in &keys {
+        opened = Summary::open(&envelope, key);
+        if !matches!(opened, Err(vsa::VsaError::BadSignature)) {
+            break;
+        }
+    }
+    let summary = match opened {
         Ok(s) => s,
         Err(e) => {
             outcome.verdict = Err(NotVerified::Summary(e));

@@ -3,6 +3,7 @@
 //! `SEALGATE_FIXTURES`, and a black-box runner for the `sealgate` binary.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod bao;
 pub mod gate;
 pub mod git;
 pub mod gitsig;
