@@ -802,3 +802,75 @@ fn sha2_256(data: &[u8]) -> Vec<u8> {
     use sha2::Digest as _;
     sha2::Sha256::digest(data).to_vec()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gate_signs_its_summaries_with_a_transit_key() {
+    let bao = common::bao::Bao::start();
+    bao.ok(&["write", "-f", "transit/keys/gate", "type=ecdsa-p256"]);
+    let w = World::builder()
+        .extra("metadata: {name: prod}\nsummary:\n  key: hashivault://gate\n")
+        .start()
+        .await;
+    let vault_env = [
+        ("VAULT_ADDR", bao.addr.as_str()),
+        ("VAULT_TOKEN", common::bao::TOKEN),
+    ];
+    // a wrong token: the branch is pushed, its note cannot be signed: the promotion step
+    // fails with Vault's answer (retried next time)
+    w.commit("v1");
+    let r = w.once_env(&[
+        ("VAULT_ADDR", bao.addr.as_str()),
+        ("VAULT_TOKEN", "not-the-token"),
+    ]);
+    assert_ne!(r.code, 0, "{r}");
+    assert_condition(&r.json(), "Ready", "False", "PromotionFailed");
+    assert!(r.stdout.contains("403"), "{r}");
+    assert!(!r.stdout.contains("not-the-token") && !r.stderr.contains("not-the-token"));
+    let head = w.deploy_head().unwrap();
+    assert!(note(&w, &head).is_none());
+
+    // the right token: the note is added, signed by the transit key
+    let r = w.once_env(&vault_env);
+    assert_eq!(r.code, 0, "{r}");
+    let first = note(&w, &head).expect("a note");
+    let verify = || {
+        run(bao
+            .sealgate()
+            .arg("verify-promotion")
+            .arg("--repo")
+            .arg(&w.git.bare)
+            .args(["--ref", DEPLOY, "--key", "hashivault://gate", "-o", "json"]))
+    };
+    assert_eq!(verify().code, 0);
+    let public = bao.key("gate")["keys"]["1"]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let st = independently_verified(&first, &public);
+    assert_eq!(
+        st["predicate"]["verifier"]["id"],
+        "https://sealgate.dev/gate/prod"
+    );
+
+    // rotated, then a new revision: its note is signed by version 2; both verify
+    bao.ok(&["write", "-f", "transit/keys/gate/rotate"]);
+    w.commit("v2");
+    let r = w.once_env(&vault_env);
+    assert_eq!(r.code, 0, "{r}");
+    let next = w.deploy_head().unwrap();
+    assert_ne!(next, head);
+    let second = note(&w, &next).expect("a note");
+    let v2 = bao.key("gate")["keys"]["2"]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    independently_verified(&second, &v2);
+    assert_eq!(verify().code, 0);
+    let r = run(bao
+        .sealgate()
+        .arg("verify-promotion")
+        .arg("--repo")
+        .arg(&w.git.bare)
+        .args(["--ref", &head, "--exact", "--key", "hashivault://gate"]));
+    assert_eq!(r.code, 0, "the note made before the rotation: {r}");
+}

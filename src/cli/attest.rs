@@ -60,6 +60,10 @@ pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    // a key manager key is read before anything is signed: one that cannot be used is a
+    // set-up error (exit 2), not a per-image failure
+    rt.block_on(key.public_key())
+        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
     let result = rt.block_on(async {
         let digest = digest_to_sign(&store, &image).await?;
         let (predicate_type, body) = attest::statement(
@@ -81,12 +85,9 @@ pub fn run(args: AttestArgs) -> anyhow::Result<ExitCode> {
             )
             .await;
         }
-        let sig = key
-            .sign(&attest::pae(attest::IN_TOTO_PAYLOAD_TYPE, &body))
-            .await?;
-        let envelope = attest::signed_envelope(&body, &sig);
+        let envelope = key.envelope(&body).await?;
         let tag = digest.attestation_tag();
-        let public = key.public_key()?;
+        let public = key.public_key().await?;
         // the same statement already attested with this key: nothing to write
         let seen: Vec<String> =
             att_envelopes(&store, &image, &tag, &predicate_type, MAX_PREDICATE_BYTES)

@@ -46,7 +46,7 @@ async fn bundle(key: &Signer, body: &[u8]) -> anyhow::Result<Vec<u8>> {
     let sig = key
         .sign(&attest::pae(attest::IN_TOTO_PAYLOAD_TYPE, body))
         .await?;
-    let hint = b64.encode(sealgate::crypto::sha256(key.public_key()?.spki_der()));
+    let hint = b64.encode(sealgate::crypto::sha256(key.public_key().await?.spki_der()));
     Ok(serde_json::to_vec(&json!({
         "mediaType": BUNDLE_MEDIA_TYPE,
         "verificationMaterial": {"publicKey": {"hint": hint}},
@@ -70,7 +70,7 @@ async fn already_signed(
         return Ok(false);
     };
     let index: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let public = key.public_key()?;
+    let public = key.public_key().await?;
     for m in index
         .get("manifests")
         .and_then(|m| m.as_array())

@@ -193,17 +193,16 @@ pub fn verification_keys(
 }
 
 /// The key `sign` and `attest` sign with: a transit key (`hashivault://NAME`, read from
-/// Vault now) or a key file as [`load_private_key`] reads it.
+/// Vault when first used) or a key file as [`load_private_key`] reads it.
 pub fn load_signer(path: &Path) -> anyhow::Result<sealgate::edge::kms::Signer> {
     use sealgate::edge::kms::{KmsUri, Signer, TransitSigner, vault};
     match kms_key(&path.to_string_lossy())? {
         Some(KmsUri::HashiVault { key: name }) => {
-            let key = with_vault(async |v| v.key(&name).await.map_err(|e| vault_error(&e)))?;
-            // a client of its own: the one above belonged to a runtime that is gone
             let vault = vault::VaultConfig::from_env()
                 .and_then(vault::Vault::new)
                 .map_err(|e| vault_error(&e))?;
-            Ok(Signer::Vault(Box::new(TransitSigner { vault, key })))
+            let signer = TransitSigner::new(vault, &name).map_err(|e| vault_error(&e))?;
+            Ok(Signer::Vault(Box::new(signer)))
         }
         None => Ok(Signer::Local(Box::new(load_private_key(path)?))),
     }

@@ -118,6 +118,10 @@ pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    // a key manager key is read before anything is signed: one that cannot be used is a
+    // set-up error (exit 2), not a per-image failure
+    rt.block_on(key.public_key())
+        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
     let mut failed = 0;
     for image in &images {
         let job = async {
@@ -150,7 +154,7 @@ async fn sign_one(
 ) -> anyhow::Result<String> {
     let digest = digest_to_sign(store, image).await?;
     let payload = payload(image, &digest, annotations);
-    let public = key.public_key()?;
+    let public = key.public_key().await?;
     let sig_tag = digest.signature_tag();
     let payload_digest = Digest::sha256_of(&payload).to_string();
     // idempotence: the same payload already signed by this key

@@ -786,7 +786,7 @@ async fn summary_spec(
         None => reconcile::default_verifier_id(&format!("{ns}/{}", gate.name_any())),
     };
     Ok(Some(reconcile::SummarySpec {
-        key: Arc::new(key),
+        key: Arc::new(crate::edge::kms::Signer::Local(Box::new(key))),
         verifier_id,
         attach,
     }))

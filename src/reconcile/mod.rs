@@ -135,7 +135,8 @@ pub struct GateSpec {
 /// How the gate signs verification summaries (`summary:` of the gate's config).
 #[derive(Clone)]
 pub struct SummarySpec {
-    pub key: Arc<crate::crypto::PrivateKey>,
+    /// The gate's key: a decrypted key, or a transit key (`hashivault://`).
+    pub key: Arc<crate::edge::kms::Signer>,
     /// `predicate.verifier.id`.
     pub verifier_id: String,
     /// `attachToImages`: where the summary is attached to each image (none: not attached).
@@ -734,7 +735,7 @@ async fn publish_summary(
         };
         summary.promotion = Some((p.url.clone(), promoted.clone()));
     }
-    let envelope = match summary.sign(&s.key) {
+    let envelope = match sign_summary(&s.key, &summary).await {
         Ok(e) => e,
         Err(e) => return Err(failed(format!("signing the summary: {e}"))),
     };
@@ -756,7 +757,15 @@ async fn publish_summary(
         return Ok(());
     };
     let promotion = summary.promotion.clone().unwrap_or_default();
-    let public = s.key.public_key();
+    let public = match s.key.public_key().await {
+        Ok(k) => k,
+        Err(e) => {
+            return Err(failed(format!(
+                "the summary key: {}",
+                crate::base::error::chain(&e)
+            )));
+        }
+    };
     for (repo, digest) in &summary.images {
         let image = match crate::base::reference::ImageRef::parse(&format!("{repo}@{digest}")) {
             Ok(i) => i,
@@ -799,17 +808,30 @@ fn record_note(st: &mut GateStatus, revision: &str, note: Option<&[u8]>) {
     }
 }
 
-/// Signs `summary` for the promotion commit of the deploy repository `url`.
+/// The DSSE envelope of `summary`, signed with the gate's key.
+async fn sign_summary(
+    key: &crate::edge::kms::Signer,
+    summary: &crate::attest::vsa::Summary,
+) -> Result<Vec<u8>, String> {
+    let body = serde_json::to_vec(&summary.statement()).map_err(|e| e.to_string())?;
+    key.envelope(&body)
+        .await
+        .map_err(|e| crate::base::error::chain(&e))
+}
+
+/// Signs `summary` for the promotion commit of the deploy repository `url`. The signer runs
+/// on promotion's blocking thread; a key manager is asked through the runtime it came from.
 fn note_signer(
     s: &SummarySpec,
     summary: crate::attest::vsa::Summary,
     url: String,
 ) -> promotion::NoteSigner {
     let key = s.key.clone();
+    let runtime = tokio::runtime::Handle::current();
     Box::new(move |promoted: &str| {
         let mut summary = summary.clone();
         summary.promotion = Some((url.clone(), promoted.to_owned()));
-        summary.sign(&key).map_err(|e| e.to_string())
+        runtime.block_on(sign_summary(&key, &summary))
     })
 }
 

@@ -51,6 +51,20 @@ fn summary_spec(
     secrets: &crate::policy::keysource::Resolved,
 ) -> Result<reconcile::SummarySpec, SetupError> {
     let bad = |m: String| SetupError::SummaryKey(format!("summary.key: {m}"));
+    let attach = attach_store(c, registry)?;
+    if let Some(crate::edge::kms::KmsUri::HashiVault { key: name }) = c.key.kms() {
+        // a transit key: read from Vault when the first summary is signed
+        use crate::edge::kms::{Signer, TransitSigner, vault};
+        let signer = vault::VaultConfig::from_env()
+            .and_then(vault::Vault::new)
+            .and_then(|v| TransitSigner::new(v, name))
+            .map_err(|e| bad(crate::base::error::chain(&e)))?;
+        return Ok(reconcile::SummarySpec {
+            key: Arc::new(Signer::Vault(Box::new(signer))),
+            verifier_id: c.verifier_id.clone(),
+            attach,
+        });
+    }
     let (pem, from_secret) = c
         .key
         .read_private(secrets)
@@ -68,23 +82,29 @@ fn summary_spec(
     };
     let key = crate::crypto::PrivateKey::from_encrypted_pem(&pem, &password)
         .map_err(|e| bad(crate::base::error::chain(&e)))?;
-    let attach = if c.attach_to_images {
-        let store = crate::edge::registry::store::Store::open(
-            registry.oci_layout.as_deref(),
-            &registry.insecure,
-            registry.docker_config.as_deref(),
-            registry.timeout.as_secs(),
-        )
-        .map_err(|e| SetupError::SummaryKey(format!("summary.attachToImages: {e}")))?;
-        Some(Arc::new(store))
-    } else {
-        None
-    };
     Ok(reconcile::SummarySpec {
-        key: Arc::new(key),
+        key: Arc::new(crate::edge::kms::Signer::Local(Box::new(key))),
         verifier_id: c.verifier_id.clone(),
         attach,
     })
+}
+
+/// The registry writer for `summary.attachToImages` (none when not asked for).
+fn attach_store(
+    c: &crate::standalone::config::SummaryConfig,
+    registry: &crate::standalone::config::RegistryConfig,
+) -> Result<Option<Arc<crate::edge::registry::store::Store>>, SetupError> {
+    if !c.attach_to_images {
+        return Ok(None);
+    }
+    let store = crate::edge::registry::store::Store::open(
+        registry.oci_layout.as_deref(),
+        &registry.insecure,
+        registry.docker_config.as_deref(),
+        registry.timeout.as_secs(),
+    )
+    .map_err(|e| SetupError::SummaryKey(format!("summary.attachToImages: {e}")))?;
+    Ok(Some(Arc::new(store)))
 }
 
 /// The gate: configuration, the normalized spec, clients, cache and the current status.
@@ -438,7 +458,10 @@ mod tests {
             attach_to_images: false,
         };
         let s = summary_spec(&c, &registry(), &secret(b"s3cret")).unwrap();
-        assert_eq!(s.key.public_key().to_pem(), key.public_key().to_pem());
+        let crate::edge::kms::Signer::Local(read) = s.key.as_ref() else {
+            panic!("a Secret's key is a local key");
+        };
+        assert_eq!(read.public_key().to_pem(), key.public_key().to_pem());
         assert_eq!(s.verifier_id, "https://sealgate.dev/gate/prod");
         assert!(s.attach.is_none());
         // a wrong password, a Secret that was not fetched: errors naming the key

@@ -15,15 +15,45 @@ use crate::crypto::{PrivateKey, PublicKey};
 #[derive(Debug)]
 pub enum Signer {
     Local(Box<PrivateKey>),
-    /// A transit key (its public keys read once, when the signer was made).
+    /// A transit key.
     Vault(Box<TransitSigner>),
 }
 
-/// A Vault client and the transit key it signs with.
+/// A Vault client and the transit key it signs with: the key's versions are read on first
+/// use and again when Vault signs with a version not seen yet (a rotation).
 #[derive(Debug)]
 pub struct TransitSigner {
-    pub vault: vault::Vault,
-    pub key: vault::TransitKey,
+    vault: vault::Vault,
+    name: String,
+    key: tokio::sync::Mutex<Option<vault::TransitKey>>,
+}
+
+impl TransitSigner {
+    /// # Errors
+    /// [`vault::VaultError::Config`] for a name Vault would not take.
+    pub fn new(vault: vault::Vault, name: &str) -> Result<Self, vault::VaultError> {
+        vault::check_key_name(name)?;
+        Ok(Self {
+            vault,
+            name: name.to_string(),
+            key: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The key as read (now, unless it was read before).
+    async fn key(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<vault::TransitKey>>, vault::VaultError> {
+        let mut guard = self.key.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.vault.key(&self.name).await?);
+        }
+        Ok(guard)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,15 +70,18 @@ impl Signer {
     /// The public key new signatures verify with (a transit key's newest version).
     ///
     /// # Errors
-    /// [`SignerError::NoLatestVersion`] for a transit key whose newest version is not listed.
-    pub fn public_key(&self) -> Result<PublicKey, SignerError> {
+    /// [`SignerError`] when the transit key cannot be read or lists no newest version.
+    pub async fn public_key(&self) -> Result<PublicKey, SignerError> {
         match self {
             Self::Local(k) => Ok(k.public_key()),
-            Self::Vault(t) => t
-                .key
-                .latest()
-                .map(|v| v.key.clone())
-                .ok_or_else(|| SignerError::NoLatestVersion(t.key.name.clone())),
+            Self::Vault(t) => {
+                let guard = t.key().await?;
+                guard
+                    .as_ref()
+                    .and_then(vault::TransitKey::latest)
+                    .map(|v| v.key.clone())
+                    .ok_or_else(|| SignerError::NoLatestVersion(t.name.clone()))
+            }
         }
     }
 
@@ -59,7 +92,23 @@ impl Signer {
     pub async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
         match self {
             Self::Local(k) => Ok(k.sign(message)?),
-            Self::Vault(t) => Ok(t.vault.sign_with(&t.key, message).await?.0),
+            Self::Vault(t) => {
+                let mut guard = t.key().await?;
+                let Some(key) = guard.as_mut() else {
+                    return Err(SignerError::NoLatestVersion(t.name.clone()));
+                };
+                Ok(t.vault.sign_with(key, message).await?.0)
+            }
         }
+    }
+
+    /// A DSSE envelope (cosign's byte layout) over the in-toto statement `body`.
+    ///
+    /// # Errors
+    /// As [`Signer::sign`].
+    pub async fn envelope(&self, body: &[u8]) -> Result<Vec<u8>, SignerError> {
+        use crate::attest::{IN_TOTO_PAYLOAD_TYPE, pae, signed_envelope};
+        let sig = self.sign(&pae(IN_TOTO_PAYLOAD_TYPE, body)).await?;
+        Ok(signed_envelope(body, &sig))
     }
 }

@@ -389,20 +389,23 @@ impl Vault {
     /// # Errors
     /// [`VaultError`] when Vault refuses or answers with something that does not verify.
     pub async fn sign(&self, name: &str, message: &[u8]) -> Result<(Vec<u8>, u64), VaultError> {
-        let key = self.key(name).await?;
-        self.sign_with(&key, message).await
+        let mut key = self.key(name).await?;
+        self.sign_with(&mut key, message).await
     }
 
-    /// [`Vault::sign`] with the key already read.
+    /// [`Vault::sign`] with the key already read; when Vault signed with a version `key`
+    /// does not list (the key was rotated since), the key is read again (and `key`
+    /// updated) before the signature is verified.
     ///
     /// # Errors
     /// As [`Vault::sign`].
     pub async fn sign_with(
         &self,
-        key: &TransitKey,
+        key: &mut TransitKey,
         message: &[u8],
     ) -> Result<(Vec<u8>, u64), VaultError> {
-        let name = key.name.as_str();
+        let name = key.name.clone();
+        let name = name.as_str();
         let (hash, rsa) = signing_scheme(&key.kind)
             .ok_or_else(|| VaultError::NotASigningKey(name.into(), key.kind.clone()))?;
         let b64 = base64::engine::general_purpose::STANDARD;
@@ -436,6 +439,9 @@ impl Vault {
             .and_then(Value::as_str)
             .ok_or_else(|| malformed("no signature".into()))?;
         let (version, sig) = parse_signature(text).map_err(malformed)?;
+        if !key.versions.iter().any(|v| v.version == version) {
+            *key = self.key(name).await?;
+        }
         let public = key
             .versions
             .iter()
