@@ -342,3 +342,52 @@ async fn sign_and_attest_with_a_transit_key_then_check_with_its_public_key() {
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("unreachable"), "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vault_is_configured_as_cosign_users_configure_it() {
+    // HTTPS with a private CA: trusted through VAULT_CACERT, refused without it
+    let bao = Bao::start_with(true);
+    assert!(bao.addr.starts_with("https://"));
+    bao.ok(&["write", "-f", "transit/keys/tls", "type=ecdsa-p256"]);
+    let r = bao.public_key("tls", &[]);
+    assert_eq!(r.code, 0, "{r}");
+    let r = bao.public_key("tls", &[("VAULT_CACERT", None)]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("unreachable"), "{r}");
+
+    // the token from ~/.vault-token (what `vault login` writes) when VAULT_TOKEN is unset
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join(".vault-token"), format!("{TOKEN}\n")).unwrap();
+    let home_dir = home.path().to_str().unwrap();
+    let r = bao.public_key("tls", &[("VAULT_TOKEN", None), ("HOME", Some(home_dir))]);
+    assert_eq!(r.code, 0, "{r}");
+    let empty = tempfile::tempdir().unwrap();
+    let r = bao.public_key(
+        "tls",
+        &[
+            ("VAULT_TOKEN", None),
+            ("HOME", Some(empty.path().to_str().unwrap())),
+        ],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains(".vault-token"), "{r}");
+
+    // another transit mount (TRANSIT_SECRET_ENGINE_PATH)
+    bao.ok(&["secrets", "enable", "-path=kms/transit", "transit"]);
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(bao
+        .sealgate()
+        .env("TRANSIT_SECRET_ENGINE_PATH", "kms/transit")
+        .args(["generate-key-pair", "--kms", "hashivault://mounted"])
+        .arg("--output-key-prefix")
+        .arg(dir.path().join("m")));
+    assert_eq!(r.code, 0, "{r}");
+    let key: Value =
+        serde_json::from_str(&bao.ok(&["read", "-format=json", "kms/transit/keys/mounted"]))
+            .unwrap();
+    assert_eq!(key["data"]["type"], "ecdsa-p256");
+    assert!(
+        !bao.cli(&["read", "transit/keys/mounted"]).status.success(),
+        "not in the default mount"
+    );
+}

@@ -694,6 +694,17 @@ fn sealgate_import_reads_the_kyverno_and_policy_controller_examples_back() {
     }
 }
 
+/// `verify-promotion --key hashivault://gate --ref REF [more…]` (`args`: the ref, then more).
+fn verify_with_transit_key(bao: &common::bao::Bao, w: &World, args: &[&str]) -> Run {
+    run(bao
+        .sealgate()
+        .arg("verify-promotion")
+        .arg("--repo")
+        .arg(&w.git.bare)
+        .args(["--key", "hashivault://gate", "--ref"])
+        .args(args))
+}
+
 /// Replaces the note of `commit` in the origin with `text`.
 fn rewrite_note(w: &World, commit: &str, text: &[u8]) {
     let file = w.path("note.json");
@@ -728,14 +739,7 @@ async fn verify_promotion_takes_a_transit_key_and_any_live_version() {
     let (v1, version) = resign(&vault, &body).await;
     assert_eq!(version, 1);
     rewrite_note(&w, &head, &v1);
-    let verify = || {
-        run(bao
-            .sealgate()
-            .arg("verify-promotion")
-            .arg("--repo")
-            .arg(&w.git.bare)
-            .args(["--ref", DEPLOY, "--key", "hashivault://gate", "-o", "json"]))
-    };
+    let verify = || verify_with_transit_key(&bao, &w, &[DEPLOY, "-o", "json"]);
     let r = verify();
     assert_eq!(r.code, 0, "{r}");
     assert_eq!(r.json()["verified"], true, "{r}");
@@ -833,14 +837,7 @@ async fn a_gate_signs_its_summaries_with_a_transit_key() {
     let r = w.once_env(&vault_env);
     assert_eq!(r.code, 0, "{r}");
     let first = note(&w, &head).expect("a note");
-    let verify = || {
-        run(bao
-            .sealgate()
-            .arg("verify-promotion")
-            .arg("--repo")
-            .arg(&w.git.bare)
-            .args(["--ref", DEPLOY, "--key", "hashivault://gate", "-o", "json"]))
-    };
+    let verify = || verify_with_transit_key(&bao, &w, &[DEPLOY, "-o", "json"]);
     assert_eq!(verify().code, 0);
     let public = bao.key("gate")["keys"]["1"]["public_key"]
         .as_str()
@@ -866,11 +863,6 @@ async fn a_gate_signs_its_summaries_with_a_transit_key() {
         .to_string();
     independently_verified(&second, &v2);
     assert_eq!(verify().code, 0);
-    let r = run(bao
-        .sealgate()
-        .arg("verify-promotion")
-        .arg("--repo")
-        .arg(&w.git.bare)
-        .args(["--ref", &head, "--exact", "--key", "hashivault://gate"]));
+    let r = verify_with_transit_key(&bao, &w, &[&head, "--exact"]);
     assert_eq!(r.code, 0, "the note made before the rotation: {r}");
 }

@@ -35,27 +35,48 @@ pub struct Bao {
     child: Child,
     pub addr: String,
     bin: PathBuf,
+    /// With TLS: the CA that signed the server's certificate (in `_dir`).
+    pub ca: Option<PathBuf>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Bao {
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// With `tls`, OpenBao's `-dev-tls` mode: HTTPS with a CA of its own ([`Bao::ca`]).
+    pub fn start_with(tls: bool) -> Self {
         let bin = bao_binary();
         let port = free_port();
-        let addr = format!("http://127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .args([
-                "server",
-                "-dev",
-                &format!("-dev-root-token-id={TOKEN}"),
-                &format!("-dev-listen-address=127.0.0.1:{port}"),
-            ])
+        let dir = tls.then(|| tempfile::tempdir().unwrap());
+        let addr = format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" });
+        let mut cmd = Command::new(&bin);
+        cmd.args([
+            "server",
+            "-dev",
+            &format!("-dev-root-token-id={TOKEN}"),
+            &format!("-dev-listen-address=127.0.0.1:{port}"),
+        ]);
+        if let Some(d) = &dir {
+            cmd.arg("-dev-tls")
+                .arg(format!("-dev-tls-cert-dir={}", d.path().display()));
+        }
+        let child = cmd
             .env_remove("BAO_ADDR")
             .env_remove("VAULT_ADDR")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let b = Self { child, addr, bin };
+        let ca = dir.as_ref().map(|d| d.path().join("vault-ca.pem"));
+        let b = Self {
+            child,
+            addr,
+            bin,
+            ca,
+            _dir: dir,
+        };
         for _ in 0..100 {
             if b.cli(&["status"]).status.success() {
                 let out = b.cli(&["secrets", "enable", "transit"]);
@@ -72,6 +93,7 @@ impl Bao {
             .args(args)
             .env("BAO_ADDR", &self.addr)
             .env("BAO_TOKEN", TOKEN)
+            .envs(self.ca.iter().map(|c| ("BAO_CACERT", c)))
             .env_remove("VAULT_ADDR")
             .output()
             .unwrap()
@@ -90,7 +112,8 @@ impl Bao {
     }
 
     pub fn vault(&self, token: &str) -> Vault {
-        Vault::new(VaultConfig::new(&self.addr, token.into(), None, None, None).unwrap()).unwrap()
+        Vault::new(VaultConfig::new(&self.addr, token.into(), None, self.ca.clone(), None).unwrap())
+            .unwrap()
     }
 
     /// `sealgate public-key --key hashivault://NAME` with `env` changes (`None` removes).
@@ -122,6 +145,9 @@ impl Bao {
     pub fn sealgate(&self) -> Command {
         let mut c = sealgate();
         c.env("VAULT_ADDR", &self.addr).env("VAULT_TOKEN", TOKEN);
+        if let Some(ca) = &self.ca {
+            c.env("VAULT_CACERT", ca);
+        }
         c
     }
 }
