@@ -474,6 +474,23 @@ async fn a_missing_attestation_shows_the_att_path_and_then_the_one_that_decided(
     assert_eq!(att["attestor"], "ci");
     let text = s.explain(&image, &policy, false);
     assert!(text.stdout.contains("by ci, decided the rule"), "{text}");
+    // the .att layer is listed with its predicate type
+    assert!(
+        text.stdout
+            .contains("{predicateType https://cyclonedx.org/bom}"),
+        "{text}"
+    );
+    let att_step = doc["discovery"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["path"] == "cosign attestations (.att tag)")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        att_step["outcome"]["contents"][0]["predicateType"], "https://cyclonedx.org/bom",
+        "{att_step}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -63,6 +63,9 @@ pub struct Entry {
     pub media_type: String,
     pub artifact_type: Option<String>,
     pub size: i64,
+    /// The `predicateType` annotation (cosign `.att` layers, bundle referrers): what
+    /// discovery fetches only when some rule accepts it.
+    pub predicate_type: Option<String>,
 }
 
 impl From<&Descriptor> for Entry {
@@ -71,6 +74,14 @@ impl From<&Descriptor> for Entry {
             media_type: d.media_type.clone(),
             artifact_type: d.artifact_type.clone(),
             size: d.size,
+            predicate_type: d
+                .annotations
+                .get("predicateType")
+                .or_else(|| {
+                    d.annotations
+                        .get(crate::edge::registry::discovery::BUNDLE_PREDICATE_ANNOTATION)
+                })
+                .cloned(),
         }
     }
 }

@@ -242,6 +242,9 @@ fn entries(list: &[Entry]) -> String {
             if let Some(t) = &e.artifact_type {
                 s.push_str(&format!(" [{}]", clean(t)));
             }
+            if let Some(t) = &e.predicate_type {
+                s.push_str(&format!(" {{predicateType {}}}", clean(t)));
+            }
             s.push_str(&format!(" ({} B)", e.size));
             s
         })
@@ -455,7 +458,7 @@ pub fn to_json(e: &Explanation) -> Value {
                 Op::Blob { digest, .. } => ("blob", digest.clone()),
                 Op::Referrers { digest, .. } => ("referrers", digest.clone()),
             };
-            let entry = |e: &Entry| json!({"mediaType": e.media_type, "artifactType": e.artifact_type, "size": e.size});
+            let entry = |e: &Entry| json!({"mediaType": e.media_type, "artifactType": e.artifact_type, "size": e.size, "predicateType": e.predicate_type});
             let outcome = match &s.call.outcome {
                 Outcome::Manifest { digest, media_type, size, contents } => json!({
                     "result": "found", "digest": digest, "mediaType": media_type, "size": size,
