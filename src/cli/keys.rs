@@ -95,10 +95,7 @@ fn write_new(path: &Path, data: &[u8], mode: u32, force: bool) -> anyhow::Result
 fn with_vault<T>(
     f: impl AsyncFnOnce(&sealgate::edge::kms::vault::Vault) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    use sealgate::edge::kms::vault::{Vault, VaultConfig};
-    let vault = VaultConfig::from_env()
-        .and_then(Vault::new)
-        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
+    let vault = sealgate::edge::kms::vault::Vault::from_env().map_err(|e| vault_error(&e))?;
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -195,17 +192,28 @@ pub fn verification_keys(
 /// The key `sign` and `attest` sign with: a transit key (`hashivault://NAME`, read from
 /// Vault when first used) or a key file as [`load_private_key`] reads it.
 pub fn load_signer(path: &Path) -> anyhow::Result<sealgate::edge::kms::Signer> {
-    use sealgate::edge::kms::{KmsUri, Signer, TransitSigner, vault};
+    use sealgate::edge::kms::{KmsUri, Signer, TransitSigner};
     match kms_key(&path.to_string_lossy())? {
         Some(KmsUri::HashiVault { key: name }) => {
-            let vault = vault::VaultConfig::from_env()
-                .and_then(vault::Vault::new)
-                .map_err(|e| vault_error(&e))?;
-            let signer = TransitSigner::new(vault, &name).map_err(|e| vault_error(&e))?;
+            let signer = TransitSigner::from_env(&name).map_err(|e| vault_error(&e))?;
             Ok(Signer::Vault(Box::new(signer)))
         }
         None => Ok(Signer::Local(Box::new(load_private_key(path)?))),
     }
+}
+
+/// Reads the Kubernetes Secret `(namespace, name)` a `k8s://` key names, now (in-cluster
+/// config or KUBECONFIG), for a command that runs no runtime yet.
+pub fn fetch_secret_now(secret: (String, String)) -> anyhow::Result<Resolved> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(async {
+            let client = sealgate::edge::kube::default_client().await?;
+            sealgate::edge::kube::fetch_secrets(&client, &[secret]).await
+        })
+        .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))
 }
 
 /// Reads and decrypts a private key file (password from the environment or a prompt).
@@ -214,15 +222,7 @@ pub fn load_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
         .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
     let resolved = match source.kubernetes() {
         None => Resolved::default(),
-        Some(r) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?
-            .block_on(async {
-                let client = sealgate::edge::kube::default_client().await?;
-                sealgate::edge::kube::fetch_secrets(&client, &[r]).await
-            })
-            .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?,
+        Some(r) => fetch_secret_now(r)?,
     };
     let (pem, secret_password) = source
         .read_private(&resolved)

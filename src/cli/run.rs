@@ -155,26 +155,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // a k8s:// summary key: its Secret is read once, now (in-cluster config or KUBECONFIG)
     let secrets = match config.summary.as_ref().and_then(|s| s.key.kubernetes()) {
         None => sealgate::policy::keysource::Resolved::default(),
-        Some(secret) => {
-            let fetched = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?
-                .block_on(async {
-                    let client = sealgate::edge::kube::default_client().await?;
-                    sealgate::edge::kube::fetch_secrets(&client, &[secret]).await
-                });
-            match fetched {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!(
-                        "sealgate: error: summary.key: {}",
-                        sealgate::base::error::chain(&e)
-                    );
-                    return Ok(ExitCode::from(2));
-                }
+        Some(secret) => match super::keys::fetch_secret_now(secret) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("sealgate: error: summary.key: {e:#}");
+                return Ok(ExitCode::from(2));
             }
-        }
+        },
     };
     let gate = match Gate::with_secrets(config, Some(observer), &secrets) {
         Ok(g) => Arc::new(g),

@@ -2,7 +2,8 @@
 //! environment variable, as CI secrets are usually exposed), `k8s://namespace/name` (a
 //! Kubernetes Secret with `cosign.pub` / `cosign.key` / `cosign.password`, as `cosign
 //! generate-key-pair k8s://…` writes it), or `hashivault://NAME` (a Vault transit key, used
-//! through [`crate::edge::kms`]; cosign's other KMS schemes are refused as not supported). Used by policy `key.path` and by `--key` flags.
+//! through [`crate::edge::kms`]; cosign's other KMS schemes are refused as not supported).
+//! Used by policy `key.path` and by `--key` flags.
 //! Reads happen once, at start-up: Secrets are fetched first
 //! ([`crate::edge::kube::fetch_secrets`]), then every reference resolves from memory
 //! ([`Resolved`]).
@@ -40,6 +41,18 @@ impl std::fmt::Display for KmsUri {
             Self::HashiVault { key } => write!(f, "hashivault://{key}"),
         }
     }
+}
+
+/// Whether `s` can be a key manager key name: one URL path segment of letters, digits,
+/// `-`, `_` and `.` (not `.` or `..`), at most 128 bytes — what Vault takes for a transit
+/// key or mount name.
+pub fn is_key_name(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Key manager schemes cosign knows that sealgate does not support (yet).
@@ -178,14 +191,7 @@ impl KeySource {
             };
         }
         if let Some(name) = s.strip_prefix("hashivault://") {
-            if name.is_empty()
-                || name.len() > 128
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-                || name == "."
-                || name == ".."
-            {
+            if !is_key_name(name) {
                 return Err(invalid());
             }
             return Ok(Self::Kms(KmsUri::HashiVault {
@@ -193,9 +199,7 @@ impl KeySource {
             }));
         }
         if let Some(scheme) = UNSUPPORTED_KMS.iter().find(|p| s.starts_with(*p)) {
-            return Err(KeySourceError::KmsUnsupported(
-                scheme.trim_end_matches("://").to_string() + "://",
-            ));
+            return Err(KeySourceError::KmsUnsupported((*scheme).to_string()));
         }
         if s.is_empty() || s.contains("://") {
             return Err(invalid());

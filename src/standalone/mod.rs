@@ -54,11 +54,9 @@ fn summary_spec(
     let attach = attach_store(c, registry)?;
     if let Some(crate::edge::kms::KmsUri::HashiVault { key: name }) = c.key.kms() {
         // a transit key: read from Vault when the first summary is signed
-        use crate::edge::kms::{Signer, TransitSigner, vault};
-        let signer = vault::VaultConfig::from_env()
-            .and_then(vault::Vault::new)
-            .and_then(|v| TransitSigner::new(v, name))
-            .map_err(|e| bad(crate::base::error::chain(&e)))?;
+        use crate::edge::kms::{Signer, TransitSigner};
+        let signer =
+            TransitSigner::from_env(name).map_err(|e| bad(crate::base::error::chain(&e)))?;
         return Ok(reconcile::SummarySpec {
             key: Arc::new(Signer::Vault(Box::new(signer))),
             verifier_id: c.verifier_id.clone(),

@@ -40,8 +40,12 @@ impl TransitSigner {
         })
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
+    /// The transit key `name` of the Vault the environment names ([`vault::Vault::from_env`]).
+    ///
+    /// # Errors
+    /// As [`vault::Vault::from_env`] and [`TransitSigner::new`].
+    pub fn from_env(name: &str) -> Result<Self, vault::VaultError> {
+        Self::new(vault::Vault::from_env()?, name)
     }
 
     /// The key as read (now, unless it was read before).

@@ -138,7 +138,11 @@ impl VaultConfig {
             .unwrap_or(DEFAULT_TRANSIT_PATH)
             .trim_matches('/')
             .to_string();
-        if transit_path.is_empty() || transit_path.split('/').any(|s| !valid_segment(s)) {
+        if transit_path.is_empty()
+            || transit_path
+                .split('/')
+                .any(|s| !crate::policy::keysource::is_key_name(s))
+        {
             return Err(VaultError::Config(format!(
                 "TRANSIT_SECRET_ENGINE_PATH {transit_path:?} is not a mount path"
             )));
@@ -157,22 +161,12 @@ impl VaultConfig {
     }
 }
 
-/// A path segment Vault accepts for a mount or key name (no `/`, `..`, `?`, `%`…).
-fn valid_segment(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
 /// Checks a transit key name from a `hashivault://NAME` URI.
 ///
 /// # Errors
 /// [`VaultError::Config`] for a name Vault would not take as one path segment.
 pub fn check_key_name(name: &str) -> Result<(), VaultError> {
-    if valid_segment(name) {
+    if crate::policy::keysource::is_key_name(name) {
         Ok(())
     } else {
         Err(VaultError::Config(format!(
@@ -244,6 +238,14 @@ impl std::fmt::Debug for Vault {
 }
 
 impl Vault {
+    /// A client configured from the environment ([`VaultConfig::from_env`]).
+    ///
+    /// # Errors
+    /// As [`VaultConfig::from_env`] and [`Vault::new`].
+    pub fn from_env() -> Result<Self, VaultError> {
+        VaultConfig::from_env().and_then(Self::new)
+    }
+
     /// # Errors
     /// [`VaultError::Config`] when the CA file cannot be read or the client cannot be built.
     pub fn new(config: VaultConfig) -> Result<Self, VaultError> {
