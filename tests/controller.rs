@@ -1566,6 +1566,52 @@ async fn a_missing_policy_or_a_key_of_another_namespace_stalls_without_touching_
     }));
     let (r, _) = b.reconcile(&gate, script).await;
     assert_eq!(r.unwrap(), Action::requeue(Duration::from_secs(5)));
+
+    // a tenant's ImagePolicy naming a Vault transit key: the controller's Vault is for
+    // cluster-wide policies only
+    let mut b = Bare::new();
+    let transit = json!([{"name": "ci", "key": {"path": "hashivault://ci"}}]);
+    let mut policy = policy.clone();
+    policy["spec"]["rules"][0]["signatures"]["attestors"] = transit.clone();
+    let mut script = reads(&policy, Vec::new());
+    script.push(status_patch(&gate, |st| {
+        assert_cond(st, "Stalled", "True", "PolicyInvalid");
+        let (_, _, msg) = cond(st, "Ready");
+        assert!(
+            msg.contains("hashivault://ci") && msg.contains("ClusterImagePolicy"),
+            "{msg}"
+        );
+    }));
+    let (r, _) = b.reconcile(&gate, script).await;
+    assert_eq!(r.unwrap(), Action::requeue(Duration::from_secs(5)));
+
+    // a ClusterImagePolicy may, but Vault must answer: here it is not even configured
+    // (no VAULT_ADDR in the controller's environment) — stalled, nothing fetched
+    let mut b = Bare::new();
+    let mut own = policy.clone();
+    own["spec"]["rules"][0]["signatures"]["attestors"] = json!([{"name": "ci", "key": {"pem": "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEusIAt6EJ3YrTHdg2qkWVS0KuotWQ\nwHDtyaXlq7Nhj8279+1u/l5pZhXJPW8PnGRRLdO5NbsuM6aT7pOcP100uw==\n-----END PUBLIC KEY-----\n"}}]);
+    let cluster = json!({
+        "apiVersion": "sealgate.dev/v1alpha1",
+        "kind": "ClusterImagePolicy",
+        "metadata": {"name": "vault-signed"},
+        "spec": {"rules": [{
+            "name": "signed",
+            "images": ["**"],
+            "signatures": {"attestors": transit},
+        }]},
+    });
+    let mut script = reads(&own, vec![cluster]);
+    script.push(status_patch(&gate, |st| {
+        assert_cond(st, "Stalled", "True", "KeyManagerFailed");
+        let (_, _, msg) = cond(st, "Ready");
+        assert!(
+            msg.contains("policy vault-signed: hashivault://ci") && msg.contains("VAULT_ADDR"),
+            "{msg}"
+        );
+        assert_eq!(st.last_attempted_revision, None, "nothing fetched");
+    }));
+    let (r, _) = b.reconcile(&gate, script).await;
+    assert_eq!(r.unwrap(), Action::requeue(Duration::from_secs(5)));
 }
 
 // ---------------------------------------------------------------------------------------

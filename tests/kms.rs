@@ -111,10 +111,11 @@ async fn generate_key_pair_and_public_key_use_the_transit_key() {
         assert_eq!(r.code, 2, "{r}");
         assert!(r.stderr.contains("not supported yet"), "{r}");
     }
-    // a policy naming a transit key is refused with a clear message, never ignored
+    // a policy naming a transit key Vault does not have: a configuration error at
+    // start-up naming the key, before any image is looked at
     let policy = write_policy(dir.path(), "**", &[("vault", "")], Some(1), "");
     let text = std::fs::read_to_string(&policy).unwrap();
-    std::fs::write(&policy, text.replace("vault.pub", "hashivault://release")).unwrap();
+    std::fs::write(&policy, text.replace("vault.pub", "hashivault://absent")).unwrap();
     let manifests = dir.path().join("m");
     write_deployment(
         &manifests,
@@ -130,7 +131,11 @@ async fn generate_key_pair_and_public_key_use_the_transit_key() {
         .arg("--policy")
         .arg(&policy));
     assert_eq!(r.code, 2, "{r}");
-    assert!(r.stderr.contains("hashivault://release"), "{r}");
+    assert!(
+        r.stderr.contains("hashivault://absent") && r.stderr.contains("404"),
+        "{r}"
+    );
+    assert!(r.stdout.is_empty(), "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -390,4 +395,516 @@ async fn vault_is_configured_as_cosign_users_configure_it() {
         !bao.cli(&["read", "transit/keys/mounted"]).status.success(),
         "not in the default mount"
     );
+}
+
+/// A policy naming `hashivault://ci` in the image rule and, for the SBOM, as attestor.
+fn vault_policy(dir: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join("vault-policy.yaml");
+    std::fs::write(
+        &p,
+        "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: vault\nspec:\n  rules:\n    - name: r\n      images: [\"**\"]\n      signatures:\n        attestors:\n          - name: vault\n            key: {path: \"hashivault://ci\"}\n",
+    )
+    .unwrap();
+    p
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_verifies_with_every_live_version_of_a_transit_key_named_in_the_policy() {
+    let bao = Bao::start();
+    let reg = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let r = bao.generate("ci", &dir.path().join("vault"));
+    assert_eq!(r.code, 0, "{r}");
+    let sign = |image: &str| {
+        let r = run(bao
+            .sealgate()
+            .args([
+                "sign",
+                "--key",
+                "hashivault://ci",
+                "--insecure-registry",
+                &reg.addr,
+            ])
+            .arg(image));
+        assert_eq!(r.code, 0, "{r}");
+    };
+    // "old" is signed by version 1, "new" by version 2 (after a rotation)
+    push_image(&oci(), &reg, "kms/old", "v1").await;
+    push_image(&oci(), &reg, "kms/new", "v1").await;
+    let (old, new) = (
+        reg.reference("kms/old", "v1"),
+        reg.reference("kms/new", "v1"),
+    );
+    sign(&old);
+    bao.ok(&["write", "-f", "transit/keys/ci/rotate"]);
+    sign(&new);
+
+    let policy = vault_policy(dir.path());
+    let manifests = dir.path().join("m");
+    write_deployment(&manifests, "a.yaml", &[&old, &new]);
+    let check = |c: &mut Command| {
+        run(c
+            .arg("check")
+            .arg(&manifests)
+            .arg("--policy")
+            .arg(&policy)
+            .args(["-o", "json", "--insecure-registry", &reg.addr]))
+    };
+    let verdicts = |r: &Run| -> Vec<(String, String)> {
+        let j = r.json();
+        let mut v: Vec<(String, String)> = j["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["image"].as_str().unwrap_or_default().to_string(),
+                    format!(
+                        "{} {}",
+                        i["verdict"].as_str().unwrap(),
+                        i["reasons"][0]["code"].as_str().unwrap_or("-")
+                    ),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let names = |a: &str, b: &str| vec![(new.clone(), b.to_string()), (old.clone(), a.to_string())];
+
+    // both versions live: both images pass, with nothing but the key's name in the policy
+    let r = check(&mut bao.sealgate());
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(verdicts(&r), names("pass -", "pass -"), "{r}");
+    assert!(
+        !r.stdout.contains(TOKEN) && !r.stderr.contains(TOKEN),
+        "{r}"
+    );
+
+    // the same image and policy through explain: the attestor's live versions are listed
+    let r = run(bao
+        .sealgate()
+        .arg("explain")
+        .arg(&old)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--insecure-registry", &reg.addr]));
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stdout.contains("key hashivault://ci (sha256:"), "{r}");
+
+    // version 1 retired: the image it signed no longer passes
+    bao.ok(&[
+        "write",
+        "transit/keys/ci/config",
+        "min_decryption_version=2",
+    ]);
+    let r = check(&mut bao.sealgate());
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(
+        verdicts(&r),
+        names("fail NoMatchingSignature", "pass -"),
+        "{r}"
+    );
+
+    // a refused token: a configuration error at start-up (exit 2), the token never shown
+    let r = check(bao.sealgate().env("VAULT_TOKEN", "s.not-the-token"));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr.contains("hashivault://ci") && r.stderr.contains("403"),
+        "{r}"
+    );
+    assert!(!r.stderr.contains("s.not-the-token"), "{r}");
+
+    // Vault gone: the images cannot be checked — KeyUnavailable, blocked, never a pass
+    let addr = bao.addr.clone();
+    drop(bao);
+    let r = check(
+        sealgate()
+            .env("VAULT_ADDR", &addr)
+            .env("VAULT_TOKEN", TOKEN),
+    );
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(
+        verdicts(&r),
+        names("unverifiable KeyUnavailable", "unverifiable KeyUnavailable"),
+        "{r}"
+    );
+    assert!(
+        r.json()["images"][0]["reasons"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_running_front_ends_see_rotations_within_the_ttl_and_expire_keys_vault_cannot_refresh()
+{
+    let bao = Bao::start();
+    let dir = tempfile::tempdir().unwrap();
+    let vault = bao.vault(TOKEN);
+    vault.create_key("ci", "ecdsa-p256").await.unwrap();
+    let policy = sealgate::policy::load(&vault_policy(dir.path())).unwrap();
+    let cells = policy[0].kms_keys();
+    assert_eq!(cells.len(), 1);
+    let cell = &cells[0];
+    assert!(cell.current().is_err(), "unread until activated");
+    sealgate::edge::kms::activate_with(
+        &cells,
+        std::sync::Arc::new(vault),
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(cell.current().unwrap().len(), 1);
+
+    // waits (at most 20 s) until the keys are as `want` says
+    let wait_for = |what: &str, want: &dyn Fn(Result<usize, String>) -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let now = cell.current().map(|k| k.len());
+            if want(now.clone()) {
+                return now;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: still {now:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    // a rotation: the new version is read within the TTL, without recompiling the policy
+    bao.ok(&["write", "-f", "transit/keys/ci/rotate"]);
+    assert_eq!(wait_for("rotation", &|n| n == Ok(2)), Ok(2));
+    // a retired version stops counting
+    bao.ok(&[
+        "write",
+        "transit/keys/ci/config",
+        "min_decryption_version=2",
+    ]);
+    assert_eq!(wait_for("retired version", &|n| n == Ok(1)), Ok(1));
+    // the policy compiled again (as the controller does at every reconcile) joins the
+    // refresher already running: no request of its own — with Vault gone, its cell holds
+    // exactly what the first one read
+    let addr = bao.addr.clone();
+    drop(bao);
+    let again = sealgate::policy::load(&vault_policy(dir.path())).unwrap()[0].kms_keys();
+    let stale = common::bao::vault_at(&addr, TOKEN);
+    sealgate::edge::kms::activate_with(
+        &again,
+        std::sync::Arc::new(stale),
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    assert!(again[0].read_at().is_some());
+    assert_eq!(again[0].read_at(), cell.read_at(), "copied, not read again");
+    // Vault gone: the keys read last expire with the TTL, naming why
+    let gone = wait_for("expiry", &|n| n.is_err());
+    let why = gone.unwrap_err();
+    assert!(
+        why.contains("expired") && why.contains("unreachable"),
+        "{why}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gate_whose_policy_names_a_transit_key_promotes_and_blocks_without_vault() {
+    let bao = Bao::start();
+    bao.ok(&["write", "-f", "transit/keys/ci", "type=ecdsa-p256"]);
+    let w = common::gate::World::builder().start().await;
+    // the world's image signed by the transit key too; the policy trusts only the transit key
+    let r = run(bao
+        .sealgate()
+        .args([
+            "sign",
+            "--key",
+            "hashivault://ci",
+            "--insecure-registry",
+            &w.reg.addr,
+        ])
+        .arg(&w.signed));
+    assert_eq!(r.code, 0, "{r}");
+    std::fs::rename(vault_policy(w.dir.path()), w.path("policy.yaml")).unwrap();
+    let addr = bao.addr.clone();
+
+    // a refused token stalls the gate (retried each reconcile), the token never shown
+    w.commit("v1");
+    let r = w.once_env(&[("VAULT_ADDR", &addr), ("VAULT_TOKEN", "s.wrong-token")]);
+    assert_eq!(r.code, 1, "{r}");
+    let message = common::gate::stalled(&r.json(), "KeyManagerFailed");
+    assert!(
+        message.contains("hashivault://ci") && message.contains("403"),
+        "{message}"
+    );
+    assert!(!r.stderr.contains("s.wrong-token") && !r.stdout.contains("s.wrong-token"));
+    assert!(w.deploy_head().is_none());
+
+    let r = w.once_env(&[("VAULT_ADDR", &addr), ("VAULT_TOKEN", TOKEN)]);
+    assert_eq!(r.code, 0, "{r}");
+    let head = w.deploy_head().expect("promoted");
+
+    // Vault gone: the next revision cannot be checked — blocked with KeyUnavailable, and
+    // the last good revision stays on the deploy branch
+    drop(bao);
+    w.commit("v2");
+    let r = w.once_env(&[("VAULT_ADDR", &addr), ("VAULT_TOKEN", TOKEN)]);
+    assert_eq!(r.code, 1, "{r}");
+    common::gate::assert_condition(&r.json(), "ImagesVerified", "False", "KeyUnavailable");
+    assert_eq!(w.deploy_head().as_deref(), Some(head.as_str()));
+}
+
+/// The Vault policy `verifier`: read transit keys, nothing else.
+fn verifier_policy(bao: &Bao, dir: &std::path::Path) {
+    let hcl = dir.join("verifier.hcl");
+    std::fs::write(
+        &hcl,
+        "path \"transit/keys/*\" { capabilities = [\"read\"] }\n",
+    )
+    .unwrap();
+    bao.ok(&["policy", "write", "verifier", hcl.to_str().unwrap()]);
+}
+
+/// An AppRole `gate` whose tokens may only read transit keys: (role id, secret id). Tokens
+/// live `token_ttl`, renewable up to an hour; each secret id logs in at most `uses` times.
+fn approle(bao: &Bao, dir: &std::path::Path, token_ttl: &str, uses: u32) -> (String, String) {
+    verifier_policy(bao, dir);
+    bao.ok(&["auth", "enable", "approle"]);
+    bao.ok(&[
+        "write",
+        "auth/approle/role/gate",
+        "token_policies=verifier",
+        &format!("token_ttl={token_ttl}"),
+        "token_max_ttl=1h",
+        &format!("secret_id_num_uses={uses}"),
+    ]);
+    let role_id = bao.ok(&["read", "-field=role_id", "auth/approle/role/gate/role-id"]);
+    let secret_id = bao.ok(&[
+        "write",
+        "-f",
+        "-field=secret_id",
+        "auth/approle/role/gate/secret-id",
+    ]);
+    (role_id.trim().to_string(), secret_id.trim().to_string())
+}
+
+/// [`vault_policy`] logging in with AppRole (the secret id in `dir/secret-id`).
+fn approle_policy(dir: &std::path::Path, role_id: &str, secret_id: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("secret-id"), format!("{secret_id}\n")).unwrap();
+    let p = vault_policy(dir);
+    let y = std::fs::read_to_string(&p).unwrap().replace(
+        "spec:\n",
+        &format!("spec:\n  kms:\n    auth:\n      approle: {{roleId: {role_id}, secretIdFile: secret-id}}\n"),
+    );
+    std::fs::write(&p, y).unwrap();
+    p
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_logs_in_with_approle_instead_of_a_token() {
+    let bao = Bao::start();
+    let reg = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let r = bao.generate("ci", &dir.path().join("vault"));
+    assert_eq!(r.code, 0, "{r}");
+    push_image(&oci(), &reg, "kms/app", "v1").await;
+    let image = reg.reference("kms/app", "v1");
+    let r = run(bao
+        .sealgate()
+        .args([
+            "sign",
+            "--key",
+            "hashivault://ci",
+            "--insecure-registry",
+            &reg.addr,
+        ])
+        .arg(&image));
+    assert_eq!(r.code, 0, "{r}");
+    let (role_id, secret_id) = approle(&bao, dir.path(), "1h", 0);
+    let policy = approle_policy(dir.path(), &role_id, &secret_id);
+    let manifests = dir.path().join("m");
+    write_deployment(&manifests, "a.yaml", &[&image]);
+    // no VAULT_TOKEN and no ~/.vault-token: only the AppRole login can read the key
+    let check = || {
+        run(sealgate()
+            .env("VAULT_ADDR", &bao.addr)
+            .env_remove("VAULT_TOKEN")
+            .env("HOME", dir.path())
+            .arg("check")
+            .arg(&manifests)
+            .arg("--policy")
+            .arg(&policy)
+            .args(["-o", "json", "--insecure-registry", &reg.addr]))
+    };
+    let r = check();
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(r.json()["images"][0]["verdict"], "pass", "{r}");
+
+    // a wrong secret id: exit 2 naming the login, the secret id never shown
+    std::fs::write(dir.path().join("secret-id"), "0000-wrong-secret").unwrap();
+    let r = check();
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr.contains("AppRole") && r.stderr.contains("hashivault://ci"),
+        "{r}"
+    );
+    assert!(!r.stderr.contains("0000-wrong-secret") && !r.stderr.contains(&secret_id));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approle_token_is_renewed_and_logged_in_again_after_a_revocation() {
+    let bao = Bao::start();
+    let dir = tempfile::tempdir().unwrap();
+    bao.vault(TOKEN)
+        .create_key("ci", "ecdsa-p256")
+        .await
+        .unwrap();
+    // tokens live 2 s; the secret id logs in twice at most: staying fresh over several
+    // token lifetimes proves renewal, and the one spare login is for the revocation
+    let (role_id, secret_id) = approle(&bao, dir.path(), "2s", 2);
+    let policy = sealgate::policy::load(&approle_policy(dir.path(), &role_id, &secret_id)).unwrap();
+    let cells = policy[0].kms_keys();
+    let auth = cells[0].auth.clone();
+    assert!(matches!(
+        auth,
+        Some(sealgate::policy::keysource::KmsAuth::AppRole { .. })
+    ));
+    let mut config =
+        sealgate::edge::kms::vault::VaultConfig::new(&bao.addr, String::new(), None, None, None)
+            .unwrap();
+    config.auth = auth;
+    let vault = sealgate::edge::kms::vault::Vault::new(config).unwrap();
+    sealgate::edge::kms::activate_with(
+        &cells,
+        std::sync::Arc::new(vault),
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    let cell = &cells[0];
+    // fresh all along, for three token lifetimes
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    while std::time::Instant::now() < until {
+        assert!(cell.current().is_ok(), "{:?}", cell.current());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // every token of the role revoked: the 403 logs in again (the second use)
+    bao.ok(&["token", "revoke", "-mode=path", "auth/approle/login"]);
+    let revoked = std::time::Instant::now();
+    let deadline = revoked + std::time::Duration::from_secs(20);
+    while cell.read_at().is_none_or(|t| t <= revoked) {
+        assert!(std::time::Instant::now() < deadline, "{:?}", cell.current());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(cell.current().is_ok());
+    // revoked again with no login left: the keys expire, naming Vault's refusal
+    bao.ok(&["token", "revoke", "-mode=path", "auth/approle/login"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let why = loop {
+        if let Err(e) = cell.current() {
+            break e;
+        }
+        assert!(std::time::Instant::now() < deadline, "still fresh");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        why.contains("AppRole") && !why.contains(&secret_id),
+        "{why}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_logs_in_with_the_service_account_token_through_kubernetes_auth() {
+    use common::bao::{TokenReviewer, service_account_jwt};
+    let bao = Bao::start();
+    let reg = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let r = bao.generate("ci", &dir.path().join("vault"));
+    assert_eq!(r.code, 0, "{r}");
+    push_image(&oci(), &reg, "kms/app", "v1").await;
+    let image = reg.reference("kms/app", "v1");
+    let r = run(bao
+        .sealgate()
+        .args([
+            "sign",
+            "--key",
+            "hashivault://ci",
+            "--insecure-registry",
+            &reg.addr,
+        ])
+        .arg(&image));
+    assert_eq!(r.code, 0, "{r}");
+
+    // OpenBao's kubernetes auth method, reviewing tokens with the API-server stand-in
+    let jwt = service_account_jwt("sealgate", "controller", "4f1c-uid");
+    let reviewer = TokenReviewer::start(&jwt, "sealgate", "controller", "4f1c-uid");
+    verifier_policy(&bao, dir.path());
+    bao.ok(&["auth", "enable", "kubernetes"]);
+    bao.ok(&[
+        "write",
+        "auth/kubernetes/config",
+        &format!("kubernetes_host={}", reviewer.url),
+        "disable_local_ca_jwt=true",
+        "token_reviewer_jwt=reviewer-token",
+        // required with disable_local_ca_jwt; unused over the stand-in's plain HTTP
+        &format!(
+            "kubernetes_ca_cert=@{}/tests/fixtures/notation-go/testdata/truststore/x509/ca/valid-trust-store-2/GlobalSignRootCA.crt",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    ]);
+    for (role, account) in [("sealgate", "controller"), ("other", "someone-else")] {
+        bao.ok(&[
+            "write",
+            &format!("auth/kubernetes/role/{role}"),
+            &format!("bound_service_account_names={account}"),
+            "bound_service_account_namespaces=sealgate",
+            "token_policies=verifier",
+            "token_ttl=1h",
+        ]);
+    }
+    std::fs::write(dir.path().join("sa-token"), &jwt).unwrap();
+    let policy = vault_policy(dir.path());
+    let with_role = |role: &str| {
+        let y = std::fs::read_to_string(&policy).unwrap();
+        let y = match y.find("  rules:") {
+            Some(i) => format!(
+                "{}  kms:\n    auth:\n      kubernetes: {{role: {role}, tokenPath: sa-token}}\n{}",
+                &y[..i],
+                &y[i..]
+            ),
+            None => panic!("{y}"),
+        };
+        let p = dir.path().join(format!("k8s-{role}.yaml"));
+        std::fs::write(&p, y).unwrap();
+        p
+    };
+    let manifests = dir.path().join("m");
+    write_deployment(&manifests, "a.yaml", &[&image]);
+    let check = |policy: &std::path::Path| {
+        run(sealgate()
+            .env("VAULT_ADDR", &bao.addr)
+            .env_remove("VAULT_TOKEN")
+            .env("HOME", dir.path())
+            .arg("check")
+            .arg(&manifests)
+            .arg("--policy")
+            .arg(policy)
+            .args(["-o", "json", "--insecure-registry", &reg.addr]))
+    };
+    let r = check(&with_role("sealgate"));
+    assert_eq!(r.code, 0, "{r}\n{:?}", reviewer.reviews.lock().unwrap());
+    assert_eq!(r.json()["images"][0]["verdict"], "pass", "{r}");
+    {
+        let reviews = reviewer.reviews.lock().unwrap();
+        assert_eq!(reviews.len(), 1, "one login: {reviews:?}");
+        assert_eq!(reviews[0].0, "Bearer reviewer-token");
+        assert_eq!(reviews[0].1["spec"]["token"], jwt.as_str());
+    }
+
+    // a role the service account is not bound to: exit 2 naming the login, no JWT shown
+    let r = check(&with_role("other"));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("Kubernetes auth"), "{r}");
+    assert!(!r.stderr.contains(&jwt) && !r.stdout.contains(&jwt), "{r}");
 }

@@ -237,7 +237,12 @@ pub(crate) async fn load_policies(
         Some(root) => resolved.with_trusted_root(root),
         None => resolved,
     };
-    policy::load_with(policy, &resolved).map_err(anyhow::Error::new)
+    let policies = policy::load_with(policy, &resolved).map_err(anyhow::Error::new)?;
+    // hashivault:// attestor keys: read now (a refusal stops here), kept fresh after
+    sealgate::edge::kms::activate(&policies)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(policies)
 }
 
 /// Now as RFC 3339 UTC (`2026-11-25T15:04:05Z`).

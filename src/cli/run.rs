@@ -163,6 +163,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         },
     };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     let gate = match Gate::with_secrets(config, Some(observer), &secrets) {
         Ok(g) => Arc::new(g),
         Err(e) => {
@@ -170,10 +174,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     if args.once {
         let outcome =
             rt.block_on(gate.reconcile(fixed_now.unwrap_or_else(sealgate::base::time::now)));

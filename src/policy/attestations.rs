@@ -147,28 +147,24 @@ fn signed_by(
     content: &Content,
     now: i64,
 ) -> Result<(), String> {
-    use crate::sigstore::verify::{Artifact, Options, verify_bundle};
+    use crate::sigstore::verify::{Artifact, Options};
     let opts = Options {
         ignore_tlog: a.ignore_tlog,
         now,
     };
-    match (&o.bundle, a.key()) {
+    match (&o.bundle, a.keys()) {
         // material that does not decode is never bypassed with a bare signature check
         (Err(e), _) => Err(format!("SignatureInvalid: {e}")),
-        (Ok(Some(b)), _) => verify_bundle(
-            b,
-            Artifact::StatementChecked,
-            a.expected(),
-            &a.trusted_root,
-            opts,
-        )
-        .map(|_| ())
-        .map_err(|f| format!("{}: {}", f.code.as_str(), f.message)),
-        (_, Some(key)) => {
+        (Ok(Some(b)), _) => a
+            .verify_bundle(b, Artifact::StatementChecked, opts)
+            .map(|_| ())
+            .map_err(|f| format!("{}: {}", f.code.as_str(), f.message)),
+        (_, Some(Err(why))) => Err(format!("KeyUnavailable: {why}")),
+        (_, Some(Ok(keys))) => {
             if content
                 .signatures
                 .iter()
-                .any(|sig| key.verify(&content.pae, sig).is_ok())
+                .any(|sig| keys.iter().any(|key| key.verify(&content.pae, sig).is_ok()))
             {
                 Ok(())
             } else {
@@ -252,6 +248,31 @@ struct Candidate<'a> {
 /// Checks `rule` on an image at `digest` given its opened envelopes. `now` (seconds since
 /// the epoch) is the instant scan ages are measured at.
 pub fn check(rule: &AttestationRule, digest: &Digest, opened: &[Opened], now: i64) -> RuleOutcome {
+    let mut out = check_with_keys(rule, digest, opened, now);
+    // the newest attestation decides, and one of those an unreadable key would verify may
+    // be newer than any that did: whatever the others say, the rule cannot be checked
+    if let Some(why) = rule
+        .attestors
+        .iter()
+        .find_map(crate::policy::Attestor::unavailable)
+    {
+        out.verdict = Verdict::Unverifiable(Reason::new(
+            ReasonCode::KeyUnavailable,
+            format!(
+                "cannot check the {} attestations: {why}",
+                rule.predicate_type
+            ),
+        ));
+    }
+    out
+}
+
+fn check_with_keys(
+    rule: &AttestationRule,
+    digest: &Digest,
+    opened: &[Opened],
+    now: i64,
+) -> RuleOutcome {
     let mut found = Vec::with_capacity(opened.len());
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
     let mut other_subject: Option<String> = None;

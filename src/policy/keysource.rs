@@ -35,11 +35,159 @@ pub enum KmsUri {
     HashiVault { key: String },
 }
 
+/// How the edge logs in to the key manager for a policy's keys (`spec.kms.auth`); `None`
+/// in a cell: the front end's own token (`VAULT_TOKEN`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KmsAuth {
+    /// Vault Kubernetes auth: `POST /v1/auth/<mount>/login` with the service-account token.
+    Kubernetes {
+        role: String,
+        mount_path: String,
+        token_path: PathBuf,
+    },
+    /// Vault AppRole: `POST /v1/auth/<mount>/login` with the role id and the secret id
+    /// read from the file.
+    AppRole {
+        role_id: String,
+        secret_id_file: PathBuf,
+        mount_path: String,
+    },
+}
+
+/// Where a pod's service-account token is (the default `tokenPath`).
+pub const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
 impl std::fmt::Display for KmsUri {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::HashiVault { key } => write!(f, "hashivault://{key}"),
         }
+    }
+}
+
+/// The public keys of a key manager key as an edge last read them
+/// ([`crate::edge::kms::activate`]): every compiled attestor naming the key holds the same
+/// cell, refreshed in place, so a long-running front end sees a rotation — and a retired
+/// version stop counting — within the TTL, without recompiling its policies. Keys count
+/// until their TTL runs out; after that (the key manager unreachable since) or before a
+/// first read, [`KmsKeys::current`] says why they cannot be used and the images verify as
+/// `KeyUnavailable`, never as passed.
+#[derive(Debug)]
+pub struct KmsKeys {
+    pub uri: KmsUri,
+    /// The policy's `spec.kms.auth`.
+    pub auth: Option<KmsAuth>,
+    state: std::sync::RwLock<KmsState>,
+    /// Set once the edge keeps the cell fresh (a refresher task holds it).
+    activated: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug)]
+struct KmsState {
+    keys: std::sync::Arc<[crate::crypto::PublicKey]>,
+    /// When the keys stop counting (`None`: never read).
+    expires: Option<std::time::Instant>,
+    read_at: Option<std::time::Instant>,
+    /// Why the last read failed, when it did.
+    error: Option<String>,
+}
+
+impl KmsKeys {
+    pub fn new(uri: KmsUri, auth: Option<KmsAuth>) -> Self {
+        Self {
+            uri,
+            auth,
+            activated: std::sync::atomic::AtomicBool::new(false),
+            state: std::sync::RwLock::new(KmsState {
+                keys: std::sync::Arc::from(Vec::new()),
+                expires: None,
+                read_at: None,
+                error: None,
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::RwLockReadGuard<'_, KmsState> {
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A successful read: `keys` count for `ttl` from now.
+    pub fn store(&self, keys: Vec<crate::crypto::PublicKey>, ttl: std::time::Duration) {
+        let now = std::time::Instant::now();
+        let mut s = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.keys = keys.into();
+        s.read_at = Some(now);
+        s.expires = now.checked_add(ttl);
+        s.error = None;
+    }
+
+    /// Takes what `other` (a cell of the same key) has read.
+    pub fn copy_from(&self, other: &KmsKeys) {
+        let (keys, expires, read_at, error) = {
+            let o = other.state();
+            (o.keys.clone(), o.expires, o.read_at, o.error.clone())
+        };
+        let mut s = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.keys = keys;
+        s.expires = expires;
+        s.read_at = read_at;
+        s.error = error;
+    }
+
+    /// A failed read: the keys read before still count until they expire.
+    pub fn failed(&self, why: String) {
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .error = Some(why);
+    }
+
+    /// The keys that count now, or why there are none.
+    ///
+    /// # Errors
+    /// The reason message (never read, or expired with the key manager unreachable since).
+    pub fn current(&self) -> Result<std::sync::Arc<[crate::crypto::PublicKey]>, String> {
+        let s = self.state();
+        let now = std::time::Instant::now();
+        match (s.expires, s.read_at) {
+            (Some(t), _) if now < t => Ok(s.keys.clone()),
+            (_, Some(read)) => Err(format!(
+                "{}: the public keys read {}s ago have expired and cannot be read again: {}",
+                self.uri,
+                now.saturating_duration_since(read).as_secs(),
+                s.error.as_deref().unwrap_or("not read since")
+            )),
+            (_, None) => Err(format!(
+                "{}: the public keys cannot be read: {}",
+                self.uri,
+                s.error.as_deref().unwrap_or("not read yet")
+            )),
+        }
+    }
+
+    /// Whether the edge keeps this cell fresh already.
+    pub fn is_activated(&self) -> bool {
+        self.activated.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Marks the cell as kept fresh; `false` when it already was.
+    pub fn mark_activated(&self) -> bool {
+        !self
+            .activated
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    /// When the keys were last read.
+    pub fn read_at(&self) -> Option<std::time::Instant> {
+        self.state().read_at
     }
 }
 
@@ -360,6 +508,33 @@ mod tests {
             assert!(matches!(e, KeySourceError::KmsUnsupported(_)), "{later}");
             assert!(e.to_string().contains("not supported yet"), "{e}");
         }
+    }
+
+    #[test]
+    fn key_manager_keys_count_until_their_ttl_runs_out() {
+        let uri = KmsUri::HashiVault { key: "ci".into() };
+        let cell = KmsKeys::new(uri, None);
+        let e = cell.current().unwrap_err();
+        assert!(
+            e.contains("hashivault://ci") && e.contains("not read yet"),
+            "{e}"
+        );
+        cell.failed("Vault at http://v is unreachable".into());
+        let e = cell.current().unwrap_err();
+        assert!(e.contains("unreachable"), "{e}");
+
+        let key = crate::crypto::PrivateKey::generate_p256()
+            .unwrap()
+            .public_key();
+        cell.store(vec![key.clone(), key], std::time::Duration::from_secs(3600));
+        assert_eq!(cell.current().unwrap().len(), 2);
+        // a failed refresh keeps the keys until they expire
+        cell.failed("Vault answered 503".into());
+        assert_eq!(cell.current().unwrap().len(), 2);
+        cell.store(Vec::new(), std::time::Duration::ZERO);
+        cell.failed("Vault answered 503".into());
+        let e = cell.current().unwrap_err();
+        assert!(e.contains("expired") && e.contains("503"), "{e}");
     }
 
     #[test]

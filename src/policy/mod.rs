@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::attest::sbom::{PackageMatcher, SbomRule};
 use crate::attest::vuln::{Severity, VulnRule};
 use crate::base::reference::normalize_name;
+use crate::base::verdict::ReasonCode;
 use crate::crypto::PublicKey;
 use crate::manifests::{ImagePath, parse_image_path};
 use crate::policy::keysource::Resolved;
@@ -131,28 +132,121 @@ pub struct Attestor {
 #[derive(Debug, Clone)]
 pub enum AttestorKind {
     Key(PublicKey),
+    /// A key manager key (`hashivault://NAME`): a signature by any of its live versions
+    /// counts, as last read by the edge (see [`crate::policy::keysource::KmsKeys`]).
+    Kms(std::sync::Arc<crate::policy::keysource::KmsKeys>),
     Keyless(crate::sigstore::verify::Identity),
 }
 
+/// The keys a key-based attestor verifies with now.
+pub enum Keys<'a> {
+    One(&'a PublicKey),
+    Kms(std::sync::Arc<[PublicKey]>),
+}
+
+impl std::ops::Deref for Keys<'_> {
+    type Target = [PublicKey];
+    fn deref(&self) -> &[PublicKey] {
+        match self {
+            Self::One(k) => std::slice::from_ref(*k),
+            Self::Kms(k) => k,
+        }
+    }
+}
+
 impl Attestor {
-    /// The attestor's key, when it is key-based.
-    pub fn key(&self) -> Option<&PublicKey> {
+    /// A key-based attestor's keys: `None` for a keyless one, `Some(Err(why))` when its key
+    /// manager key cannot be read now (`KeyUnavailable`).
+    pub fn keys(&self) -> Option<Result<Keys<'_>, String>> {
         match &self.kind {
-            AttestorKind::Key(k) => Some(k),
+            AttestorKind::Key(k) => Some(Ok(Keys::One(k))),
+            AttestorKind::Kms(cell) => Some(cell.current().map(Keys::Kms)),
             AttestorKind::Keyless(_) => None,
         }
     }
 
-    /// What [`crate::sigstore::verify::verify_bundle`] expects.
-    pub fn expected(&self) -> crate::sigstore::verify::Expected<'_> {
-        match &self.kind {
-            AttestorKind::Key(k) => crate::sigstore::verify::Expected::Key(k),
-            AttestorKind::Keyless(id) => crate::sigstore::verify::Expected::Keyless(id),
+    /// Why this attestor's keys cannot be used now, if they cannot.
+    pub fn unavailable(&self) -> Option<String> {
+        self.keys().and_then(Result::err)
+    }
+
+    /// [`crate::sigstore::verify::verify_bundle`] as this attestor: its keyless identity, or
+    /// each of its keys in turn (the first that verifies; else the most telling failure).
+    ///
+    /// # Errors
+    /// The [`crate::sigstore::verify::Failure`]; `KeyUnavailable` when the keys cannot be read.
+    pub fn verify_bundle(
+        &self,
+        bundle: &crate::sigstore::bundle::Bundle,
+        artifact: crate::sigstore::verify::Artifact<'_>,
+        opts: crate::sigstore::verify::Options,
+    ) -> Result<crate::sigstore::verify::Verified, crate::sigstore::verify::Failure> {
+        use crate::sigstore::verify::{Expected, Failure, verify_bundle};
+        if let AttestorKind::Keyless(id) = &self.kind {
+            return verify_bundle(
+                bundle,
+                artifact,
+                Expected::Keyless(id),
+                &self.trusted_root,
+                opts,
+            );
         }
+        let keys: Keys<'_> = match self.keys() {
+            Some(Ok(keys)) => keys,
+            Some(Err(why)) => {
+                return Err(Failure {
+                    code: ReasonCode::KeyUnavailable,
+                    message: why,
+                });
+            }
+            None => Keys::Kms(Vec::new().into()),
+        };
+        let mut last = Failure {
+            code: ReasonCode::NoMatchingSignature,
+            message: format!("{} has no key version to verify with", self.name),
+        };
+        for key in keys.iter() {
+            match verify_bundle(
+                bundle,
+                artifact,
+                Expected::Key(key),
+                &self.trusted_root,
+                opts,
+            ) {
+                Ok(v) => return Ok(v),
+                Err(f) if f.code == ReasonCode::NoMatchingSignature => {
+                    if last.code == ReasonCode::NoMatchingSignature {
+                        last = f;
+                    }
+                }
+                Err(f) => last = f,
+            }
+        }
+        Err(last)
     }
 }
 
 impl Policy {
+    /// The key manager keys its attestors name, each cell once (the edge reads them:
+    /// [`crate::edge::kms::activate`]).
+    pub fn kms_keys(&self) -> Vec<std::sync::Arc<crate::policy::keysource::KmsKeys>> {
+        let mut out: Vec<std::sync::Arc<crate::policy::keysource::KmsKeys>> = Vec::new();
+        let attestors = self.rules.iter().flat_map(|r| {
+            r.signatures
+                .iter()
+                .flat_map(|s| s.attestors.iter())
+                .chain(r.attestations.iter().flat_map(|a| a.attestors.iter()))
+        });
+        for a in attestors {
+            if let AttestorKind::Kms(cell) = &a.kind
+                && !out.iter().any(|c| std::sync::Arc::ptr_eq(c, cell))
+            {
+                out.push(cell.clone());
+            }
+        }
+        out
+    }
+
     /// The first rule (file order) whose `images` globs match the normalized name.
     pub fn rule_for(&self, name: &str) -> Option<&Rule> {
         self.rules
@@ -236,7 +330,8 @@ pub fn key_refs_of(doc: &serde_json::Value) -> Vec<(String, String)> {
 
 /// The one digest of what a set of policies checks: each policy's name and document
 /// hash, and the SHA-256 of every attestor key it resolved (a key file or Secret that
-/// changes behind an unchanged document changes the digest), sorted. It is the
+/// changes behind an unchanged document changes the digest; a `hashivault://` key counts
+/// by its name), sorted. It is the
 /// `Sealgate-Policy` trailer of promotions and part of the reconcile's cache key.
 pub fn digest(policies: &[Policy]) -> String {
     use sha2::Digest as _;
@@ -245,7 +340,10 @@ pub fn digest(policies: &[Policy]) -> String {
         parts.push(format!("policy {}={}", p.name, p.sha256));
         for r in &p.rules {
             for a in r.signatures.iter().flat_map(|s| s.attestors.iter()) {
-                if let Some(k) = a.key() {
+                // a key manager key counts by its name (in the document): its versions
+                // change with rotations, and the reconcile re-verifies a revision anyway
+                // once its pass is older than the cache TTL
+                if let AttestorKind::Key(k) = &a.kind {
                     parts.push(format!(
                         "key {}={}",
                         p.name,
@@ -438,6 +536,10 @@ pub fn compile_with(
                 .map_err(|err| invalid(&format!("spec.extraImagePaths[{i}]"), err.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let kms_auth = match &spec.kms {
+        None => None,
+        Some(k) => Some(compile_kms_auth(&k.auth, base, resolved, &invalid)?),
+    };
     let mut rules = Vec::with_capacity(spec.rules.len());
     for (i, r) in spec.rules.iter().enumerate() {
         let at = |field: &str| format!("spec.rules[{i}]{field}");
@@ -471,6 +573,7 @@ pub fn compile_with(
                 &at(".signatures"),
                 base,
                 resolved,
+                kms_auth.as_ref(),
                 &invalid,
             )?),
         };
@@ -685,8 +788,14 @@ fn in_scope(
             ))),
             _ => Ok(()),
         },
-        // refused when read (not usable in policies yet)
-        KeySource::Kms(_) => Ok(()),
+        // the controller's key manager serves cluster-wide policies only: a tenant's
+        // ImagePolicy must not use its credentials
+        KeySource::Kms(uri) => match &scope.namespace {
+            Some(own) => Err(KeySourceError::NotAllowed(format!(
+                "{uri} (an ImagePolicy in {own} cannot use the controller's key manager: name the key in a ClusterImagePolicy, or use pem or k8s://{own}/secret)"
+            ))),
+            None => Ok(()),
+        },
     }
 }
 
@@ -753,11 +862,84 @@ fn compile_keyless(
     })
 }
 
+/// `spec.kms.auth`: one login method, its mounts valid; in the cluster no file but the
+/// pod's own service-account token.
+fn compile_kms_auth(
+    a: &KmsAuthSpec,
+    base: &Path,
+    resolved: &Resolved,
+    invalid: &dyn Fn(&str, String) -> PolicyError,
+) -> Result<crate::policy::keysource::KmsAuth, PolicyError> {
+    use crate::policy::keysource::{KmsAuth, SERVICE_ACCOUNT_TOKEN, is_key_name};
+    let mount = |m: &Option<String>, default: &str, at: &str| {
+        let m = m.as_deref().unwrap_or(default).trim_matches('/');
+        if m.is_empty() || !m.split('/').all(is_key_name) {
+            Err(invalid(at, format!("{m:?} is not a Vault auth mount path")))
+        } else {
+            Ok(m.to_string())
+        }
+    };
+    let in_cluster = resolved.cluster.is_some();
+    match (&a.kubernetes, &a.approle) {
+        (Some(k), None) => {
+            if k.role.trim().is_empty() {
+                return Err(invalid(
+                    "spec.kms.auth.kubernetes.role",
+                    "must not be empty".into(),
+                ));
+            }
+            let token_path = match &k.token_path {
+                None => PathBuf::from(SERVICE_ACCOUNT_TOKEN),
+                Some(p) if in_cluster && p != SERVICE_ACCOUNT_TOKEN => {
+                    return Err(invalid(
+                        "spec.kms.auth.kubernetes.tokenPath",
+                        "a policy in the cluster logs in with the controller's own service-account token (leave tokenPath unset)".into(),
+                    ));
+                }
+                Some(p) => base.join(p),
+            };
+            Ok(KmsAuth::Kubernetes {
+                role: k.role.trim().to_string(),
+                mount_path: mount(
+                    &k.mount_path,
+                    "kubernetes",
+                    "spec.kms.auth.kubernetes.mountPath",
+                )?,
+                token_path,
+            })
+        }
+        (None, Some(r)) => {
+            if in_cluster {
+                return Err(invalid(
+                    "spec.kms.auth.approle",
+                    "a policy in the cluster cannot read the controller's files: use kubernetes auth".into(),
+                ));
+            }
+            if r.role_id.trim().is_empty() || r.secret_id_file.trim().is_empty() {
+                return Err(invalid(
+                    "spec.kms.auth.approle",
+                    "needs roleId and secretIdFile".into(),
+                ));
+            }
+            Ok(KmsAuth::AppRole {
+                role_id: r.role_id.trim().to_string(),
+                secret_id_file: base.join(r.secret_id_file.trim()),
+                mount_path: mount(&r.mount_path, "approle", "spec.kms.auth.approle.mountPath")?,
+            })
+        }
+        _ => Err(invalid(
+            "spec.kms.auth",
+            "set exactly one of `kubernetes` ({role}) or `approle` ({roleId, secretIdFile})".into(),
+        )),
+    }
+}
+
 fn compile_signatures(
     s: &SignaturesSpec,
     at: &str,
     base: &Path,
     resolved: &Resolved,
+    kms_auth: Option<&crate::policy::keysource::KmsAuth>,
     invalid: &dyn Fn(&str, String) -> PolicyError,
 ) -> Result<SignatureRule, PolicyError> {
     if s.attestors.is_empty() {
@@ -799,16 +981,21 @@ fn compile_signatures(
         };
         let kind = match (&a.key, &a.keyless) {
             (Some(key), None) => {
+                let path_error = |e: &dyn std::error::Error| {
+                    invalid(&format!("{here}.key.path"), crate::base::error::chain(e))
+                };
                 let pem = match (&key.path, &key.pem) {
-                    (Some(p), None) => crate::policy::keysource::KeySource::parse(p, base)
-                        .and_then(|src| {
-                            in_scope(&src, resolved)?;
-                            src.read_public(resolved)
-                        })
-                        .map_err(|e| {
-                            invalid(&format!("{here}.key.path"), crate::base::error::chain(&e))
-                        })?,
-                    (None, Some(pem)) => pem.clone(),
+                    (Some(p), None) => {
+                        let src = crate::policy::keysource::KeySource::parse(p, base)
+                            .map_err(|e| path_error(&e))?;
+                        in_scope(&src, resolved).map_err(|e| path_error(&e))?;
+                        match src.kms() {
+                            // read by the edge after compiling (crate::edge::kms::activate)
+                            Some(uri) => Err(uri.clone()),
+                            None => Ok(src.read_public(resolved).map_err(|e| path_error(&e))?),
+                        }
+                    }
+                    (None, Some(pem)) => Ok(pem.clone()),
                     _ => {
                         return Err(invalid(
                             &format!("{here}.key"),
@@ -816,11 +1003,14 @@ fn compile_signatures(
                         ));
                     }
                 };
-                AttestorKind::Key(
-                    PublicKey::from_pem(&pem).map_err(|e| {
+                match pem {
+                    Ok(pem) => AttestorKind::Key(PublicKey::from_pem(&pem).map_err(|e| {
                         invalid(&format!("{here}.key"), crate::base::error::chain(&e))
-                    })?,
-                )
+                    })?),
+                    Err(uri) => AttestorKind::Kms(std::sync::Arc::new(
+                        crate::policy::keysource::KmsKeys::new(uri, kms_auth.cloned()),
+                    )),
+                }
             }
             (None, Some(k)) => {
                 AttestorKind::Keyless(compile_keyless(k, &format!("{here}.keyless"), invalid)?)
@@ -881,6 +1071,95 @@ wHDtyaXlq7Nhj8279+1u/l5pZhXJPW8PnGRRLdO5NbsuM6aT7pOcP100uw==
         format!(
             "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {{name: prod}}\nspec:\n{spec}"
         )
+    }
+
+    #[test]
+    fn transit_key_attestors_compile_to_one_unread_cell_with_the_policys_login() {
+        use crate::policy::keysource::{ClusterScope, KmsAuth};
+        let rules = "  rules:\n    - name: r\n      images: [\"**\"]\n      signatures:\n        attestors:\n          - name: vault\n            key: {path: \"hashivault://ci\"}\n";
+        let p = compile_yaml(&policy(&format!(
+            "  kms:\n    auth:\n      approle: {{roleId: r-1, secretIdFile: sid}}\n{rules}"
+        )))
+        .unwrap();
+        let cells = p.kms_keys();
+        assert_eq!(cells.len(), 1);
+        assert_eq!(cells[0].uri.to_string(), "hashivault://ci");
+        assert_eq!(
+            cells[0].auth,
+            Some(KmsAuth::AppRole {
+                role_id: "r-1".into(),
+                secret_id_file: Path::new(".").join("sid"),
+                mount_path: "approle".into(),
+            })
+        );
+        let a = &p.rules[0].signatures.as_ref().unwrap().attestors[0];
+        assert!(matches!(a.unavailable(), Some(m) if m.contains("not read yet")));
+
+        let cluster = |kind: &str, namespace: Option<&str>, spec: &str| {
+            let doc: serde_json::Value = serde_saphyr::from_str(
+                &policy(spec).replace("kind: ImagePolicy", &format!("kind: {kind}")),
+            )
+            .unwrap();
+            let resolved = Resolved {
+                cluster: Some(ClusterScope {
+                    namespace: namespace.map(str::to_owned),
+                }),
+                ..Resolved::default()
+            };
+            compile_with(doc, Path::new("p"), Path::new("/nonexistent"), &resolved)
+        };
+        // a tenant's ImagePolicy cannot use the controller's Vault; a ClusterImagePolicy can,
+        // logging in with the controller's own service-account token only
+        let (path, msg) = err_path(cluster("ImagePolicy", Some("team-a"), rules));
+        assert_eq!(path, "spec.rules[0].signatures.attestors[0].key.path");
+        assert!(msg.contains("ClusterImagePolicy"), "{msg}");
+        assert!(cluster("ClusterImagePolicy", None, rules).is_ok());
+        let k8s = format!("  kms:\n    auth:\n      kubernetes: {{role: gate}}\n{rules}");
+        let p = cluster("ClusterImagePolicy", None, &k8s).unwrap();
+        assert!(matches!(
+            &p.kms_keys()[0].auth,
+            Some(KmsAuth::Kubernetes { role, mount_path, token_path })
+                if role == "gate" && mount_path == "kubernetes"
+                    && token_path == Path::new(crate::policy::keysource::SERVICE_ACCOUNT_TOKEN)
+        ));
+        for (spec, at) in [
+            (
+                "      approle: {roleId: r, secretIdFile: sid}\n",
+                "spec.kms.auth.approle",
+            ),
+            (
+                "      kubernetes: {role: gate, tokenPath: /etc/other}\n",
+                "spec.kms.auth.kubernetes.tokenPath",
+            ),
+        ] {
+            let (path, _) = err_path(cluster(
+                "ClusterImagePolicy",
+                None,
+                &format!("  kms:\n    auth:\n{spec}{rules}"),
+            ));
+            assert_eq!(path, at);
+        }
+        // one login method, valid mounts
+        for (auth, at) in [
+            ("{}", "spec.kms.auth"),
+            (
+                "{kubernetes: {role: a}, approle: {roleId: r, secretIdFile: s}}",
+                "spec.kms.auth",
+            ),
+            (
+                "{kubernetes: {role: a, mountPath: \"../x\"}}",
+                "spec.kms.auth.kubernetes.mountPath",
+            ),
+            (
+                "{kubernetes: {role: \" \"}}",
+                "spec.kms.auth.kubernetes.role",
+            ),
+        ] {
+            let (path, _) = err_path(compile_yaml(&policy(&format!(
+                "  kms:\n    auth: {auth}\n{rules}"
+            ))));
+            assert_eq!(path, at, "{auth}");
+        }
     }
 
     fn err_path(r: Result<Policy, PolicyError>) -> (String, String) {
@@ -973,7 +1252,7 @@ wHDtyaXlq7Nhj8279+1u/l5pZhXJPW8PnGRRLdO5NbsuM6aT7pOcP100uw==
         .unwrap();
         let a = &p.rules[0].signatures.as_ref().unwrap().attestors[0];
         assert!(a.ignore_tlog);
-        assert!(a.key().is_none());
+        assert!(a.keys().is_none());
         let AttestorKind::Keyless(id) = &a.kind else {
             panic!("keyless")
         };

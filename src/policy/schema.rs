@@ -31,6 +31,52 @@ pub struct ImagePolicySpec {
     #[serde(default)]
     #[schemars(schema_with = "string_or_object_list")]
     pub extra_image_paths: Vec<ExtraImagePathSpec>,
+    /// How the key manager keys its attestors name (`key.path: hashivault://…`) are
+    /// reached; without it, the front end's `VAULT_TOKEN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms: Option<KmsSpec>,
+}
+
+/// `spec.kms`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KmsSpec {
+    pub auth: KmsAuthSpec,
+}
+
+/// `spec.kms.auth`: exactly one login method.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KmsAuthSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesAuthSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approle: Option<AppRoleAuthSpec>,
+}
+
+/// Vault's Kubernetes auth: log in with the pod's service-account token.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubernetesAuthSpec {
+    pub role: String,
+    /// The auth mount (default `kubernetes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_path: Option<String>,
+    /// The service-account token file (default the pod's projected token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_path: Option<String>,
+}
+
+/// Vault's AppRole auth.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppRoleAuthSpec {
+    pub role_id: String,
+    /// A file holding the secret id (read at each login, never copied elsewhere).
+    pub secret_id_file: String,
+    /// The auth mount (default `approle`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_path: Option<String>,
 }
 
 /// `extraImagePaths` items are a string or an object: Kubernetes structural schemas

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use crate::base::evidence::{SignatureEvidence, SignatureLayer, SignatureSource};
 use crate::base::reference::Digest;
 use crate::base::verdict::{Reason, ReasonCode, Verdict};
-use crate::crypto::{HashAlgorithm, SignatureError};
+use crate::crypto::HashAlgorithm;
 use crate::policy::{Attestor, AttestorKind, SignatureRule};
 use crate::sigstore::bundle::{Bundle, COSIGN_SIGN_PREDICATE, Content, is_bundle_type};
 use crate::sigstore::simple_signing;
@@ -145,14 +145,21 @@ fn try_layer(
             Prepared::Legacy {
                 payload, signature, ..
             },
-            AttestorKind::Key(key),
+            AttestorKind::Key(_) | AttestorKind::Kms(_),
         ) => {
             let Some(sig) = signature else {
                 return Attempt::NoMatch;
             };
-            match key.verify(&layer.payload, sig) {
-                Ok(()) => payload_ok(payload).unwrap_or(Attempt::Verified(None)),
-                Err(SignatureError::Malformed(_) | SignatureError::Invalid) => Attempt::NoMatch,
+            let keys = match a.keys() {
+                Some(Ok(keys)) => keys,
+                Some(Err(why)) => return failure(ReasonCode::KeyUnavailable, why),
+                None => return Attempt::NoMatch,
+            };
+            // a signature by any live version counts (Malformed / Invalid: not this key)
+            if keys.iter().any(|k| k.verify(&layer.payload, sig).is_ok()) {
+                payload_ok(payload).unwrap_or(Attempt::Verified(None))
+            } else {
+                Attempt::NoMatch
             }
         }
         (
@@ -163,13 +170,7 @@ fn try_layer(
         ) => match keyless {
             Ok(None) => Attempt::NoMatch,
             Err(e) => failure(ReasonCode::SignatureInvalid, format!("{at}: {e}")),
-            Ok(Some(b)) => match verify::verify_bundle(
-                b,
-                Artifact::Bytes(&layer.payload),
-                a.expected(),
-                &a.trusted_root,
-                opts,
-            ) {
+            Ok(Some(b)) => match a.verify_bundle(b, Artifact::Bytes(&layer.payload), opts) {
                 Ok(v) => {
                     payload_ok(payload).unwrap_or(Attempt::Verified(Some((v.signer, v.issuer))))
                 }
@@ -189,14 +190,12 @@ fn try_layer(
                     format!("{at}: a message-signature bundle is not an image signature"),
                 );
             };
-            match verify::verify_bundle(
+            match a.verify_bundle(
                 b,
                 Artifact::Digest(
                     HashAlgorithm::Sha256,
                     &hex::decode(digest.hex()).unwrap_or_default(),
                 ),
-                a.expected(),
-                &a.trusted_root,
                 opts,
             ) {
                 Ok(v) => {
@@ -216,7 +215,7 @@ fn try_layer(
                     }
                     Attempt::Verified(match a.kind {
                         AttestorKind::Keyless(_) => Some((v.signer, v.issuer)),
-                        AttestorKind::Key(_) => None,
+                        AttestorKind::Key(_) | AttestorKind::Kms(_) => None,
                     })
                 }
                 Err(f) if f.code == ReasonCode::NoMatchingSignature => Attempt::NoMatch,
@@ -292,7 +291,25 @@ pub fn check(
 
     let mut attestors = Vec::with_capacity(rule.attestors.len());
     let mut failures: BTreeMap<String, Failure> = BTreeMap::new();
+    // an attestor whose key manager keys cannot be read: the rule cannot fail on evidence
+    // that may verify with them, so short of a pass it is unverifiable
+    let mut unavailable: Option<String> = None;
     for a in &rule.attestors {
+        if let Some(why) = a.unavailable() {
+            attestors.push(AttestorResult {
+                attestor: a.name.clone(),
+                verified: false,
+                source: layers.first().map(|l| l.source),
+                identity: None,
+                tried: vec![Tried {
+                    origin: "key".into(),
+                    failure: Some(Reason::new(ReasonCode::KeyUnavailable, why.clone())),
+                    digest: None,
+                }],
+            });
+            unavailable.get_or_insert(why);
+            continue;
+        }
         let mut verified = None;
         let mut tried = Vec::new();
         // the one that verified is always kept (past the cap too): summaries list it
@@ -352,8 +369,24 @@ pub fn check(
         .map(|r| r.attestor.as_str())
         .collect();
     let best = failures.values().map(|f| rank(f.code)).max();
+    let unavailable = unavailable.or_else(|| {
+        failures
+            .values()
+            .find(|f| f.code == ReasonCode::KeyUnavailable)
+            .map(|f| f.message.clone())
+    });
     let verdict = if ok.len() >= rule.threshold {
         Verdict::Pass
+    } else if let Some(why) = unavailable {
+        Verdict::Unverifiable(Reason::new(
+            ReasonCode::KeyUnavailable,
+            format!(
+                "{} of {} attestors verified, {} required; cannot check the others: {why}",
+                ok.len(),
+                rule.attestors.len(),
+                rule.threshold
+            ),
+        ))
     } else if !ok.is_empty() {
         Verdict::Fail(vec![Reason::new(
             ReasonCode::ThresholdNotMet,
@@ -438,5 +471,124 @@ pub fn layer(
         payload: payload.into(),
         signature,
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::PrivateKey;
+    use crate::policy::keysource::{KmsKeys, KmsUri};
+    use std::sync::Arc;
+
+    const DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+
+    fn layer(key: &PrivateKey) -> SignatureLayer {
+        let payload = simple_signing::payload_for("registry.test/app", DIGEST);
+        let sig = key.sign(&payload).unwrap();
+        SignatureLayer {
+            index: 0,
+            origin: "sha256-01.sig layer 0".into(),
+            media_type: "application/vnd.dev.cosign.simplesigning.v1+json".into(),
+            payload: payload.into(),
+            signature: Some(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                sig,
+            )),
+            annotations: BTreeMap::new(),
+            source: SignatureSource::LegacyTag,
+        }
+    }
+
+    fn attestor(name: &str, kind: AttestorKind) -> Attestor {
+        Attestor {
+            name: name.into(),
+            kind,
+            trusted_root: crate::sigstore::trust::TrustedRoot::production(),
+            ignore_tlog: false,
+        }
+    }
+
+    fn vault_key() -> Arc<KmsKeys> {
+        Arc::new(KmsKeys::new(KmsUri::HashiVault { key: "ci".into() }, None))
+    }
+
+    #[test]
+    fn a_key_manager_attestor_counts_any_live_version_and_never_passes_unread() {
+        let old = PrivateKey::generate_p256().unwrap();
+        let new = PrivateKey::generate_p256().unwrap();
+        let other = PrivateKey::generate_p256().unwrap();
+        let digest = Digest::parse(DIGEST).unwrap();
+        let evidence = SignatureEvidence::Layers(vec![layer(&old)]);
+        let cell = vault_key();
+        let rule = |threshold, attestors| SignatureRule {
+            threshold,
+            attestors,
+        };
+        let vault_only = rule(1, vec![attestor("vault", AttestorKind::Kms(cell.clone()))]);
+
+        // never read (Vault unreachable at start-up): unverifiable, not a failure or a pass
+        let o = check(&vault_only, &digest, &evidence, 0);
+        let Verdict::Unverifiable(r) = &o.verdict else {
+            panic!("{:?}", o.verdict)
+        };
+        assert_eq!(r.code, ReasonCode::KeyUnavailable);
+        assert!(r.message.contains("hashivault://ci"), "{}", r.message);
+        assert_eq!(
+            o.attestors[0].tried[0].failure.as_ref().unwrap().code,
+            ReasonCode::KeyUnavailable
+        );
+
+        // both versions live: the signature by the old one counts
+        let ttl = std::time::Duration::from_secs(3600);
+        cell.store(vec![old.public_key(), new.public_key()], ttl);
+        assert_eq!(
+            check(&vault_only, &digest, &evidence, 0).verdict,
+            Verdict::Pass
+        );
+        // the old version retired (min_decryption_version): no longer
+        cell.store(vec![new.public_key()], ttl);
+        let v = check(&vault_only, &digest, &evidence, 0).verdict;
+        assert!(
+            matches!(&v, Verdict::Fail(r) if r[0].code == ReasonCode::NoMatchingSignature),
+            "{v:?}"
+        );
+
+        // unread keys beside a file key that verified: 1 of 2 passes, 2 of 2 cannot be checked
+        let unread = vault_key();
+        let both = |k| {
+            rule(
+                k,
+                vec![
+                    attestor("file", AttestorKind::Key(old.public_key())),
+                    attestor("vault", AttestorKind::Kms(unread.clone())),
+                ],
+            )
+        };
+        assert_eq!(
+            check(&both(1), &digest, &evidence, 0).verdict,
+            Verdict::Pass
+        );
+        let v = check(&both(2), &digest, &evidence, 0).verdict;
+        assert!(
+            matches!(&v, Verdict::Unverifiable(r) if r.code == ReasonCode::KeyUnavailable
+                && r.message.starts_with("1 of 2 attestors verified")),
+            "{v:?}"
+        );
+        // a file key that does not verify beside unread keys: unverifiable, not failed
+        let v = check(
+            &rule(
+                1,
+                vec![
+                    attestor("file", AttestorKind::Key(other.public_key())),
+                    attestor("vault", AttestorKind::Kms(unread)),
+                ],
+            ),
+            &digest,
+            &evidence,
+            0,
+        )
+        .verdict;
+        assert!(matches!(&v, Verdict::Unverifiable(_)), "{v:?}");
     }
 }

@@ -5,6 +5,7 @@
 //!
 //! | step | function | conditions it owns |
 //! | --- | --- | --- |
+//! | key manager keys | [`read_keys`] | — (`Stalled` `KeyManagerFailed` through the report) |
 //! | fetch source | [`fetch_source`] | `Reconciling` (message), `lastAttemptedRevision`, `forcePush` |
 //! | skip when unchanged | [`unchanged`] | — (status-as-cache: `verifiedInputs`) |
 //! | verify source | [`verify_source`] | `SourceVerified` |
@@ -334,6 +335,9 @@ async fn steps<D: Driver>(
     now: i64,
     stamp: &str,
 ) -> Outcome {
+    if let Err(o) = read_keys(spec).await {
+        return o;
+    }
     let fetched = match fetch_source(spec, driver, st, stamp).await {
         Ok(f) => f,
         Err(o) => return o,
@@ -457,6 +461,19 @@ pub fn unchanged<D: Driver>(
         }
     };
     passed_recently && done && st.verified_inputs.as_deref() == Some(inputs)
+}
+
+/// Reads the key manager keys the policies name that are not kept fresh yet
+/// ([`crate::edge::kms::activate`]; a no-op once they are). Vault refusing (token, login,
+/// missing key) stalls the gate, retried each reconcile; Vault unreachable does not (its
+/// images are `KeyUnavailable`).
+///
+/// # Errors
+/// `Failed` (`KeyManagerFailed`) naming the key and Vault's answer.
+pub async fn read_keys(spec: &GateSpec) -> Result<(), Outcome> {
+    crate::edge::kms::activate(&spec.policies)
+        .await
+        .map_err(|e| Outcome::failed(&Reason::KeyManagerFailed, e.to_string()))
 }
 
 /// Checks the head commit's signature against the gate's signer trust; owns

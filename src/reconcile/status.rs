@@ -77,6 +77,9 @@ pub enum Reason {
     PolicyInvalid,
     SecretNotFound,
     SecretInvalid,
+    /// A key manager key a policy names could not be read: Vault refused (token, policy,
+    /// missing key) or is not configured.
+    KeyManagerFailed,
     /// A reason code of the verification report (`NoSignature`, `ManifestParseError`, …).
     Code(String),
 }
@@ -111,6 +114,7 @@ impl Reason {
             Self::PolicyInvalid => "PolicyInvalid",
             Self::SecretNotFound => "SecretNotFound",
             Self::SecretInvalid => "SecretInvalid",
+            Self::KeyManagerFailed => "KeyManagerFailed",
             Self::Code(c) => c,
         }
     }

@@ -66,7 +66,7 @@ pub async fn compile(
     items.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     let (mut cluster_out, mut namespaced_out, mut broken) = (Vec::new(), Vec::new(), Vec::new());
     for (ns, name, spec) in items {
-        match crate::edge::kube::compile_policy_resource(
+        let compiled = match crate::edge::kube::compile_policy_resource(
             &source.client,
             ns.as_deref(),
             &name,
@@ -75,15 +75,23 @@ pub async fn compile(
         )
         .await
         {
-            Ok((p, _)) => match ns {
+            // hashivault:// keys read now (a refusal: the policy is not loaded)
+            Ok((p, _)) => match crate::edge::kms::activate(std::slice::from_ref(&p)).await {
+                Ok(()) => Ok(p),
+                Err(e) => Err(format!("ClusterImagePolicy {name}: {e}")),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        match compiled {
+            Ok(p) => match ns {
                 Some(ns) => namespaced_out.push((ns, p)),
                 None => cluster_out.push(p),
             },
-            Err(e) => {
-                tracing::warn!(error = %e, "policy not loaded; reviews in its scope are denied");
+            Err(message) => {
+                tracing::warn!(error = %message, "policy not loaded; reviews in its scope are denied");
                 broken.push(Broken {
                     namespace: ns,
-                    message: e.to_string(),
+                    message,
                 });
             }
         }

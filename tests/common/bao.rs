@@ -158,3 +158,101 @@ impl Drop for Bao {
         let _ = self.child.wait();
     }
 }
+
+/// A client of the (plain HTTP) Vault at `addr`, which may be gone.
+pub fn vault_at(addr: &str, token: &str) -> Vault {
+    Vault::new(VaultConfig::new(addr, token.into(), None, None, None).unwrap()).unwrap()
+}
+
+/// The Kubernetes API's TokenReview, as OpenBao's `kubernetes` auth method calls it
+/// (`POST /apis/authentication.k8s.io/v1/tokenreviews`): the one API call a real
+/// cluster would answer, on a loopback HTTP port. It says the token `jwt` is the service
+/// account `namespace/name` (any other token: not authenticated) and records each review
+/// (the request's `Authorization` header and JSON body).
+pub struct TokenReviewer {
+    pub url: String,
+    pub reviews: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+}
+
+impl TokenReviewer {
+    pub fn start(jwt: &str, namespace: &str, name: &str, uid: &str) -> Self {
+        use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let reviews = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (jwt, user, uid) = (
+            jwt.to_string(),
+            format!("system:serviceaccount:{namespace}:{name}"),
+            uid.to_string(),
+        );
+        let seen = reviews.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut length, mut auth, mut line) = (0usize, String::new(), String::new());
+                let _ = reader.read_line(&mut line);
+                let request_line = line.clone();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    if lower.starts_with("authorization:") {
+                        auth = line["authorization:".len()..].trim().to_string();
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let review: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let ok = request_line
+                    .starts_with("POST /apis/authentication.k8s.io/v1/tokenreviews ")
+                    && review["spec"]["token"] == jwt.as_str();
+                seen.lock().unwrap().push((auth, review.clone()));
+                // as the API server does: the audiences asked for that the token carries
+                let status = if ok {
+                    serde_json::json!({"authenticated": true, "user": {"username": user, "uid": uid, "groups": ["system:serviceaccounts"]}, "audiences": review["spec"]["audiences"]})
+                } else {
+                    serde_json::json!({"authenticated": false, "error": "invalid bearer token"})
+                };
+                let answer = serde_json::json!({
+                    "apiVersion": "authentication.k8s.io/v1",
+                    "kind": "TokenReview",
+                    "status": status,
+                })
+                .to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        });
+        Self { url, reviews }
+    }
+}
+
+/// A service-account JWT as the kubelet projects it (claims only: OpenBao configured
+/// without the cluster's signing keys leaves the signature to the TokenReview).
+pub fn service_account_jwt(namespace: &str, name: &str, uid: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.{}",
+        b64(serde_json::json!({"alg": "RS256", "kid": "test"})),
+        b64(serde_json::json!({
+            "iss": "https://kubernetes.default.svc.cluster.local",
+            "sub": format!("system:serviceaccount:{namespace}:{name}"),
+            "aud": ["https://kubernetes.default.svc.cluster.local"],
+            "kubernetes.io": {
+                "namespace": namespace,
+                "serviceaccount": {"name": name, "uid": uid},
+            },
+        })),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b"not-checked-here")
+    )
+}

@@ -3,13 +3,284 @@
 //! - [`vault`]: HashiCorp Vault / OpenBao transit keys (`hashivault://NAME`).
 //!
 //! The URIs are parsed by the pure [`crate::policy::keysource`] (`KeySource::Kms`); this
-//! module talks to the servers.
+//! module talks to the servers. Policies name keys that verify: compiling leaves each one an
+//! unread [`KmsKeys`] cell, and [`activate`] reads them and keeps them fresh.
 
 pub mod vault;
 
 pub use crate::policy::keysource::KmsUri;
 
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
 use crate::crypto::{PrivateKey, PublicKey};
+use crate::policy::Policy;
+use crate::policy::keysource::KmsKeys;
+
+/// How long public keys read from a key manager count when `SEALGATE_KMS_KEY_TTL` is unset.
+pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(300);
+/// Longest `SEALGATE_KMS_KEY_TTL`.
+const MAX_KEY_TTL_SECS: u64 = 86_400;
+/// A failed refresh is tried again after at most this long.
+const RETRY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum KmsError {
+    #[error("SEALGATE_KMS_KEY_TTL={0:?} is not a number of seconds from 1 to 86400")]
+    Ttl(String),
+    #[error("{uri}: {}", crate::base::error::chain(source))]
+    Vault {
+        uri: String,
+        source: vault::VaultError,
+    },
+    /// The key of this policy could not be read.
+    #[error("policy {policy}: {error}")]
+    InPolicy {
+        policy: String,
+        error: Box<KmsError>,
+    },
+}
+
+/// How long key manager public keys count: `SEALGATE_KMS_KEY_TTL` (seconds), else
+/// [`DEFAULT_KEY_TTL`].
+///
+/// # Errors
+/// [`KmsError::Ttl`] for a value that is not 1 to 86400.
+pub fn key_ttl() -> Result<Duration, KmsError> {
+    match std::env::var("SEALGATE_KMS_KEY_TTL") {
+        Err(_) => Ok(DEFAULT_KEY_TTL),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) if (1..=MAX_KEY_TTL_SECS).contains(&n) => Ok(Duration::from_secs(n)),
+            _ => Err(KmsError::Ttl(v.chars().take(20).collect())),
+        },
+    }
+}
+
+/// Reads the public keys of every key manager key the policies name, now, and keeps them
+/// fresh: a task per key reads them again every half TTL while a policy holds them (a
+/// recompiled policy's old cells are let go), so rotations and retired versions are seen
+/// within the TTL. With Vault unreachable (or answering 5xx / 429) the keys stay unread or
+/// expire, and images verify as `KeyUnavailable`; a refusal (token, login, missing key,
+/// configuration) is an error the caller reports (the CLI exits 2, a gate stalls), and the
+/// refused keys are asked for again by the next call. Cells already kept fresh are skipped,
+/// so calling it before every reconcile costs nothing.
+///
+/// # Errors
+/// [`KmsError`] naming the key.
+pub async fn activate(policies: &[Policy]) -> Result<(), KmsError> {
+    let cells: Vec<Arc<KmsKeys>> = policies
+        .iter()
+        .flat_map(Policy::kms_keys)
+        .filter(|c| !c.is_activated())
+        .collect();
+    if cells.is_empty() {
+        return Ok(());
+    }
+    let ttl = key_ttl()?;
+    // one client per login method (a policy's spec.kms.auth, else VAULT_TOKEN)
+    let mut by_auth: std::collections::BTreeMap<_, Vec<Arc<KmsKeys>>> = Default::default();
+    for c in cells {
+        by_auth.entry(c.auth.clone()).or_default().push(c);
+    }
+    let mut first_error = None;
+    for (auth, cells) in by_auth {
+        let done = match vault::VaultConfig::from_env_with(auth).and_then(vault::Vault::new) {
+            Ok(vault) => activate_with(&cells, Arc::new(vault), ttl).await,
+            Err(source) => Err(KmsError::Vault {
+                uri: cells[0].uri.to_string(),
+                source,
+            }),
+        };
+        if let Err(e) = done {
+            first_error.get_or_insert(e);
+        }
+    }
+    match first_error {
+        None => Ok(()),
+        // named with the policy whose key it is
+        Some(KmsError::Vault { uri, source }) => {
+            let owner = policies.iter().find(|p| {
+                p.kms_keys()
+                    .iter()
+                    .any(|c| c.uri.to_string() == uri && !c.is_activated())
+            });
+            let error = KmsError::Vault { uri, source };
+            Err(match owner {
+                Some(p) => KmsError::InPolicy {
+                    policy: p.name.clone(),
+                    error: Box::new(error),
+                },
+                None => error,
+            })
+        }
+        Some(e) => Err(e),
+    }
+}
+
+/// [`activate`] with a given Vault client and TTL.
+///
+/// # Errors
+/// As [`activate`].
+pub async fn activate_with(
+    cells: &[Arc<KmsKeys>],
+    vault: Arc<vault::Vault>,
+    ttl: Duration,
+) -> Result<(), KmsError> {
+    let mut groups: std::collections::BTreeMap<String, Vec<Arc<KmsKeys>>> = Default::default();
+    for c in cells.iter().filter(|c| !c.is_activated()) {
+        let KmsUri::HashiVault { key } = &c.uri;
+        groups.entry(key.clone()).or_default().push(c.clone());
+    }
+    let mut first_error = None;
+    for (name, group) in groups {
+        let uri = group[0].uri.to_string();
+        let c = vault.config();
+        let id = format!(
+            "{}|{:?}|{}|{:?}|{name}",
+            c.addr, c.namespace, c.transit_path, c.auth
+        );
+        if join(&id, &group) {
+            continue;
+        }
+        match read_keys(&vault, &name).await {
+            Ok(keys) => group.iter().for_each(|c| c.store(keys.clone(), ttl)),
+            Err(e) if unavailable(&e) => {
+                let why = crate::base::error::chain(&e);
+                tracing::warn!(key = %uri, error = %why, "cannot read the key manager's public keys; images it verifies are KeyUnavailable until it answers");
+                group.iter().for_each(|c| c.failed(why.clone()));
+            }
+            Err(source) => {
+                // not kept fresh: the next activation (the gate's next reconcile) asks again
+                let why = crate::base::error::chain(&source);
+                group.iter().for_each(|c| c.failed(why.clone()));
+                first_error.get_or_insert(KmsError::Vault { uri, source });
+                continue;
+            }
+        }
+        let fresh: Vec<Weak<KmsKeys>> = group
+            .iter()
+            .filter(|c| c.mark_activated())
+            .map(Arc::downgrade)
+            .collect();
+        if !fresh.is_empty() {
+            let kept = Arc::new(Kept {
+                cells: std::sync::Mutex::new(fresh),
+            });
+            registry().insert(id.clone(), Arc::downgrade(&kept));
+            tokio::spawn(refresh(kept, id, vault.clone(), name, uri, ttl));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// The cells one refresher keeps fresh (one key of one Vault, one login).
+struct Kept {
+    cells: std::sync::Mutex<Vec<Weak<KmsKeys>>>,
+}
+
+type Registry = std::collections::HashMap<String, Weak<Kept>>;
+
+/// Keys kept fresh in this process, by Vault, login and key name: a policy compiled again
+/// (the controller compiles a gate's policies at every reconcile) joins the refresher
+/// already running instead of asking Vault again.
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    static KEPT: std::sync::LazyLock<std::sync::Mutex<Registry>> =
+        std::sync::LazyLock::new(Default::default);
+    KEPT.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Joins `cells` to the refresher of `id`, taking what it has read; `false` when none runs.
+fn join(id: &str, cells: &[Arc<KmsKeys>]) -> bool {
+    let reg = registry();
+    let Some(kept) = reg.get(id).and_then(Weak::upgrade) else {
+        return false;
+    };
+    let mut held = kept
+        .cells
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(source) = held.iter().find_map(Weak::upgrade) else {
+        return false;
+    };
+    for c in cells {
+        c.copy_from(&source);
+        if c.mark_activated() {
+            held.push(Arc::downgrade(c));
+        }
+    }
+    true
+}
+
+/// The cells of `kept` still held by a policy; when none is, the refresher is unregistered
+/// (under the registry lock, so that no cell joins it meanwhile) and `None` says it stops.
+fn live_cells(kept: &Arc<Kept>, id: &str) -> Option<Vec<Arc<KmsKeys>>> {
+    let mut reg = registry();
+    let mut held = kept
+        .cells
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    held.retain(|w| w.strong_count() > 0);
+    if held.is_empty() {
+        if reg
+            .get(id)
+            .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(kept)))
+        {
+            reg.remove(id);
+        }
+        return None;
+    }
+    Some(held.iter().filter_map(Weak::upgrade).collect())
+}
+
+/// Whether a failed read means "not now" rather than "refused".
+fn unavailable(e: &vault::VaultError) -> bool {
+    match e {
+        vault::VaultError::Unreachable { .. } => true,
+        vault::VaultError::Status { status, .. } => *status >= 500 || *status == 429,
+        _ => false,
+    }
+}
+
+async fn read_keys(vault: &vault::Vault, name: &str) -> Result<Vec<PublicKey>, vault::VaultError> {
+    Ok(vault
+        .key(name)
+        .await?
+        .versions
+        .into_iter()
+        .map(|v| v.key)
+        .collect())
+}
+
+async fn refresh(
+    kept: Arc<Kept>,
+    id: String,
+    vault: Arc<vault::Vault>,
+    name: String,
+    uri: String,
+    ttl: Duration,
+) {
+    let every = (ttl / 2).max(Duration::from_millis(100));
+    let mut wait = every;
+    loop {
+        tokio::time::sleep(wait).await;
+        let Some(live) = live_cells(&kept, &id) else {
+            return;
+        };
+        match read_keys(&vault, &name).await {
+            Ok(keys) => {
+                live.iter().for_each(|c| c.store(keys.clone(), ttl));
+                wait = every;
+            }
+            Err(e) => {
+                let why = crate::base::error::chain(&e);
+                tracing::warn!(key = %uri, error = %why, "cannot refresh the key manager's public keys; the ones read before count until their TTL runs out");
+                live.iter().for_each(|c| c.failed(why.clone()));
+                wait = every.min(RETRY);
+            }
+        }
+    }
+}
 
 /// A key that signs: a decrypted key file, or a key manager key used over the network.
 #[derive(Debug)]

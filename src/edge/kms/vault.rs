@@ -2,7 +2,10 @@
 //!
 //! Configured as cosign and the Vault CLI are: `VAULT_ADDR`, `VAULT_TOKEN` (else the token
 //! file `~/.vault-token` the Vault CLI writes), `VAULT_NAMESPACE`, `VAULT_CACERT`, and
-//! `TRANSIT_SECRET_ENGINE_PATH` (the transit mount, default `transit`).
+//! `TRANSIT_SECRET_ENGINE_PATH` (the transit mount, default `transit`). A policy's
+//! `spec.kms.auth` logs in instead (Kubernetes auth with the service-account token, or
+//! AppRole): the token it gets is renewed after two thirds of its TTL, got again by a new
+//! login when it cannot be renewed or has expired, and after a 403 (revoked early).
 //!
 //! - Public keys: `GET /v1/<transit>/keys/NAME` lists every version still present; the
 //!   versions a signature may verify with are those from `min_decryption_version` (for a
@@ -16,16 +19,18 @@
 //!   N's public key before it is returned (a wrong key or a misbehaving server fails here,
 //!   not later in someone's admission controller).
 //!
-//! The token is never logged or shown (`Debug` redacts it). Answers are bounded (1 MiB)
+//! Tokens, service-account JWTs and secret ids are never logged or shown (`Debug` redacts
+//! the token). Answers are bounded (1 MiB)
 //! and every request has a timeout.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::Value;
 
 use crate::crypto::{HashAlgorithm, KeyAlgorithm, PublicKey};
+use crate::policy::keysource::KmsAuth;
 
 /// Largest Vault answer read.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -66,6 +71,8 @@ pub struct VaultConfig {
     /// The transit mount path (`TRANSIT_SECRET_ENGINE_PATH`).
     pub transit_path: String,
     pub timeout: Duration,
+    /// A login method (a policy's `spec.kms.auth`); `None`: [`VaultConfig::token`].
+    pub auth: Option<KmsAuth>,
 }
 
 impl std::fmt::Debug for VaultConfig {
@@ -76,6 +83,7 @@ impl std::fmt::Debug for VaultConfig {
             .field("namespace", &self.namespace)
             .field("ca_cert", &self.ca_cert)
             .field("transit_path", &self.transit_path)
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -86,10 +94,19 @@ impl VaultConfig {
     /// # Errors
     /// [`VaultError::Config`] when `VAULT_ADDR` is unset or no token can be found.
     pub fn from_env() -> Result<Self, VaultError> {
+        Self::from_env_with(None)
+    }
+
+    /// [`VaultConfig::from_env`], logging in with `auth` when given (no token needed then).
+    ///
+    /// # Errors
+    /// As [`VaultConfig::from_env`].
+    pub fn from_env_with(auth: Option<KmsAuth>) -> Result<Self, VaultError> {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
         let addr =
             var("VAULT_ADDR").ok_or_else(|| VaultError::Config("VAULT_ADDR is not set".into()))?;
         let token = match var("VAULT_TOKEN") {
+            _ if auth.is_some() => String::new(),
             Some(t) => t,
             None => {
                 let file = std::env::var_os("HOME")
@@ -109,13 +126,15 @@ impl VaultConfig {
                     })?
             }
         };
-        Self::new(
+        let mut config = Self::new(
             &addr,
             token,
             var("VAULT_NAMESPACE"),
             var("VAULT_CACERT").map(PathBuf::from),
             var("TRANSIT_SECRET_ENGINE_PATH").as_deref(),
-        )
+        )?;
+        config.auth = auth;
+        Ok(config)
     }
 
     /// # Errors
@@ -157,6 +176,7 @@ impl VaultConfig {
             ca_cert,
             transit_path,
             timeout: Duration::from_secs(30),
+            auth: None,
         })
     }
 }
@@ -227,6 +247,54 @@ fn vault_hash_name(h: HashAlgorithm) -> &'static str {
 pub struct Vault {
     client: reqwest::Client,
     config: VaultConfig,
+    /// The token a login gave (with [`VaultConfig::auth`]).
+    session: tokio::sync::Mutex<Option<Session>>,
+}
+
+/// A token from a login, and when to renew it.
+struct Session {
+    token: String,
+    /// Until when it is used (its expiry less a margin); `None`: a token without a TTL.
+    expires: Option<Instant>,
+    renew_at: Option<Instant>,
+    renewable: bool,
+}
+
+/// A token this close to its expiry (at most a tenth of its TTL) is not used: a new one
+/// is got first.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
+/// Largest service-account token or secret id file read.
+const MAX_CREDENTIAL_BYTES: u64 = 64 * 1024;
+
+impl Session {
+    /// From the `auth` object of a login or renewal answer.
+    fn from_auth(auth: &Value) -> Option<Self> {
+        let token = auth.get("client_token")?.as_str()?.to_string();
+        if token.is_empty() || token.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+            return None;
+        }
+        let lease = auth
+            .get("lease_duration")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let now = Instant::now();
+        let (expires, renew_at) = if lease == 0 {
+            (None, None)
+        } else {
+            // not used in its last moments (a request must not arrive after its expiry)
+            let lease = Duration::from_secs(lease);
+            (
+                now.checked_add(lease - EXPIRY_MARGIN.min(lease / 10)),
+                now.checked_add(lease * 2 / 3),
+            )
+        };
+        Some(Self {
+            token,
+            expires,
+            renew_at,
+            renewable: auth.get("renewable").and_then(Value::as_bool) == Some(true),
+        })
+    }
 }
 
 impl std::fmt::Debug for Vault {
@@ -271,7 +339,11 @@ impl Vault {
         let client = b
             .build()
             .map_err(|e| VaultError::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { client, config })
+        Ok(Self {
+            client,
+            config,
+            session: tokio::sync::Mutex::new(None),
+        })
     }
 
     pub fn config(&self) -> &VaultConfig {
@@ -285,7 +357,8 @@ impl Vault {
         )
     }
 
-    /// Sends a request and returns the JSON answer's `data`.
+    /// Sends a transit request and returns the JSON answer's `data`. With a login method,
+    /// a 403 (the token revoked or expired early) logs in again once and retries.
     async fn call(
         &self,
         method: reqwest::Method,
@@ -293,11 +366,136 @@ impl Vault {
         body: Option<Value>,
         what: &str,
     ) -> Result<Value, VaultError> {
+        let url = self.url(path);
+        let mut retried = false;
+        loop {
+            let token = self.token().await?;
+            match self
+                .send(method.clone(), &url, body.clone(), what, Some(&token))
+                .await
+            {
+                Err(VaultError::Status { status: 403, .. })
+                    if self.config.auth.is_some() && !retried =>
+                {
+                    retried = true;
+                    *self.session.lock().await = None;
+                }
+                r => return r.map(|json| json.get("data").cloned().unwrap_or(Value::Null)),
+            }
+        }
+    }
+
+    /// The token to send: the configured one, or the login's — renewed once two thirds of
+    /// its TTL have passed, got again by logging in when it cannot be renewed or expired.
+    async fn token(&self) -> Result<String, VaultError> {
+        let Some(auth) = &self.config.auth else {
+            return Ok(self.config.token.clone());
+        };
+        let mut session = self.session.lock().await;
+        let now = Instant::now();
+        if let Some(cur) = session.as_ref() {
+            let usable = cur.expires.is_none_or(|e| now < e);
+            if !usable {
+                *session = None;
+            } else if cur.renewable && cur.renew_at.is_some_and(|r| now >= r) {
+                let url = format!("{}/v1/auth/token/renew-self", self.config.addr);
+                let renewed = self
+                    .send(
+                        reqwest::Method::POST,
+                        &url,
+                        Some(serde_json::json!({})),
+                        "renewing the Vault token",
+                        Some(&cur.token),
+                    )
+                    .await;
+                *session = match renewed
+                    .ok()
+                    .and_then(|j| j.get("auth").and_then(Session::from_auth))
+                {
+                    Some(s) => Some(s),
+                    None => {
+                        tracing::debug!("the Vault token could not be renewed; logging in again");
+                        None
+                    }
+                };
+            }
+        }
+        if session.is_none() {
+            *session = Some(self.login(auth).await?);
+        }
+        Ok(session
+            .as_ref()
+            .map(|s| s.token.clone())
+            .unwrap_or_default())
+    }
+
+    /// Logs in with the configured method.
+    async fn login(&self, auth: &KmsAuth) -> Result<Session, VaultError> {
+        let read = |path: &std::path::Path, what: &str| {
+            crate::base::files::read_regular_string(path, MAX_CREDENTIAL_BYTES)
+                .map(|t| t.trim().to_string())
+                .map_err(|e| {
+                    VaultError::Config(format!(
+                        "cannot read the {what} {}: {}",
+                        path.display(),
+                        crate::base::error::chain(&e)
+                    ))
+                })
+        };
+        let (mount, body, what) = match auth {
+            KmsAuth::Kubernetes {
+                role,
+                mount_path,
+                token_path,
+            } => (
+                mount_path,
+                serde_json::json!({
+                    "role": role,
+                    "jwt": read(token_path, "service-account token")?,
+                }),
+                format!("logging in with Kubernetes auth (role {role:?})"),
+            ),
+            KmsAuth::AppRole {
+                role_id,
+                secret_id_file,
+                mount_path,
+            } => (
+                mount_path,
+                serde_json::json!({
+                    "role_id": role_id,
+                    "secret_id": read(secret_id_file, "AppRole secret id")?,
+                }),
+                "logging in with AppRole".to_string(),
+            ),
+        };
+        let url = format!("{}/v1/auth/{mount}/login", self.config.addr);
+        let json = self
+            .send(reqwest::Method::POST, &url, Some(body), &what, None)
+            .await?;
+        json.get("auth")
+            .and_then(Session::from_auth)
+            .ok_or_else(|| VaultError::Malformed {
+                what,
+                message: "no client token".into(),
+            })
+    }
+
+    /// Sends one request (with `token`, if any); the whole JSON answer.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+        what: &str,
+        token: Option<&str>,
+    ) -> Result<Value, VaultError> {
         let mut req = self
             .client
-            .request(method, self.url(path))
-            .header("X-Vault-Token", &self.config.token)
+            .request(method, url)
             .header("X-Vault-Request", "true");
+        if let Some(t) = token {
+            req = req.header("X-Vault-Token", t);
+        }
         if let Some(ns) = &self.config.namespace {
             req = req.header("X-Vault-Namespace", ns);
         }
@@ -344,11 +542,10 @@ impl Vault {
                 message,
             });
         }
-        let json = json.ok_or_else(|| VaultError::Malformed {
+        json.ok_or_else(|| VaultError::Malformed {
             what: what.into(),
             message: "not JSON".into(),
-        })?;
-        Ok(json.get("data").cloned().unwrap_or(Value::Null))
+        })
     }
 
     /// The key's type and the public keys of the versions that may verify.

@@ -144,6 +144,17 @@ pub fn matches(policies: &[Policy], name: &str) -> Vec<PolicyMatch> {
                         .map(|a| {
                             let who = match &a.kind {
                                 AttestorKind::Key(k) => format!("key sha256:{}", k.fingerprint()),
+                                AttestorKind::Kms(cell) => match cell.current() {
+                                    Ok(keys) => format!(
+                                        "key {} ({})",
+                                        cell.uri,
+                                        keys.iter()
+                                            .map(|k| format!("sha256:{}", k.fingerprint()))
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    ),
+                                    Err(why) => format!("key {} (unavailable: {why})", cell.uri),
+                                },
                                 AttestorKind::Keyless(id) => {
                                     format!("keyless issuer {} subject {}", id.issuer, id.subject)
                                 }

@@ -512,6 +512,7 @@ fn verify_images(
         unmatched: options.unmatched.unwrap_or(Unmatched::Allow),
         rules: vec![r],
         extra_image_paths: Vec::new(),
+        kms: None,
     };
     if images_empty {
         cx.report(

@@ -288,6 +288,7 @@ pub(super) fn document(
                     attestations: atts,
                 }],
                 extra_image_paths: Vec::new(),
+                kms: None,
             },
         })
         .collect()

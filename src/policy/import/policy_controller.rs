@@ -389,6 +389,7 @@ pub(super) fn document(
                 attestations: (!attestations.is_empty()).then_some(attestations),
             }],
             extra_image_paths: Vec::new(),
+            kms: None,
         },
     }])
 }
