@@ -725,15 +725,15 @@ fn entry_attestors(v: &Value, at: &str, offset: usize, cx: &mut Cx) -> Vec<Attes
         let at = o.at("keys");
         let mut k = Obj::new(keys, &at, cx);
         let pems = k.str("publicKeys", cx);
+        let kms = k
+            .str("kms", cx)
+            .and_then(|uri| super::kms_key(uri, &k.at("kms"), cx));
         k.notes(
             Level::Dropped,
-            &[
-                ("kms", "KMS keys are not translated by this version"),
-                (
-                    "secret",
-                    "write the Secret as publicKeys: k8s://NAMESPACE/NAME (cosign.pub)",
-                ),
-            ],
+            &[(
+                "secret",
+                "write the Secret as publicKeys: k8s://NAMESPACE/NAME (cosign.pub)",
+            )],
             cx,
         );
         k.sha256_only("signatureAlgorithm", cx);
@@ -756,6 +756,7 @@ fn entry_attestors(v: &Value, at: &str, offset: usize, cx: &mut Cx) -> Vec<Attes
         if let Some(p) = pems {
             out.extend(public_keys(p, &format!("{at}.publicKeys"), cx));
         }
+        out.extend(kms.map(key_attestor));
     }
     if let Some(kl) = o.get("keyless") {
         let at = o.at("keyless");

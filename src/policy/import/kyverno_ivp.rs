@@ -19,8 +19,7 @@ use serde_json::Value;
 use super::patterns::{self, Translated};
 use super::{Cx, Imported, Level, Obj, Options, slug};
 use crate::policy::{
-    AttestationSpec, AttestorSpec, ImagePolicySpec, KeySpec, Mode, RuleSpec, SignaturesSpec,
-    Unmatched,
+    AttestationSpec, AttestorSpec, ImagePolicySpec, Mode, RuleSpec, SignaturesSpec, Unmatched,
 };
 
 pub(super) fn document(
@@ -353,13 +352,10 @@ fn attestor(v: &Value, at: &str, cx: &mut Cx) -> Option<(String, AttestorSpec)> 
         let mut keys = super::cosign_key(k, &c.at("key"), cx);
         if keys.len() > 1 {
             cx.report(&c.at("key.data"), Level::Dropped, "one key per attestor");
-        } else if let Some(pem) = keys.pop() {
+        } else if let Some(key) = keys.pop() {
             out = Some(AttestorSpec {
                 name: slug(&name),
-                key: Some(KeySpec {
-                    path: None,
-                    pem: Some(pem),
-                }),
+                key: Some(key),
                 keyless: None,
                 trusted_root: None,
                 ignore_tlog: None,

@@ -381,13 +381,17 @@ pub(crate) fn spec_of<'a>(doc: &'a Value, cx: &mut Cx) -> &'a Value {
 }
 
 /// A cosign `key:` as policy-controller and ImageValidatingPolicy write it (`data`, `kms`,
-/// `secretRef`, `hashAlgorithm`): the PEM keys of `data`; the rest reported.
-pub(crate) fn cosign_key(v: &Value, at: &str, cx: &mut Cx) -> Vec<String> {
+/// `secretRef`, `hashAlgorithm`): the PEM keys of `data` and a `hashivault://` `kms` key;
+/// the rest reported.
+pub(crate) fn cosign_key(v: &Value, at: &str, cx: &mut Cx) -> Vec<crate::policy::KeySpec> {
     let mut o = Obj::new(v, at, cx);
     let mut keys = Vec::new();
     if let Some(data) = o.str("data", cx) {
         match split_pem(data) {
-            Ok(k) => keys = k,
+            Ok(k) => keys.extend(k.into_iter().map(|pem| crate::policy::KeySpec {
+                path: None,
+                pem: Some(pem),
+            })),
             Err(e) => cx.report(
                 &o.at("data"),
                 Level::Dropped,
@@ -395,20 +399,43 @@ pub(crate) fn cosign_key(v: &Value, at: &str, cx: &mut Cx) -> Vec<String> {
             ),
         }
     }
+    if let Some(uri) = o.str("kms", cx) {
+        keys.extend(kms_key(uri, &o.at("kms"), cx));
+    }
     o.notes(
         Level::Dropped,
-        &[
-            ("kms", "KMS keys are not translated by this version"),
-            (
-                "secretRef",
-                "a key in a Secret: write it as key: {path: k8s://NAMESPACE/NAME}",
-            ),
-        ],
+        &[(
+            "secretRef",
+            "a key in a Secret: write it as key: {path: k8s://NAMESPACE/NAME}",
+        )],
         cx,
     );
     o.sha256_only("hashAlgorithm", cx);
     o.finish(cx);
     keys
+}
+
+/// A cosign KMS key URI as a key path: `hashivault://NAME` translates (read with sealgate's
+/// own `VAULT_*` configuration, as the source tool reads its own); another scheme is
+/// reported.
+pub(crate) fn kms_key(uri: &str, at: &str, cx: &mut Cx) -> Option<crate::policy::KeySpec> {
+    use crate::policy::keysource::KeySource;
+    let uri = uri.trim();
+    match KeySource::parse(uri, std::path::Path::new(".")) {
+        Ok(KeySource::Kms(_)) => Some(crate::policy::KeySpec {
+            path: Some(uri.to_string()),
+            pem: None,
+        }),
+        Ok(_) | Err(_) => {
+            let shown: String = uri.chars().take(60).collect();
+            cx.report(
+                at,
+                Level::Dropped,
+                format!("{shown:?}: only hashivault:// key manager keys are supported"),
+            );
+            None
+        }
+    }
 }
 
 /// A cosign identity (`issuer`, `subject`, `issuerRegExp`, `subjectRegExp`, as

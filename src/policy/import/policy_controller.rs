@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::patterns::{self, Translated};
 use super::{Cx, Imported, Level, Obj, Options, slug};
 use crate::policy::{
-    AttestationSpec, AttestorSpec, ImagePolicySpec, KeySpec, Mode, RuleSpec, SignaturesSpec,
+    AttestationSpec, AttestorSpec, ImagePolicySpec, Mode, RuleSpec, SignaturesSpec,
     TrustedRootSpec, Unmatched,
 };
 
@@ -162,13 +162,10 @@ pub(super) fn document(
             so.finish(cx);
         }
         if let Some(k) = o.get("key") {
-            for pem in super::cosign_key(k, &o.at("key"), cx) {
+            for key in super::cosign_key(k, &o.at("key"), cx) {
                 attestors.push(AttestorSpec {
                     name: String::new(),
-                    key: Some(KeySpec {
-                        path: None,
-                        pem: Some(pem),
-                    }),
+                    key: Some(key),
                     keyless: None,
                     trusted_root: None,
                     ignore_tlog: None,

@@ -513,6 +513,43 @@ fn kyverno_keyless_regexes_and_secret_keys() {
     );
 }
 
+#[test]
+fn vault_transit_keys_translate_as_key_paths_from_kyverno_and_policy_controller() {
+    // Kyverno: keys.kms with cosign's hashivault:// URI
+    let text = kyverno_doc(
+        "- imageReferences: ['ghcr.io/acme/*']\n  attestors:\n  - entries:\n    \
+         - keys:\n        kms: hashivault://release\n        rekor: {ignoreTlog: true}\n",
+    );
+    let out = run(Source::Kyverno, &text);
+    assert!(!out.dropped(), "{:?}", out.findings);
+    let s = out.policies[0].spec.rules[0].signatures.as_ref().unwrap();
+    assert_eq!(
+        s.attestors[0].key.as_ref().unwrap().path.as_deref(),
+        Some("hashivault://release")
+    );
+    // policy-controller: key.kms
+    let out = run(
+        Source::PolicyController,
+        &pc_doc("- name: vault\n  key:\n    kms: hashivault://release\n"),
+    );
+    assert!(!out.dropped(), "{:?}", out.findings);
+    let s = out.policies[0].spec.rules[0].signatures.as_ref().unwrap();
+    assert_eq!(
+        s.attestors[0].key.as_ref().unwrap().path.as_deref(),
+        Some("hashivault://release")
+    );
+    // other key managers: reported at their path, not guessed
+    let out = run(
+        Source::PolicyController,
+        &pc_doc("- name: aws\n  key:\n    kms: awskms:///alias/release\n"),
+    );
+    assert!(
+        levels(&out, Level::Dropped).contains(&"spec.authorities[0].key.kms".to_string()),
+        "{:?}",
+        out.findings
+    );
+}
+
 fn ivp(attestors: &str, validations: &str) -> String {
     format!(
         "apiVersion: policies.kyverno.io/v1alpha1\nkind: ImageValidatingPolicy\nmetadata: {{name: ivp}}\n\
