@@ -365,28 +365,49 @@ async fn policies_follow_the_cluster_without_a_restart_and_denials_publish_event
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let s = server.lock().unwrap();
-    // denials: team-a (no policy), team-c (unsigned), team-a (broken); the dry run none
-    let reasons: Vec<(&str, &str)> = s
-        .events
-        .iter()
-        .map(|e| {
-            (
-                e["regarding"]["namespace"].as_str().unwrap(),
-                e["reason"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        reasons,
-        [
-            ("team-a", "NoPolicyMatch"),
-            ("team-c", "NoSignature"),
-            ("team-a", "PolicyUnavailable")
-        ]
+    {
+        let s = server.lock().unwrap();
+        // denials: team-a (no policy), team-c (unsigned), team-a (broken); the dry run none
+        let reasons: Vec<(&str, &str)> = s
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e["regarding"]["namespace"].as_str().unwrap(),
+                    e["reason"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("team-a", "NoPolicyMatch"),
+                ("team-c", "NoSignature"),
+                ("team-a", "PolicyUnavailable")
+            ]
+        );
+        assert!(s.unexpected.is_empty(), "{:?}", s.unexpected);
+    }
+
+    // a ClusterImagePolicy naming a Vault transit key the webhook cannot read (no Vault
+    // configured here): not loaded, so every namespace it covers is denied, naming why
+    let mut vault = cluster_policy("vault");
+    vault["spec"]["rules"][0]["signatures"]["attestors"][0]["key"]["path"] =
+        json!("hashivault://ci");
+    server.lock().unwrap().add("clusterimagepolicies", vault);
+    until("the unreadable key", || {
+        policies.current().is_some_and(|p| p.broken().len() == 2)
+    })
+    .await;
+    let r = ask(review("team-b", &image, true)).await;
+    assert_eq!(r["allowed"], false, "{r}");
+    let message = r["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("PolicyUnavailable")
+            && message.contains("ClusterImagePolicy vault: hashivault://ci")
+            && message.contains("VAULT_ADDR"),
+        "{message}"
     );
-    assert!(s.unexpected.is_empty(), "{:?}", s.unexpected);
-    drop(s);
     watch.abort();
     api.abort();
 }

@@ -76,8 +76,12 @@ pub async fn compile(
         .await
         {
             // hashivault:// keys read now (a refusal: the policy is not loaded)
+            // (only a ClusterImagePolicy may name one)
             Ok((p, _)) => match crate::edge::kms::activate(std::slice::from_ref(&p)).await {
                 Ok(()) => Ok(p),
+                Err(crate::edge::kms::KmsError::InPolicy { error, .. }) => {
+                    Err(format!("ClusterImagePolicy {name}: {error}"))
+                }
                 Err(e) => Err(format!("ClusterImagePolicy {name}: {e}")),
             },
             Err(e) => Err(e.to_string()),
