@@ -397,6 +397,52 @@ async fn vault_is_configured_as_cosign_users_configure_it() {
     );
 }
 
+/// `sealgate sign --key hashivault://ci IMAGE` (the transit key exists), asserted to pass.
+fn sign_with_transit(bao: &Bao, reg: &TestRegistry, image: &str) {
+    let r = run(bao
+        .sealgate()
+        .args([
+            "sign",
+            "--key",
+            "hashivault://ci",
+            "--insecure-registry",
+            &reg.addr,
+        ])
+        .arg(image));
+    assert_eq!(r.code, 0, "{r}");
+}
+
+/// The transit key `ci` created (its public key in `dir/vault.pub`), `kms/app:v1` pushed and
+/// signed with it: the image's reference.
+async fn transit_signed_app(bao: &Bao, reg: &TestRegistry, dir: &std::path::Path) -> String {
+    let r = bao.generate("ci", &dir.join("vault"));
+    assert_eq!(r.code, 0, "{r}");
+    push_image(&oci(), reg, "kms/app", "v1").await;
+    let image = reg.reference("kms/app", "v1");
+    sign_with_transit(bao, reg, &image);
+    image
+}
+
+/// `sealgate check MANIFESTS --policy POLICY -o json` with Vault's address but no token at
+/// all (none in the environment, no `~/.vault-token`): only a policy's login can read keys.
+fn check_without_token(
+    bao: &Bao,
+    reg: &TestRegistry,
+    home: &std::path::Path,
+    manifests: &std::path::Path,
+    policy: &std::path::Path,
+) -> Run {
+    run(sealgate()
+        .env("VAULT_ADDR", &bao.addr)
+        .env_remove("VAULT_TOKEN")
+        .env("HOME", home)
+        .arg("check")
+        .arg(manifests)
+        .arg("--policy")
+        .arg(policy)
+        .args(["-o", "json", "--insecure-registry", &reg.addr]))
+}
+
 /// A policy naming `hashivault://ci` in the image rule and, for the SBOM, as attestor.
 fn vault_policy(dir: &std::path::Path) -> std::path::PathBuf {
     let p = dir.join("vault-policy.yaml");
@@ -415,19 +461,7 @@ async fn check_verifies_with_every_live_version_of_a_transit_key_named_in_the_po
     let dir = tempfile::tempdir().unwrap();
     let r = bao.generate("ci", &dir.path().join("vault"));
     assert_eq!(r.code, 0, "{r}");
-    let sign = |image: &str| {
-        let r = run(bao
-            .sealgate()
-            .args([
-                "sign",
-                "--key",
-                "hashivault://ci",
-                "--insecure-registry",
-                &reg.addr,
-            ])
-            .arg(image));
-        assert_eq!(r.code, 0, "{r}");
-    };
+    let sign = |image: &str| sign_with_transit(&bao, &reg, image);
     // "old" is signed by version 1, "new" by version 2 (after a rotation)
     push_image(&oci(), &reg, "kms/old", "v1").await;
     push_image(&oci(), &reg, "kms/new", "v1").await;
@@ -615,17 +649,7 @@ async fn a_gate_whose_policy_names_a_transit_key_promotes_and_blocks_without_vau
     bao.ok(&["write", "-f", "transit/keys/ci", "type=ecdsa-p256"]);
     let w = common::gate::World::builder().start().await;
     // the world's image signed by the transit key too; the policy trusts only the transit key
-    let r = run(bao
-        .sealgate()
-        .args([
-            "sign",
-            "--key",
-            "hashivault://ci",
-            "--insecure-registry",
-            &w.reg.addr,
-        ])
-        .arg(&w.signed));
-    assert_eq!(r.code, 0, "{r}");
+    sign_with_transit(&bao, &w.reg, &w.signed);
     std::fs::rename(vault_policy(w.dir.path()), w.path("policy.yaml")).unwrap();
     let addr = bao.addr.clone();
 
@@ -706,37 +730,13 @@ async fn a_policy_logs_in_with_approle_instead_of_a_token() {
     let bao = Bao::start();
     let reg = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
-    let r = bao.generate("ci", &dir.path().join("vault"));
-    assert_eq!(r.code, 0, "{r}");
-    push_image(&oci(), &reg, "kms/app", "v1").await;
-    let image = reg.reference("kms/app", "v1");
-    let r = run(bao
-        .sealgate()
-        .args([
-            "sign",
-            "--key",
-            "hashivault://ci",
-            "--insecure-registry",
-            &reg.addr,
-        ])
-        .arg(&image));
-    assert_eq!(r.code, 0, "{r}");
+    let image = transit_signed_app(&bao, &reg, dir.path()).await;
     let (role_id, secret_id) = approle(&bao, dir.path(), "1h", 0);
     let policy = approle_policy(dir.path(), &role_id, &secret_id);
     let manifests = dir.path().join("m");
     write_deployment(&manifests, "a.yaml", &[&image]);
     // no VAULT_TOKEN and no ~/.vault-token: only the AppRole login can read the key
-    let check = || {
-        run(sealgate()
-            .env("VAULT_ADDR", &bao.addr)
-            .env_remove("VAULT_TOKEN")
-            .env("HOME", dir.path())
-            .arg("check")
-            .arg(&manifests)
-            .arg("--policy")
-            .arg(&policy)
-            .args(["-o", "json", "--insecure-registry", &reg.addr]))
-    };
+    let check = || check_without_token(&bao, &reg, dir.path(), &manifests, &policy);
     let r = check();
     assert_eq!(r.code, 0, "{r}");
     assert_eq!(r.json()["images"][0]["verdict"], "pass", "{r}");
@@ -820,21 +820,7 @@ async fn a_policy_logs_in_with_the_service_account_token_through_kubernetes_auth
     let bao = Bao::start();
     let reg = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
-    let r = bao.generate("ci", &dir.path().join("vault"));
-    assert_eq!(r.code, 0, "{r}");
-    push_image(&oci(), &reg, "kms/app", "v1").await;
-    let image = reg.reference("kms/app", "v1");
-    let r = run(bao
-        .sealgate()
-        .args([
-            "sign",
-            "--key",
-            "hashivault://ci",
-            "--insecure-registry",
-            &reg.addr,
-        ])
-        .arg(&image));
-    assert_eq!(r.code, 0, "{r}");
+    let image = transit_signed_app(&bao, &reg, dir.path()).await;
 
     // OpenBao's kubernetes auth method, reviewing tokens with the API-server stand-in
     let jwt = service_account_jwt("sealgate", "controller", "4f1c-uid");
@@ -881,17 +867,8 @@ async fn a_policy_logs_in_with_the_service_account_token_through_kubernetes_auth
     };
     let manifests = dir.path().join("m");
     write_deployment(&manifests, "a.yaml", &[&image]);
-    let check = |policy: &std::path::Path| {
-        run(sealgate()
-            .env("VAULT_ADDR", &bao.addr)
-            .env_remove("VAULT_TOKEN")
-            .env("HOME", dir.path())
-            .arg("check")
-            .arg(&manifests)
-            .arg("--policy")
-            .arg(policy)
-            .args(["-o", "json", "--insecure-registry", &reg.addr]))
-    };
+    let check =
+        |policy: &std::path::Path| check_without_token(&bao, &reg, dir.path(), &manifests, policy);
     let r = check(&with_role("sealgate"));
     assert_eq!(r.code, 0, "{r}\n{:?}", reviewer.reviews.lock().unwrap());
     assert_eq!(r.json()["images"][0]["verdict"], "pass", "{r}");
@@ -907,4 +884,196 @@ async fn a_policy_logs_in_with_the_service_account_token_through_kubernetes_auth
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("Kubernetes auth"), "{r}");
     assert!(!r.stderr.contains(&jwt) && !r.stdout.contains(&jwt), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_kms_keys_sign_and_verify_by_their_cosign_uri() {
+    use common::moto::{ACCESS_KEY, Moto, SECRET_KEY};
+    let moto = Moto::start();
+    let reg = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let uri = moto.uri("alias/release");
+
+    // generate-key-pair --kms creates an ECC_NIST_P256 key with the alias (as cosign does);
+    // public-key prints the same key
+    let r = run(moto
+        .sealgate()
+        .args(["generate-key-pair", "--kms", &uri, "--output-key-prefix"])
+        .arg(dir.path().join("aws")));
+    assert_eq!(r.code, 0, "{r}");
+    let public = std::fs::read_to_string(dir.path().join("aws.pub")).unwrap();
+    // the key by its alias, its ARN (the region taken from it) and its key id
+    let arn = r
+        .stderr
+        .split(['(', ')'])
+        .find(|s| s.starts_with("arn:aws:kms:us-east-1:"))
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
+    let key_id = arn.rsplit('/').next().unwrap().to_string();
+    for (key, region) in [
+        ("alias/release", "us-east-1"),
+        (arn.as_str(), "eu-north-1"),
+        (key_id.as_str(), "us-east-1"),
+    ] {
+        let r = run(moto.sealgate().env("AWS_REGION", region).args([
+            "public-key",
+            "--key",
+            &moto.uri(key),
+        ]));
+        assert_eq!(r.code, 0, "{key}: {r}");
+        assert_eq!(r.stdout.trim(), public.trim(), "{key}");
+    }
+
+    // sign: a cosign .sig layer whose signature openssl verifies with the exported key
+    let digest = push_image(&oci(), &reg, "kms/aws", "v1").await;
+    let image = reg.reference("kms/aws", "v1");
+    let r = run(moto
+        .sealgate()
+        .args(["sign", "--key", &uri, "--insecure-registry", &reg.addr])
+        .arg(&image));
+    assert_eq!(r.code, 0, "{r}");
+    assert!(!r.stderr.contains(SECRET_KEY), "{r}");
+    let (payload, sig) = signature_layer(&reg, "kms/aws", &digest).await;
+    assert!(payload.len() <= 4096, "signed as RAW");
+    assert!(openssl_verifies(dir.path(), &public, &payload, &sig));
+
+    // attest: a small statement is signed RAW and verifies; one above KMS's 4,096-byte RAW
+    // limit is sent as DIGEST, which moto (unlike KMS) hashes again — the signature that
+    // comes back does not verify, and sealgate refuses it (exit 1, as a failed attest)
+    let attest = |components: usize| {
+        let sbom = dir.path().join(format!("sbom-{components}.json"));
+        let list: Vec<String> = (0..components)
+            .map(|i| format!(r#"{{"type":"library","name":"component-{i}","version":"1.0.{i}"}}"#))
+            .collect();
+        std::fs::write(
+            &sbom,
+            format!(
+                r#"{{"bomFormat":"CycloneDX","specVersion":"1.5","metadata":{{"timestamp":"2026-01-01T00:00:00Z"}},"components":[{}]}}"#,
+                list.join(",")
+            ),
+        )
+        .unwrap();
+        run(moto
+            .sealgate()
+            .args([
+                "attest",
+                "--key",
+                &uri,
+                "--type",
+                "cyclonedx",
+                "--predicate",
+            ])
+            .arg(&sbom)
+            .args(["--insecure-registry", &reg.addr])
+            .arg(&image))
+    };
+    let r = attest(1);
+    assert_eq!(r.code, 0, "{r}");
+    let r = attest(200);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("does not verify"), "{r}");
+
+    // check with a policy naming the KMS key
+    let policy = vault_policy(dir.path());
+    let text = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(&policy, text.replace("hashivault://ci", &uri)).unwrap();
+    let manifests = dir.path().join("m");
+    write_deployment(&manifests, "a.yaml", &[&image]);
+    let check = |c: &mut Command| {
+        run(c
+            .arg("check")
+            .arg(&manifests)
+            .arg("--policy")
+            .arg(&policy)
+            .args(["-o", "json", "--insecure-registry", &reg.addr]))
+    };
+    let verdict = |r: &Run| {
+        let j = r.json();
+        let i = &j["images"][0];
+        format!(
+            "{} {}",
+            i["verdict"].as_str().unwrap_or("-"),
+            i["reasons"][0]["code"].as_str().unwrap_or("-")
+        )
+    };
+    let r = check(&mut moto.sealgate());
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(verdict(&r), "pass -", "{r}");
+
+    // credentials as AWS users keep them: no variables, only the shared credentials file
+    // (a profile) — or web identity (EKS IRSA: the token exchanged with STS)
+    let no_keys = |c: &mut Command| {
+        c.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("HOME", dir.path());
+    };
+    let creds = dir.path().join("credentials");
+    std::fs::write(
+        &creds,
+        format!("[default]\naws_access_key_id = x\n\n[ci]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"),
+    )
+    .unwrap();
+    let mut c = moto.sealgate();
+    no_keys(&mut c);
+    c.env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+        .env("AWS_PROFILE", "ci");
+    let r = check(&mut c);
+    assert_eq!((r.code, verdict(&r)), (0, "pass -".to_string()), "{r}");
+    let token = dir.path().join("web-identity-token");
+    std::fs::write(&token, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln").unwrap();
+    let mut c = moto.sealgate();
+    no_keys(&mut c);
+    c.env("AWS_WEB_IDENTITY_TOKEN_FILE", &token)
+        .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/sealgate")
+        .env("AWS_ENDPOINT_URL_STS", format!("https://{}", moto.host));
+    let r = check(&mut c);
+    assert_eq!((r.code, verdict(&r)), (0, "pass -".to_string()), "{r}");
+    assert!(!r.stderr.contains("eyJhbGci"), "{r}");
+
+    // no credentials at all: exit 2 saying what to set
+    let mut c = moto.sealgate();
+    no_keys(&mut c);
+    let r = check(&mut c);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr.contains("no AWS credentials") && r.stderr.contains(&uri),
+        "{r}"
+    );
+    // a key KMS does not have: exit 2 naming it and KMS's answer
+    std::fs::write(
+        &policy,
+        text.replace("hashivault://ci", &moto.uri("alias/absent")),
+    )
+    .unwrap();
+    let r = check(&mut moto.sealgate());
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr.contains("alias/absent") && r.stderr.contains("NotFoundException"),
+        "{r}"
+    );
+    std::fs::write(&policy, text.replace("hashivault://ci", &uri)).unwrap();
+
+    // access keys AWS does not know: exit 2 with KMS's answer, the secret never shown
+    let strict = Moto::start_checking_credentials();
+    let r = run(strict
+        .sealgate()
+        .args(["public-key", "--key", &strict.uri("alias/release")]));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr.contains("403")
+            && r.stderr
+                .contains("security token included in the request is invalid"),
+        "{r}"
+    );
+    assert!(!r.stderr.contains(SECRET_KEY), "{r}");
+
+    // KMS gone: the image cannot be checked — KeyUnavailable, never a pass
+    let mut gone = moto.sealgate();
+    let ca = dir.path().join("moto-ca.pem");
+    std::fs::copy(&moto.ca, &ca).unwrap();
+    gone.env("AWS_CA_BUNDLE", &ca);
+    drop(moto);
+    let r = check(&mut gone);
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(verdict(&r), "unverifiable KeyUnavailable", "{r}");
 }

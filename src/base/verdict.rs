@@ -47,9 +47,9 @@ pub enum ReasonCode {
     /// Admission only: a policy that applies to the object could not be loaded (an invalid
     /// `ImagePolicy`, a Secret it names is missing), so nothing in its scope is admitted.
     PolicyUnavailable,
-    /// A key manager key (`hashivault://`) a rule's attestor names could not be read (the key
-    /// manager is unreachable and the keys last read have expired), so the signatures it
-    /// would verify could not be checked.
+    /// A key manager key (`hashivault://`, `awskms://`) a rule's attestor names could not
+    /// be read (the key manager is unreachable and the keys last read have expired), so the
+    /// signatures it would verify could not be checked.
     KeyUnavailable,
 }
 

@@ -91,16 +91,20 @@ fn write_new(path: &Path, data: &[u8], mode: u32, force: bool) -> anyhow::Result
     Ok(())
 }
 
+/// A runtime for one key manager call of a command that runs none yet.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 /// Runs `f` with a Vault client configured from the environment.
 fn with_vault<T>(
     f: impl AsyncFnOnce(&sealgate::edge::kms::vault::Vault) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let vault = sealgate::edge::kms::vault::Vault::from_env().map_err(|e| vault_error(&e))?;
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?
-        .block_on(f(&vault))
+    runtime()?.block_on(f(&vault))
 }
 
 fn vault_error(e: &sealgate::edge::kms::vault::VaultError) -> anyhow::Error {
@@ -119,9 +123,36 @@ fn kms_key(value: &str) -> anyhow::Result<Option<sealgate::edge::kms::KmsUri>> {
 pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let pub_path = with_ext(&args.output_key_prefix, "pub");
     if let Some(kms) = &args.kms {
-        let Some(sealgate::edge::kms::KmsUri::HashiVault { key: name }) = kms_key(kms)? else {
-            bail!("--kms {kms:?} is not a key manager key (hashivault://NAME)");
+        let uri = match kms_key(kms)? {
+            Some(uri) => uri,
+            None => bail!(
+                "--kms {kms:?} is not a key manager key (hashivault://NAME, awskms:///alias/NAME)"
+            ),
         };
+        if !args.force && pub_path.exists() {
+            bail!(
+                "{} already exists (use --force to overwrite)",
+                pub_path.display()
+            );
+        }
+        let sealgate::edge::kms::KmsUri::HashiVault { key: name } = &uri else {
+            // an AWS KMS key: ECC_NIST_P256 with the alias, as cosign creates it
+            let sealgate::edge::kms::KmsUri::AwsKms { endpoint, key } = &uri else {
+                unreachable!("two key managers")
+            };
+            let kms = sealgate::edge::kms::aws::AwsKms::from_env(endpoint.as_deref(), key)
+                .map_err(|e| anyhow::anyhow!("{uri}: {}", sealgate::base::error::chain(&e)))?;
+            let (public, arn) = runtime()?
+                .block_on(kms.create_alias_key())
+                .map_err(|e| anyhow::anyhow!("{uri}: {}", sealgate::base::error::chain(&e)))?;
+            write_new(&pub_path, public.to_pem().as_bytes(), 0o644, args.force)?;
+            eprintln!(
+                "KMS key {uri} ({arn}) is in AWS KMS; public key written to {}",
+                pub_path.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        };
+        let name = name.clone();
         if !args.force && pub_path.exists() {
             bail!(
                 "{} already exists (use --force to overwrite)",
@@ -175,9 +206,10 @@ pub fn verification_keys(
     value: &str,
     what: &str,
 ) -> anyhow::Result<Vec<sealgate::crypto::PublicKey>> {
-    if let Some(sealgate::edge::kms::KmsUri::HashiVault { key: name }) = kms_key(value)? {
-        let key = with_vault(async |v| v.key(&name).await.map_err(|e| vault_error(&e)))?;
-        return Ok(key.versions.into_iter().rev().map(|v| v.key).collect());
+    if let Some(uri) = kms_key(value)? {
+        return runtime()?
+            .block_on(sealgate::edge::kms::verification_keys(&uri))
+            .map_err(|e| anyhow::anyhow!("{e}"));
     }
     let source = KeySource::parse(value, Path::new("."))
         .map_err(|e| anyhow::anyhow!(sealgate::base::error::chain(&e)))?;
@@ -192,12 +224,10 @@ pub fn verification_keys(
 /// The key `sign` and `attest` sign with: a transit key (`hashivault://NAME`, read from
 /// Vault when first used) or a key file as [`load_private_key`] reads it.
 pub fn load_signer(path: &Path) -> anyhow::Result<sealgate::edge::kms::Signer> {
-    use sealgate::edge::kms::{KmsUri, Signer, TransitSigner};
+    use sealgate::edge::kms::Signer;
     match kms_key(&path.to_string_lossy())? {
-        Some(KmsUri::HashiVault { key: name }) => {
-            let signer = TransitSigner::from_env(&name).map_err(|e| vault_error(&e))?;
-            Ok(Signer::Vault(Box::new(signer)))
-        }
+        Some(uri) => Signer::from_uri(&uri)
+            .map_err(|e| anyhow::anyhow!("{uri}: {}", sealgate::base::error::chain(&e))),
         None => Ok(Signer::Local(Box::new(load_private_key(path)?))),
     }
 }
@@ -238,11 +268,13 @@ pub fn load_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
 
 pub fn public_key(args: PublicKeyArgs) -> anyhow::Result<ExitCode> {
     let pem = match kms_key(&args.key.to_string_lossy())? {
-        Some(sealgate::edge::kms::KmsUri::HashiVault { key: name }) => {
-            let key = with_vault(async |v| v.key(&name).await.map_err(|e| vault_error(&e)))?;
-            key.latest()
-                .ok_or_else(|| anyhow::anyhow!("transit key {name:?} lists no newest version"))?
-                .key
+        // the newest transit version, or the KMS key
+        Some(uri) => {
+            let signer = sealgate::edge::kms::Signer::from_uri(&uri)
+                .map_err(|e| anyhow::anyhow!("{uri}: {}", sealgate::base::error::chain(&e)))?;
+            runtime()?
+                .block_on(signer.public_key())
+                .map_err(|e| anyhow::anyhow!("{uri}: {}", sealgate::base::error::chain(&e)))?
                 .to_pem()
         }
         None => load_private_key(&args.key)?.public_key().to_pem(),

@@ -1,8 +1,9 @@
 //! Where a key comes from, as cosign names it: inline PEM, a file path, `env://NAME` (the PEM in an
 //! environment variable, as CI secrets are usually exposed), `k8s://namespace/name` (a
 //! Kubernetes Secret with `cosign.pub` / `cosign.key` / `cosign.password`, as `cosign
-//! generate-key-pair k8s://…` writes it), or `hashivault://NAME` (a Vault transit key, used
-//! through [`crate::edge::kms`]; cosign's other KMS schemes are refused as not supported).
+//! generate-key-pair k8s://…` writes it), `hashivault://NAME` (a Vault transit key) or
+//! `awskms://[HOST:PORT]/KEY` (an AWS KMS key), used through [`crate::edge::kms`]; cosign's
+//! other KMS schemes are refused as not supported.
 //! Used by policy `key.path` and by `--key` flags.
 //! Reads happen once, at start-up: Secrets are fetched first
 //! ([`crate::edge::kube::fetch_secrets`]), then every reference resolves from memory
@@ -33,6 +34,12 @@ pub enum KeySource {
 pub enum KmsUri {
     /// `hashivault://NAME`: a Vault / OpenBao transit key.
     HashiVault { key: String },
+    /// `awskms://[HOST:PORT]/KEY`: an AWS KMS key — a key id, `alias/NAME`, or a key or
+    /// alias ARN — at an endpoint of its own when `HOST:PORT` is given.
+    AwsKms {
+        endpoint: Option<String>,
+        key: String,
+    },
 }
 
 /// How the edge logs in to the key manager for a policy's keys (`spec.kms.auth`); `None`
@@ -61,6 +68,9 @@ impl std::fmt::Display for KmsUri {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::HashiVault { key } => write!(f, "hashivault://{key}"),
+            Self::AwsKms { endpoint, key } => {
+                write!(f, "awskms://{}/{key}", endpoint.as_deref().unwrap_or(""))
+            }
         }
     }
 }
@@ -204,7 +214,30 @@ pub fn is_key_name(s: &str) -> bool {
 }
 
 /// Key manager schemes cosign knows that sealgate does not support (yet).
-const UNSUPPORTED_KMS: [&str; 4] = ["awskms://", "gcpkms://", "azurekms://", "gcp-kms://"];
+const UNSUPPORTED_KMS: [&str; 3] = ["gcpkms://", "azurekms://", "gcp-kms://"];
+
+/// `awskms://[HOST:PORT]/KEY` as cosign writes it: an endpoint of letters, digits, `.`, `-`
+/// and one `:PORT`; a key id, `alias/NAME` or ARN of the characters AWS allows.
+fn parse_awskms(rest: &str) -> Option<KmsUri> {
+    let (host, key) = rest.split_once('/')?;
+    let host_ok = host.len() <= 255
+        && host.split(':').count() <= 2
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+    let key_ok = !key.is_empty()
+        && key.len() <= 2048
+        && !key
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/' | b':' | b'.'));
+    (host_ok && key_ok).then(|| KmsUri::AwsKms {
+        endpoint: (!host.is_empty()).then(|| host.to_string()),
+        key: key.to_string(),
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeySourceError {
@@ -212,7 +245,7 @@ pub enum KeySourceError {
     Invalid(String),
     #[error("{0}")]
     NotAllowed(String),
-    #[error("{0}: this key manager is not supported yet (supported: hashivault://)")]
+    #[error("{0}: this key manager is not supported yet (supported: hashivault://, awskms://)")]
     KmsUnsupported(String),
     #[error(
         "{0}: keys in a key manager are not usable here yet (export the public key with sealgate public-key --key {0} and name that file)"
@@ -345,6 +378,9 @@ impl KeySource {
             return Ok(Self::Kms(KmsUri::HashiVault {
                 key: name.to_string(),
             }));
+        }
+        if let Some(rest) = s.strip_prefix("awskms://") {
+            return parse_awskms(rest).map(Self::Kms).ok_or_else(invalid);
         }
         if let Some(scheme) = UNSUPPORTED_KMS.iter().find(|p| s.starts_with(*p)) {
             return Err(KeySourceError::KmsUnsupported((*scheme).to_string()));
@@ -486,7 +522,6 @@ mod tests {
             "k8s://ns",
             "k8s:///x",
             "k8s://a/b/c",
-            "awskms://x",
             "hashivault://",
             "hashivault://a/b",
             "hashivault://..",
@@ -499,11 +534,38 @@ mod tests {
                 key: "cosign-key".into()
             })
         );
-        for later in [
-            "awskms:///alias/x",
-            "gcpkms://projects/p",
-            "azurekms://v.vault",
+        for (uri, endpoint, key) in [
+            ("awskms:///alias/release", None, "alias/release"),
+            (
+                "awskms:///arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab",
+                None,
+                "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab",
+            ),
+            (
+                "awskms://localhost:4566/1234abcd",
+                Some("localhost:4566"),
+                "1234abcd",
+            ),
         ] {
+            let parsed = KeySource::parse(uri, base).unwrap();
+            assert_eq!(
+                parsed,
+                KeySource::Kms(KmsUri::AwsKms {
+                    endpoint: endpoint.map(str::to_owned),
+                    key: key.into()
+                })
+            );
+            assert_eq!(parsed.kms().unwrap().to_string(), uri, "round trip");
+        }
+        for bad in [
+            "awskms://",
+            "awskms:///",
+            "awskms://h/../k",
+            "awskms://a b/k",
+        ] {
+            assert!(KeySource::parse(bad, base).is_err(), "{bad}");
+        }
+        for later in ["gcpkms://projects/p", "azurekms://v.vault"] {
             let e = KeySource::parse(later, base).unwrap_err();
             assert!(matches!(e, KeySourceError::KmsUnsupported(_)), "{later}");
             assert!(e.to_string().contains("not supported yet"), "{e}");

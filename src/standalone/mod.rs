@@ -52,13 +52,12 @@ fn summary_spec(
 ) -> Result<reconcile::SummarySpec, SetupError> {
     let bad = |m: String| SetupError::SummaryKey(format!("summary.key: {m}"));
     let attach = attach_store(c, registry)?;
-    if let Some(crate::edge::kms::KmsUri::HashiVault { key: name }) = c.key.kms() {
-        // a transit key: read from Vault when the first summary is signed
-        use crate::edge::kms::{Signer, TransitSigner};
-        let signer =
-            TransitSigner::from_env(name).map_err(|e| bad(crate::base::error::chain(&e)))?;
+    if let Some(uri) = c.key.kms() {
+        // a transit or KMS key: read when the first summary is signed
+        let signer = crate::edge::kms::Signer::from_uri(uri)
+            .map_err(|e| bad(crate::base::error::chain(&e)))?;
         return Ok(reconcile::SummarySpec {
-            key: Arc::new(Signer::Vault(Box::new(signer))),
+            key: Arc::new(signer),
             verifier_id: c.verifier_id.clone(),
             attach,
         });

@@ -7,6 +7,7 @@ pub mod bao;
 pub mod gate;
 pub mod git;
 pub mod gitsig;
+pub mod moto;
 pub mod proxy;
 
 use std::io::Write as _;

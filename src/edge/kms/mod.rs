@@ -1,11 +1,13 @@
 //! Key managers: keys that never leave a server, named as cosign names them.
 //!
 //! - [`vault`]: HashiCorp Vault / OpenBao transit keys (`hashivault://NAME`).
+//! - [`aws`]: AWS KMS keys (`awskms://[HOST:PORT]/KEY`).
 //!
 //! The URIs are parsed by the pure [`crate::policy::keysource`] (`KeySource::Kms`); this
 //! module talks to the servers. Policies name keys that verify: compiling leaves each one an
 //! unread [`KmsKeys`] cell, and [`activate`] reads them and keeps them fresh.
 
+pub mod aws;
 pub mod vault;
 
 pub use crate::policy::keysource::KmsUri;
@@ -16,6 +18,61 @@ use std::time::Duration;
 use crate::crypto::{PrivateKey, PublicKey};
 use crate::policy::Policy;
 use crate::policy::keysource::KmsKeys;
+
+/// Largest key manager answer read.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// A key manager's answer body, at most 1 MiB: `Ok(None)` when it is larger.
+pub(crate) async fn read_answer(
+    mut resp: reqwest::Response,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Ok(None);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some(bytes))
+}
+
+/// The HTTP client of a key manager: bounded timeouts, no redirects, sealgate's user agent,
+/// and the CA certificates of the file `ca` names (`(variable, path)`: `VAULT_CACERT`,
+/// `AWS_CA_BUNDLE`) trusted besides the system's.
+///
+/// # Errors
+/// What is wrong with the CA file, or why the client cannot be built.
+pub(crate) fn http_client(
+    timeout: Duration,
+    ca: Option<(&str, &std::path::Path)>,
+) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("sealgate/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some((var, path)) = ca {
+        let pem = crate::base::files::read_regular_string(path, 1024 * 1024).map_err(|e| {
+            format!(
+                "{var} {}: {}",
+                path.display(),
+                crate::base::error::chain(&e)
+            )
+        })?;
+        for c in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| format!("{var} {}: {e}", path.display()))?
+        {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// A key manager's error message as shown: at most 300 characters, no control characters.
+pub(crate) fn shown_message(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(300).collect()
+}
 
 /// How long public keys read from a key manager count when `SEALGATE_KMS_KEY_TTL` is unset.
 pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(300);
@@ -33,6 +90,8 @@ pub enum KmsError {
         uri: String,
         source: vault::VaultError,
     },
+    #[error("{uri}: {}", crate::base::error::chain(source))]
+    Aws { uri: String, source: aws::AwsError },
     /// The key of this policy could not be read.
     #[error("policy {policy}: {error}")]
     InPolicy {
@@ -77,12 +136,37 @@ pub async fn activate(policies: &[Policy]) -> Result<(), KmsError> {
         return Ok(());
     }
     let ttl = key_ttl()?;
-    // one client per login method (a policy's spec.kms.auth, else VAULT_TOKEN)
+    // Vault: one client per login method (a policy's spec.kms.auth, else VAULT_TOKEN)
     let mut by_auth: std::collections::BTreeMap<_, Vec<Arc<KmsKeys>>> = Default::default();
+    let mut on_aws: std::collections::BTreeMap<String, Vec<Arc<KmsKeys>>> = Default::default();
     for c in cells {
-        by_auth.entry(c.auth.clone()).or_default().push(c);
+        match &c.uri {
+            KmsUri::HashiVault { .. } => by_auth.entry(c.auth.clone()).or_default().push(c),
+            KmsUri::AwsKms { .. } => on_aws.entry(c.uri.to_string()).or_default().push(c),
+        }
     }
     let mut first_error = None;
+    // AWS KMS: one client per key
+    for (uri, cells) in on_aws {
+        let KmsUri::AwsKms { endpoint, key } = &cells[0].uri else {
+            continue;
+        };
+        let done = match aws::AwsKms::from_env(endpoint.as_deref(), key) {
+            Ok(kms) => {
+                keep(
+                    format!("aws|{uri}"),
+                    &cells,
+                    Reader::Aws(Arc::new(kms)),
+                    ttl,
+                )
+                .await
+            }
+            Err(source) => Err(KmsError::Aws { uri, source }),
+        };
+        if let Err(e) = done {
+            first_error.get_or_insert(e);
+        }
+    }
     for (auth, cells) in by_auth {
         let done = match vault::VaultConfig::from_env_with(auth).and_then(vault::Vault::new) {
             Ok(vault) => activate_with(&cells, Arc::new(vault), ttl).await,
@@ -98,13 +182,16 @@ pub async fn activate(policies: &[Policy]) -> Result<(), KmsError> {
     match first_error {
         None => Ok(()),
         // named with the policy whose key it is
-        Some(KmsError::Vault { uri, source }) => {
+        Some(error @ (KmsError::Vault { .. } | KmsError::Aws { .. })) => {
+            let uri = match &error {
+                KmsError::Vault { uri, .. } | KmsError::Aws { uri, .. } => uri.clone(),
+                _ => String::new(),
+            };
             let owner = policies.iter().find(|p| {
                 p.kms_keys()
                     .iter()
                     .any(|c| c.uri.to_string() == uri && !c.is_activated())
             });
-            let error = KmsError::Vault { uri, source };
             Err(match owner {
                 Some(p) => KmsError::InPolicy {
                     policy: p.name.clone(),
@@ -128,49 +215,123 @@ pub async fn activate_with(
 ) -> Result<(), KmsError> {
     let mut groups: std::collections::BTreeMap<String, Vec<Arc<KmsKeys>>> = Default::default();
     for c in cells.iter().filter(|c| !c.is_activated()) {
-        let KmsUri::HashiVault { key } = &c.uri;
-        groups.entry(key.clone()).or_default().push(c.clone());
+        if let KmsUri::HashiVault { key } = &c.uri {
+            groups.entry(key.clone()).or_default().push(c.clone());
+        }
     }
     let mut first_error = None;
     for (name, group) in groups {
-        let uri = group[0].uri.to_string();
         let c = vault.config();
         let id = format!(
-            "{}|{:?}|{}|{:?}|{name}",
+            "vault|{}|{:?}|{}|{:?}|{name}",
             c.addr, c.namespace, c.transit_path, c.auth
         );
-        if join(&id, &group) {
-            continue;
-        }
-        match read_keys(&vault, &name).await {
-            Ok(keys) => group.iter().for_each(|c| c.store(keys.clone(), ttl)),
-            Err(e) if unavailable(&e) => {
-                let why = crate::base::error::chain(&e);
-                tracing::warn!(key = %uri, error = %why, "cannot read the key manager's public keys; images it verifies are KeyUnavailable until it answers");
-                group.iter().for_each(|c| c.failed(why.clone()));
-            }
-            Err(source) => {
-                // not kept fresh: the next activation (the gate's next reconcile) asks again
-                let why = crate::base::error::chain(&source);
-                group.iter().for_each(|c| c.failed(why.clone()));
-                first_error.get_or_insert(KmsError::Vault { uri, source });
-                continue;
-            }
-        }
-        let fresh: Vec<Weak<KmsKeys>> = group
-            .iter()
-            .filter(|c| c.mark_activated())
-            .map(Arc::downgrade)
-            .collect();
-        if !fresh.is_empty() {
-            let kept = Arc::new(Kept {
-                cells: std::sync::Mutex::new(fresh),
-            });
-            registry().insert(id.clone(), Arc::downgrade(&kept));
-            tokio::spawn(refresh(kept, id, vault.clone(), name, uri, ttl));
+        let reader = Reader::Vault {
+            vault: vault.clone(),
+            name,
+        };
+        if let Err(e) = keep(id, &group, reader, ttl).await {
+            first_error.get_or_insert(e);
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Where one key's public keys are read from.
+enum Reader {
+    /// Every live version of the transit key `name`.
+    Vault {
+        vault: Arc<vault::Vault>,
+        name: String,
+    },
+    /// The KMS key's public key.
+    Aws(Arc<aws::AwsKms>),
+}
+
+/// A failed read: "not now" (unreachable, 5xx, throttled) or refused.
+enum ReadError {
+    Vault(vault::VaultError),
+    Aws(aws::AwsError),
+}
+
+impl ReadError {
+    fn unavailable(&self) -> bool {
+        match self {
+            Self::Vault(e) => unavailable(e),
+            Self::Aws(e) => e.is_unavailable(),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Self::Vault(e) => crate::base::error::chain(e),
+            Self::Aws(e) => crate::base::error::chain(e),
+        }
+    }
+
+    fn into_error(self, uri: String) -> KmsError {
+        match self {
+            Self::Vault(source) => KmsError::Vault { uri, source },
+            Self::Aws(source) => KmsError::Aws { uri, source },
+        }
+    }
+}
+
+impl Reader {
+    async fn read(&self) -> Result<Vec<PublicKey>, ReadError> {
+        match self {
+            Self::Vault { vault, name } => read_keys(vault, name).await.map_err(ReadError::Vault),
+            Self::Aws(kms) => kms
+                .public_key()
+                .await
+                .map(|k| vec![k])
+                .map_err(ReadError::Aws),
+        }
+    }
+}
+
+/// Reads one key for `group` (cells naming it) and keeps it fresh under `id` — or joins
+/// the refresher already keeping it.
+async fn keep(
+    id: String,
+    group: &[Arc<KmsKeys>],
+    reader: Reader,
+    ttl: Duration,
+) -> Result<(), KmsError> {
+    let Some(first) = group.first() else {
+        return Ok(());
+    };
+    let uri = first.uri.to_string();
+    if join(&id, group) {
+        return Ok(());
+    }
+    match reader.read().await {
+        Ok(keys) => group.iter().for_each(|c| c.store(keys.clone(), ttl)),
+        Err(e) if e.unavailable() => {
+            let why = e.text();
+            tracing::warn!(key = %uri, error = %why, "cannot read the key manager's public keys; images it verifies are KeyUnavailable until it answers");
+            group.iter().for_each(|c| c.failed(why.clone()));
+        }
+        Err(e) => {
+            // not kept fresh: the next activation (the gate's next reconcile) asks again
+            let why = e.text();
+            group.iter().for_each(|c| c.failed(why.clone()));
+            return Err(e.into_error(uri));
+        }
+    }
+    let fresh: Vec<Weak<KmsKeys>> = group
+        .iter()
+        .filter(|c| c.mark_activated())
+        .map(Arc::downgrade)
+        .collect();
+    if !fresh.is_empty() {
+        let kept = Arc::new(Kept {
+            cells: std::sync::Mutex::new(fresh),
+        });
+        registry().insert(id.clone(), Arc::downgrade(&kept));
+        tokio::spawn(refresh(kept, id, reader, uri, ttl));
+    }
+    Ok(())
 }
 
 /// The cells one refresher keeps fresh (one key of one Vault, one login).
@@ -252,14 +413,7 @@ async fn read_keys(vault: &vault::Vault, name: &str) -> Result<Vec<PublicKey>, v
         .collect())
 }
 
-async fn refresh(
-    kept: Arc<Kept>,
-    id: String,
-    vault: Arc<vault::Vault>,
-    name: String,
-    uri: String,
-    ttl: Duration,
-) {
+async fn refresh(kept: Arc<Kept>, id: String, reader: Reader, uri: String, ttl: Duration) {
     let every = (ttl / 2).max(Duration::from_millis(100));
     let mut wait = every;
     loop {
@@ -267,13 +421,13 @@ async fn refresh(
         let Some(live) = live_cells(&kept, &id) else {
             return;
         };
-        match read_keys(&vault, &name).await {
+        match reader.read().await {
             Ok(keys) => {
                 live.iter().for_each(|c| c.store(keys.clone(), ttl));
                 wait = every;
             }
             Err(e) => {
-                let why = crate::base::error::chain(&e);
+                let why = e.text();
                 tracing::warn!(key = %uri, error = %why, "cannot refresh the key manager's public keys; the ones read before count until their TTL runs out");
                 live.iter().for_each(|c| c.failed(why.clone()));
                 wait = every.min(RETRY);
@@ -288,6 +442,74 @@ pub enum Signer {
     Local(Box<PrivateKey>),
     /// A transit key.
     Vault(Box<TransitSigner>),
+    /// An AWS KMS key (its public key read on first use).
+    Aws(Box<AwsSigner>),
+}
+
+/// An AWS KMS key that signs, and its public key once read.
+#[derive(Debug)]
+pub struct AwsSigner {
+    kms: aws::AwsKms,
+    public: tokio::sync::Mutex<Option<PublicKey>>,
+}
+
+impl AwsSigner {
+    async fn public(&self) -> Result<PublicKey, aws::AwsError> {
+        let mut p = self.public.lock().await;
+        if let Some(k) = p.as_ref() {
+            return Ok(k.clone());
+        }
+        let k = self.kms.public_key().await?;
+        *p = Some(k.clone());
+        Ok(k)
+    }
+}
+
+impl Signer {
+    /// The signer of a key manager key, configured from the environment (Vault's or AWS's
+    /// variables); nothing is asked of the server yet.
+    ///
+    /// # Errors
+    /// [`SignerError`] for a configuration that cannot work (no address, no credentials).
+    pub fn from_uri(uri: &KmsUri) -> Result<Self, SignerError> {
+        Ok(match uri {
+            KmsUri::HashiVault { key } => Self::Vault(Box::new(TransitSigner::from_env(key)?)),
+            KmsUri::AwsKms { endpoint, key } => Self::Aws(Box::new(AwsSigner {
+                kms: aws::AwsKms::from_env(endpoint.as_deref(), key)?,
+                public: tokio::sync::Mutex::new(None),
+            })),
+        })
+    }
+}
+
+/// The public keys a signature by `uri` may verify with, now: every live transit version
+/// (newest first), or the KMS key's.
+///
+/// # Errors
+/// [`KmsError`] naming the key.
+pub async fn verification_keys(uri: &KmsUri) -> Result<Vec<PublicKey>, KmsError> {
+    let name = uri.to_string();
+    match uri {
+        KmsUri::HashiVault { key } => {
+            let vault = vault::Vault::from_env().map_err(|source| KmsError::Vault {
+                uri: name.clone(),
+                source,
+            })?;
+            let k = vault
+                .key(key)
+                .await
+                .map_err(|source| KmsError::Vault { uri: name, source })?;
+            Ok(k.versions.into_iter().rev().map(|v| v.key).collect())
+        }
+        KmsUri::AwsKms { endpoint, key } => {
+            let aws = |source| KmsError::Aws {
+                uri: name.clone(),
+                source,
+            };
+            let kms = aws::AwsKms::from_env(endpoint.as_deref(), key).map_err(aws)?;
+            Ok(vec![kms.public_key().await.map_err(aws)?])
+        }
+    }
 }
 
 /// A Vault client and the transit key it signs with: the key's versions are read on first
@@ -337,6 +559,8 @@ pub enum SignerError {
     Local(#[from] crate::crypto::KeyFileError),
     #[error(transparent)]
     Vault(#[from] vault::VaultError),
+    #[error(transparent)]
+    Aws(#[from] aws::AwsError),
     #[error("transit key {0:?} lists no newest version")]
     NoLatestVersion(String),
 }
@@ -357,6 +581,7 @@ impl Signer {
                     .map(|v| v.key.clone())
                     .ok_or_else(|| SignerError::NoLatestVersion(t.name.clone()))
             }
+            Self::Aws(a) => Ok(a.public().await?),
         }
     }
 
@@ -373,6 +598,10 @@ impl Signer {
                     return Err(SignerError::NoLatestVersion(t.name.clone()));
                 };
                 Ok(t.vault.sign_with(key, message).await?.0)
+            }
+            Self::Aws(a) => {
+                let public = a.public().await?;
+                Ok(a.kms.sign(&public, message).await?)
             }
         }
     }

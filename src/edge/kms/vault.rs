@@ -32,8 +32,6 @@ use serde_json::Value;
 use crate::crypto::{HashAlgorithm, KeyAlgorithm, PublicKey};
 use crate::policy::keysource::KmsAuth;
 
-/// Largest Vault answer read.
-const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// The transit mount when `TRANSIT_SECRET_ENGINE_PATH` is unset (cosign's default).
 pub const DEFAULT_TRANSIT_PATH: &str = "transit";
 
@@ -317,28 +315,11 @@ impl Vault {
     /// # Errors
     /// [`VaultError::Config`] when the CA file cannot be read or the client cannot be built.
     pub fn new(config: VaultConfig) -> Result<Self, VaultError> {
-        let mut b = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("sealgate/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(ca) = &config.ca_cert {
-            let pem = crate::base::files::read_regular_string(ca, 1024 * 1024).map_err(|e| {
-                VaultError::Config(format!(
-                    "VAULT_CACERT {}: {}",
-                    ca.display(),
-                    crate::base::error::chain(&e)
-                ))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|e| VaultError::Config(format!("VAULT_CACERT {}: {e}", ca.display())))?;
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
-        }
-        let client = b
-            .build()
-            .map_err(|e| VaultError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let client = super::http_client(
+            config.timeout,
+            config.ca_cert.as_deref().map(|p| ("VAULT_CACERT", p)),
+        )
+        .map_err(VaultError::Config)?;
         Ok(Self {
             client,
             config,
@@ -506,18 +487,15 @@ impl Vault {
             addr: self.config.addr.clone(),
             source,
         };
-        let mut resp = req.send().await.map_err(unreachable)?;
+        let resp = req.send().await.map_err(unreachable)?;
         let status = resp.status();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(VaultError::Malformed {
-                    what: what.into(),
-                    message: "the answer is larger than 1 MiB".into(),
-                });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = super::read_answer(resp)
+            .await
+            .map_err(unreachable)?
+            .ok_or_else(|| VaultError::Malformed {
+                what: what.into(),
+                message: "the answer is larger than 1 MiB".into(),
+            })?;
         let json: Option<Value> = serde_json::from_slice(&bytes).ok();
         if !status.is_success() {
             // Vault's {"errors": [...]}, bounded and without control characters
@@ -531,11 +509,8 @@ impl Vault {
                         .collect::<Vec<_>>()
                         .join("; ")
                 })
-                .unwrap_or_default()
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(300)
-                .collect();
+                .unwrap_or_default();
+            let message = super::shown_message(&message);
             return Err(VaultError::Status {
                 status: status.as_u16(),
                 what: what.into(),

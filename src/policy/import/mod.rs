@@ -381,7 +381,7 @@ pub(crate) fn spec_of<'a>(doc: &'a Value, cx: &mut Cx) -> &'a Value {
 }
 
 /// A cosign `key:` as policy-controller and ImageValidatingPolicy write it (`data`, `kms`,
-/// `secretRef`, `hashAlgorithm`): the PEM keys of `data` and a `hashivault://` `kms` key;
+/// `secretRef`, `hashAlgorithm`): the PEM keys of `data` and a supported `kms` key;
 /// the rest reported.
 pub(crate) fn cosign_key(v: &Value, at: &str, cx: &mut Cx) -> Vec<crate::policy::KeySpec> {
     let mut o = Obj::new(v, at, cx);
@@ -415,9 +415,9 @@ pub(crate) fn cosign_key(v: &Value, at: &str, cx: &mut Cx) -> Vec<crate::policy:
     keys
 }
 
-/// A cosign KMS key URI as a key path: `hashivault://NAME` translates (read with sealgate's
-/// own `VAULT_*` configuration, as the source tool reads its own); another scheme is
-/// reported.
+/// A cosign KMS key URI as a key path: `hashivault://NAME` and `awskms://…` translate (read
+/// with sealgate's own `VAULT_*` / `AWS_*` configuration, as the source tool reads its own);
+/// another scheme is reported.
 pub(crate) fn kms_key(uri: &str, at: &str, cx: &mut Cx) -> Option<crate::policy::KeySpec> {
     use crate::policy::keysource::KeySource;
     let uri = uri.trim();
@@ -431,7 +431,9 @@ pub(crate) fn kms_key(uri: &str, at: &str, cx: &mut Cx) -> Option<crate::policy:
             cx.report(
                 at,
                 Level::Dropped,
-                format!("{shown:?}: only hashivault:// key manager keys are supported"),
+                format!(
+                    "{shown:?}: only hashivault:// and awskms:// key manager keys are supported"
+                ),
             );
             None
         }

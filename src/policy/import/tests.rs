@@ -435,7 +435,7 @@ fn kyverno_what_does_not_translate_is_dropped_with_its_path() {
     // KMS key, attestation conditions, an unknown field, a Notary entry
     let text = kyverno_doc(&format!(
         "- imageReferences: ['ghcr.io/acme/*']\n  required: false\n  futureField: 1\n  attestors:\n  \
-         - entries:\n    - keys:\n        publicKeys: |-\n{}    - keys: {{kms: 'awskms:///arn'}}\n  \
+         - entries:\n    - keys:\n        publicKeys: |-\n{}    - keys: {{kms: 'gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k'}}\n  \
          attestations:\n  - predicateType: https://cyclonedx.org/bom\n    attestors:\n    - entries:\n{}\
          \x20   conditions:\n    - all: [{{key: a, operator: Equals, value: b}}]\n\
          - type: Notary\n  imageReferences: ['ghcr.io/acme/*']\n",
@@ -514,7 +514,7 @@ fn kyverno_keyless_regexes_and_secret_keys() {
 }
 
 #[test]
-fn vault_transit_keys_translate_as_key_paths_from_kyverno_and_policy_controller() {
+fn key_manager_keys_translate_as_key_paths_from_kyverno_and_policy_controller() {
     // Kyverno: keys.kms with cosign's hashivault:// URI
     let text = kyverno_doc(
         "- imageReferences: ['ghcr.io/acme/*']\n  attestors:\n  - entries:\n    \
@@ -527,22 +527,24 @@ fn vault_transit_keys_translate_as_key_paths_from_kyverno_and_policy_controller(
         s.attestors[0].key.as_ref().unwrap().path.as_deref(),
         Some("hashivault://release")
     );
-    // policy-controller: key.kms
-    let out = run(
-        Source::PolicyController,
-        &pc_doc("- name: vault\n  key:\n    kms: hashivault://release\n"),
-    );
-    assert!(!out.dropped(), "{:?}", out.findings);
-    let s = out.policies[0].spec.rules[0].signatures.as_ref().unwrap();
-    assert_eq!(
-        s.attestors[0].key.as_ref().unwrap().path.as_deref(),
-        Some("hashivault://release")
-    );
-    // other key managers: reported at their path, not guessed
-    let out = run(
-        Source::PolicyController,
-        &pc_doc("- name: aws\n  key:\n    kms: awskms:///alias/release\n"),
-    );
+    // policy-controller: key.kms, Vault or AWS KMS
+    let pc = |uri: &str| {
+        run(
+            Source::PolicyController,
+            &pc_doc(&format!("- name: km\n  key:\n    kms: {uri}\n")),
+        )
+    };
+    for uri in ["hashivault://release", "awskms:///alias/release"] {
+        let out = pc(uri);
+        assert!(!out.dropped(), "{:?}", out.findings);
+        let s = out.policies[0].spec.rules[0].signatures.as_ref().unwrap();
+        assert_eq!(
+            s.attestors[0].key.as_ref().unwrap().path.as_deref(),
+            Some(uri)
+        );
+    }
+    // key managers sealgate does not support are reported at their path
+    let out = pc("gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k");
     assert!(
         levels(&out, Level::Dropped).contains(&"spec.authorities[0].key.kms".to_string()),
         "{:?}",
