@@ -1077,3 +1077,70 @@ async fn aws_kms_keys_sign_and_verify_by_their_cosign_uri() {
     assert_eq!(r.code, 1, "{r}");
     assert_eq!(verdict(&r), "unverifiable KeyUnavailable", "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gate_signs_its_summaries_with_an_aws_kms_key_that_verify_promotion_checks() {
+    use common::moto::Moto;
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let uri = moto.uri("alias/gate");
+    let r = run(moto
+        .sealgate()
+        .args(["generate-key-pair", "--kms", &uri, "--output-key-prefix"])
+        .arg(dir.path().join("gate")));
+    assert_eq!(r.code, 0, "{r}");
+    let public = std::fs::read_to_string(dir.path().join("gate.pub")).unwrap();
+    let w = common::gate::World::builder()
+        .extra(&format!(
+            "metadata: {{name: prod}}\nsummary:\n  key: {uri}\n"
+        ))
+        .start()
+        .await;
+    let aws_env = |c: &mut Command| {
+        let m = moto.sealgate();
+        for (k, v) in m.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+    };
+    w.commit("v1");
+    let mut once = sealgate();
+    aws_env(&mut once);
+    let r = run(once
+        .args(["run", "--once", "--json", "--config"])
+        .arg(&w.config));
+    assert_eq!(r.code, 0, "{r}");
+    let head = w.deploy_head().expect("promoted");
+
+    // the note verifies with the KMS key named by its URI, and with the exported PEM
+    let verify = |key: &str| {
+        let mut c = sealgate();
+        aws_env(&mut c);
+        run(c
+            .arg("verify-promotion")
+            .arg("--repo")
+            .arg(&w.git.bare)
+            .args(["--key", key, "--ref", &head]))
+    };
+    let r = verify(&uri);
+    assert_eq!(r.code, 0, "{r}");
+    let pem = dir.path().join("gate.pub");
+    std::fs::write(&pem, &public).unwrap();
+    let r = verify(pem.to_str().unwrap());
+    assert_eq!(r.code, 0, "{r}");
+    // another KMS key does not
+    let r = run(moto
+        .sealgate()
+        .args([
+            "generate-key-pair",
+            "--kms",
+            &moto.uri("alias/other"),
+            "--output-key-prefix",
+        ])
+        .arg(dir.path().join("other")));
+    assert_eq!(r.code, 0, "{r}");
+    let r = verify(&moto.uri("alias/other"));
+    assert_eq!(r.code, 1, "{r}");
+}
