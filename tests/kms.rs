@@ -1025,10 +1025,18 @@ async fn aws_kms_keys_sign_and_verify_by_their_cosign_uri() {
     no_keys(&mut c);
     c.env("AWS_WEB_IDENTITY_TOKEN_FILE", &token)
         .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/sealgate")
-        .env("AWS_ENDPOINT_URL_STS", format!("https://{}", moto.host));
+        .env("AWS_ENDPOINT_URL_STS", format!("https://{}", moto.host))
+        // everything traced: the session token (in the SigV4 canonical request) is not
+        .env("SEALGATE_LOG", "trace");
     let r = check(&mut c);
     assert_eq!((r.code, verdict(&r)), (0, "pass -".to_string()), "{r}");
     assert!(!r.stderr.contains("eyJhbGci"), "{r}");
+    assert!(
+        !r.stderr
+            .to_ascii_lowercase()
+            .contains("x-amz-security-token"),
+        "{r}"
+    );
 
     // no credentials at all: exit 2 saying what to set
     let mut c = moto.sealgate();

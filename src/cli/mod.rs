@@ -79,6 +79,12 @@ fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SEALGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("sealgate={level}")));
+    // the SigV4 signer traces canonical requests, which carry AWS session tokens: never
+    // shown, whatever SEALGATE_LOG asks for
+    let filter = match "aws_sigv4=off".parse() {
+        Ok(d) => filter.add_directive(d),
+        Err(_) => filter,
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
