@@ -896,10 +896,7 @@ async fn aws_kms_keys_sign_and_verify_by_their_cosign_uri() {
 
     // generate-key-pair --kms creates an ECC_NIST_P256 key with the alias (as cosign does);
     // public-key prints the same key
-    let r = run(moto
-        .sealgate()
-        .args(["generate-key-pair", "--kms", &uri, "--output-key-prefix"])
-        .arg(dir.path().join("aws")));
+    let r = moto.generate(&uri, &dir.path().join("aws"));
     assert_eq!(r.code, 0, "{r}");
     let public = std::fs::read_to_string(dir.path().join("aws.pub")).unwrap();
     // the key by its alias, its ARN (the region taken from it) and its key id
@@ -1092,10 +1089,7 @@ async fn a_gate_signs_its_summaries_with_an_aws_kms_key_that_verify_promotion_ch
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let uri = moto.uri("alias/gate");
-    let r = run(moto
-        .sealgate()
-        .args(["generate-key-pair", "--kms", &uri, "--output-key-prefix"])
-        .arg(dir.path().join("gate")));
+    let r = moto.generate(&uri, &dir.path().join("gate"));
     assert_eq!(r.code, 0, "{r}");
     let public = std::fs::read_to_string(dir.path().join("gate.pub")).unwrap();
     let w = common::gate::World::builder()
@@ -1139,15 +1133,7 @@ async fn a_gate_signs_its_summaries_with_an_aws_kms_key_that_verify_promotion_ch
     let r = verify(pem.to_str().unwrap());
     assert_eq!(r.code, 0, "{r}");
     // another KMS key does not
-    let r = run(moto
-        .sealgate()
-        .args([
-            "generate-key-pair",
-            "--kms",
-            &moto.uri("alias/other"),
-            "--output-key-prefix",
-        ])
-        .arg(dir.path().join("other")));
+    let r = moto.generate(&moto.uri("alias/other"), &dir.path().join("other"));
     assert_eq!(r.code, 0, "{r}");
     let r = verify(&moto.uri("alias/other"));
     assert_eq!(r.code, 1, "{r}");

@@ -99,16 +99,39 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Runs `f` with a Vault client configured from the environment.
-fn with_vault<T>(
-    f: impl AsyncFnOnce(&sealgate::edge::kms::vault::Vault) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let vault = sealgate::edge::kms::vault::Vault::from_env().map_err(|e| vault_error(&e))?;
-    runtime()?.block_on(f(&vault))
-}
-
-fn vault_error(e: &sealgate::edge::kms::vault::VaultError) -> anyhow::Error {
-    anyhow::anyhow!(sealgate::base::error::chain(e))
+/// Creates the key `generate-key-pair --kms` names, as cosign does: an `ecdsa-p256` transit
+/// key, or an `ECC_NIST_P256` KMS key with its alias (existing ones are kept). Its public key
+/// (PEM) and what to tell the user.
+async fn create_kms_key(uri: &sealgate::edge::kms::KmsUri) -> Result<(String, String), String> {
+    use sealgate::base::error::chain;
+    use sealgate::edge::kms::{KmsUri, aws::AwsKms, vault::Vault};
+    match uri {
+        KmsUri::HashiVault { key: name } => {
+            let vault = Vault::from_env().map_err(|e| chain(&e))?;
+            let key = vault
+                .create_key(name, "ecdsa-p256")
+                .await
+                .map_err(|e| chain(&e))?;
+            let latest = key
+                .latest()
+                .ok_or_else(|| format!("transit key {name:?} lists no newest version"))?;
+            Ok((
+                latest.key.to_pem(),
+                format!(
+                    "Transit key {name} ({}, version {}) is in Vault",
+                    key.kind, latest.version
+                ),
+            ))
+        }
+        KmsUri::AwsKms { endpoint, key } => {
+            let kms = AwsKms::from_env(endpoint.as_deref(), key).map_err(|e| chain(&e))?;
+            let (public, arn) = kms.create_alias_key().await.map_err(|e| chain(&e))?;
+            Ok((
+                public.to_pem(),
+                format!("KMS key {uri} ({arn}) is in AWS KMS"),
+            ))
+        }
+    }
 }
 
 /// The KMS key a `--key`/`--kms` value names, or a usage error.
@@ -135,45 +158,11 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                 pub_path.display()
             );
         }
-        let sealgate::edge::kms::KmsUri::HashiVault { key: name } = &uri else {
-            // an AWS KMS key: ECC_NIST_P256 with the alias, as cosign creates it
-            let sealgate::edge::kms::KmsUri::AwsKms { endpoint, key } = &uri else {
-                unreachable!("two key managers")
-            };
-            let kms = sealgate::edge::kms::aws::AwsKms::from_env(endpoint.as_deref(), key)
-                .map_err(|e| anyhow::anyhow!("{uri}: {}", sealgate::base::error::chain(&e)))?;
-            let (public, arn) = runtime()?
-                .block_on(kms.create_alias_key())
-                .map_err(|e| anyhow::anyhow!("{uri}: {}", sealgate::base::error::chain(&e)))?;
-            write_new(&pub_path, public.to_pem().as_bytes(), 0o644, args.force)?;
-            eprintln!(
-                "KMS key {uri} ({arn}) is in AWS KMS; public key written to {}",
-                pub_path.display()
-            );
-            return Ok(ExitCode::SUCCESS);
-        };
-        let name = name.clone();
-        if !args.force && pub_path.exists() {
-            bail!(
-                "{} already exists (use --force to overwrite)",
-                pub_path.display()
-            );
-        }
-        let key = with_vault(async |v| {
-            v.create_key(&name, "ecdsa-p256")
-                .await
-                .map_err(|e| vault_error(&e))
-        })?;
-        let latest = key
-            .latest()
-            .ok_or_else(|| anyhow::anyhow!("transit key {name:?} lists no newest version"))?;
-        write_new(&pub_path, latest.key.to_pem().as_bytes(), 0o644, args.force)?;
-        eprintln!(
-            "Transit key {name} ({}, version {}) is in Vault; public key written to {}",
-            key.kind,
-            latest.version,
-            pub_path.display()
-        );
+        let (pem, what) = runtime()?
+            .block_on(create_kms_key(&uri))
+            .map_err(|e| anyhow::anyhow!("{uri}: {e}"))?;
+        write_new(&pub_path, pem.as_bytes(), 0o644, args.force)?;
+        eprintln!("{what}; public key written to {}", pub_path.display());
         return Ok(ExitCode::SUCCESS);
     }
     let key_path = with_ext(&args.output_key_prefix, "key");

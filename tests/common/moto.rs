@@ -102,6 +102,15 @@ impl Moto {
         format!("awskms://{}/{key}", self.host)
     }
 
+    /// `sealgate generate-key-pair --kms URI --output-key-prefix PREFIX`.
+    pub fn generate(&self, uri: &str, prefix: &std::path::Path) -> super::Run {
+        super::run(
+            self.sealgate()
+                .args(["generate-key-pair", "--kms", uri, "--output-key-prefix"])
+                .arg(prefix),
+        )
+    }
+
     /// `sealgate` with the environment an AWS user sets: access keys, region, the test CA;
     /// nothing from the machine's own AWS configuration.
     pub fn sealgate(&self) -> Command {

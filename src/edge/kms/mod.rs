@@ -183,14 +183,13 @@ pub async fn activate(policies: &[Policy]) -> Result<(), KmsError> {
         None => Ok(()),
         // named with the policy whose key it is
         Some(error @ (KmsError::Vault { .. } | KmsError::Aws { .. })) => {
-            let uri = match &error {
-                KmsError::Vault { uri, .. } | KmsError::Aws { uri, .. } => uri.clone(),
-                _ => String::new(),
+            let (KmsError::Vault { uri, .. } | KmsError::Aws { uri, .. }) = &error else {
+                return Err(error);
             };
             let owner = policies.iter().find(|p| {
                 p.kms_keys()
                     .iter()
-                    .any(|c| c.uri.to_string() == uri && !c.is_activated())
+                    .any(|c| c.uri.to_string() == *uri && !c.is_activated())
             });
             Err(match owner {
                 Some(p) => KmsError::InPolicy {
@@ -257,7 +256,7 @@ enum ReadError {
 impl ReadError {
     fn unavailable(&self) -> bool {
         match self {
-            Self::Vault(e) => unavailable(e),
+            Self::Vault(e) => e.is_unavailable(),
             Self::Aws(e) => e.is_unavailable(),
         }
     }
@@ -392,15 +391,6 @@ fn live_cells(kept: &Arc<Kept>, id: &str) -> Option<Vec<Arc<KmsKeys>>> {
         return None;
     }
     Some(held.iter().filter_map(Weak::upgrade).collect())
-}
-
-/// Whether a failed read means "not now" rather than "refused".
-fn unavailable(e: &vault::VaultError) -> bool {
-    match e {
-        vault::VaultError::Unreachable { .. } => true,
-        vault::VaultError::Status { status, .. } => *status >= 500 || *status == 429,
-        _ => false,
-    }
 }
 
 async fn read_keys(vault: &vault::Vault, name: &str) -> Result<Vec<PublicKey>, vault::VaultError> {

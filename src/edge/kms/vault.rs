@@ -57,6 +57,17 @@ pub enum VaultError {
     NotASigningKey(String, String),
 }
 
+impl VaultError {
+    /// "Not now" (unreachable, 5xx, 429) rather than "refused".
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
 /// Where Vault is and how to authenticate.
 #[derive(Clone)]
 pub struct VaultConfig {
