@@ -739,6 +739,20 @@ async fn a_blocked_image_applies_nothing_reports_once_and_keeps_the_last_good_re
         e.metric("sealgate_blocked_gates "),
         ["sealgate_blocked_gates 1"]
     );
+    // the page: blocked, the unsigned image with its reason and location, one applied and
+    // one blocked reconcile on the timeline, the apply in the history
+    let views = e.ctx.views();
+    let page = sealgate::serve::page::model::page(&views[0], sealgate::base::time::now());
+    assert_eq!(page.row.state, sealgate::serve::page::model::State::Blocked);
+    assert_eq!(page.images.len(), 1);
+    assert_eq!(page.images[0].reasons[0].code, "NoSignature");
+    assert_eq!(page.images[0].places[0].file, "web.yaml");
+    assert!(!page.images[0].places[0].pointer.is_empty());
+    let results: Vec<&str> = page.timeline.iter().map(|t| t.result.as_str()).collect();
+    assert_eq!(results, ["promoted", "blocked"]);
+    assert_eq!(page.promotions.len(), 1);
+    assert_eq!(page.promotions[0].revision, good);
+    assert_eq!(page.approve, None);
 
     // the same blocked revision again: verified again, but no status write, no second event
     let gate = e.gate().status(st2.clone()).build();
@@ -997,6 +1011,31 @@ async fn a_revision_waits_for_approval_of_exactly_the_verified_revision_then_app
     let (r, calls) = e.reconcile(&gate, script).await;
     assert_eq!(r.unwrap(), Action::requeue(INTERVAL));
     let st1 = written_status(&gate, &calls);
+    // the release manager's page of this replica: waiting, with the exact command
+    let views = e.ctx.views();
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].name, "team/web");
+    let page = sealgate::serve::page::model::page(&views[0], sealgate::base::time::now());
+    assert_eq!(
+        page.row.state,
+        sealgate::serve::page::model::State::AwaitingApproval
+    );
+    assert_eq!(
+        page.approve.as_deref(),
+        Some(format!("sealgate approve web -n team --revision {commit}").as_str())
+    );
+    assert_eq!(
+        page.pending.as_ref().map(|p| p.commit.as_str()),
+        Some(commit.as_str())
+    );
+    let html = sealgate::serve::page::render::gate(&page, "", "now");
+    assert!(html.contains("Waiting for approval"), "{html}");
+    let overview = sealgate::serve::page::render::overview(
+        &sealgate::serve::page::model::overview(&views, 0),
+        "",
+        "now",
+    );
+    assert!(overview.contains("href=\"/gates/team/web\""), "{overview}");
     let waiting = e.gate().approval().status(st1.clone()).build();
 
     // approving another revision is refused without a write

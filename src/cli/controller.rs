@@ -21,9 +21,11 @@ use sealgate::serve::metrics::Metrics;
 
 #[derive(Debug, Args)]
 pub struct ControllerArgs {
-    /// Address of /metrics, /healthz and /readyz.
+    /// Address of the page (/), /status, /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: String,
+    #[command(flatten)]
+    http: super::run::HttpArgs,
     /// Working directory for Git mirrors, checkouts and credentials.
     #[arg(long, default_value = "/var/lib/sealgate")]
     state_dir: PathBuf,
@@ -112,6 +114,10 @@ pub fn crdgen(args: CrdgenArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
+    if let Err(e) = args.http.settings() {
+        eprintln!("sealgate: error: {e:#}");
+        return Ok(ExitCode::from(2));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -220,7 +226,28 @@ async fn run_async(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         },
     ));
 
-    // HTTP: /metrics, /healthz, /readyz
+    // HTTP: the page and /status (behind the token, if any), /metrics, /healthz, /readyz
+    let http = args.http.settings()?;
+    let people = {
+        let (c1, c2) = (ctx.clone(), ctx.clone());
+        let gates: sealgate::serve::page::Gates = Arc::new(move || c1.views());
+        let status = axum::Router::new().route(
+            "/status",
+            axum::routing::get(move || {
+                let ctx = c2.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        controller_status(&ctx).to_string(),
+                    )
+                }
+            }),
+        );
+        sealgate::serve::page::mount(
+            status.merge(sealgate::serve::page::routes(gates, &http)),
+            &http,
+        )
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(&args.metrics_addr)
@@ -231,6 +258,7 @@ async fn run_async(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         let ready = ready.clone();
         let mut stop = stop_rx.clone();
         let app = axum::Router::new()
+            .merge(people)
             .route(
                 "/metrics",
                 axum::routing::get(move || {
@@ -401,6 +429,17 @@ async fn run_async(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         let _ = w.await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `GET /status` of the controller: every gate this replica reconciled, by
+/// `namespace/name`, with the same status as its `DeploymentGate`.
+fn controller_status(ctx: &Context) -> serde_json::Value {
+    let gates: Vec<serde_json::Value> = ctx
+        .views()
+        .into_iter()
+        .map(|g| serde_json::json!({"name": g.name, "status": g.status}))
+        .collect();
+    serde_json::json!({ "gates": gates })
 }
 
 async fn run_controller(

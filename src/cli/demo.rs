@@ -4,7 +4,8 @@
 //! (one signed), a Git repository of manifests and a gate config, then runs the gate
 //! through three revisions — all signed → promoted; an unsigned image added → blocked,
 //! the deploy branch unchanged; the image signed → promoted — printing the status after
-//! each step. `--keep` then serves `/status` and `/metrics` until Ctrl-C.
+//! each step. `--keep` then serves the release manager's page (`/`), `/status` and
+//! `/metrics` until Ctrl-C.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -271,7 +272,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     // 3. the image gets signed → promoted
     layout.sign(&key, "acme/worker", &worker)?;
+    let before = gate;
     let gate = load()?; // a fresh registry view: the layout changed on disk
+    gate.continue_journal(&before);
     let o3 = rt.block_on(gate.reconcile(sealgate::base::time::now()));
     show(
         "Revision 2 again, after CI signed the worker image",
@@ -306,7 +309,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.keep {
         let dir = tmp.keep();
         println!(
-            "\nFiles kept in {}. Serving http://{}/status and /metrics; Ctrl-C to stop.",
+            "\nFiles kept in {}.\nThe release manager's page: http://{}/ (also /status and /metrics); Ctrl-C to stop.",
             dir.display(),
             args.listen
         );
@@ -321,6 +324,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             metrics,
             webhook_secret: None,
             trigger: tx,
+            gates: Some({
+                let gate = gate.clone();
+                Arc::new(move || vec![gate.view()])
+            }),
+            http: Default::default(),
         };
         rt.block_on(async {
             let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -35,6 +35,41 @@ pub struct RunArgs {
     /// No logging on stderr.
     #[arg(short, long, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
+    #[command(flatten)]
+    http: HttpArgs,
+}
+
+/// How the page and `/status` are served (`sealgate run` and `sealgate controller`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct HttpArgs {
+    /// Links of the page start with this path (`/sealgate`), and the page and /status also
+    /// answer below it. Without it, a valid X-Forwarded-Prefix header decides per request.
+    #[arg(long, value_name = "PATH")]
+    pub http_path_prefix: Option<String>,
+    /// The page and /status need this token: `Authorization: Bearer TOKEN`, or basic auth
+    /// with it as the password. /metrics, /healthz and /readyz stay open.
+    #[arg(long, value_name = "FILE")]
+    pub http_auth_token_file: Option<PathBuf>,
+}
+
+impl HttpArgs {
+    /// The page's settings (the token file read now).
+    ///
+    /// # Errors
+    /// An invalid prefix or an unreadable / empty token file.
+    pub fn settings(&self) -> anyhow::Result<sealgate::serve::page::Settings> {
+        let prefix = match &self.http_path_prefix {
+            None => None,
+            Some(p) => Some(sealgate::serve::page::valid_prefix(p).with_context(|| {
+                format!("--http-path-prefix {p:?}: expected /segment[/segment…] of letters, digits, - . _ ~")
+            })?),
+        };
+        let token = match &self.http_auth_token_file {
+            None => None,
+            Some(f) => Some(sealgate::serve::page::read_token(f).map_err(anyhow::Error::msg)?),
+        };
+        Ok(sealgate::serve::page::Settings { prefix, token })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -45,6 +80,9 @@ pub struct StatusArgs {
     /// Print the raw JSON.
     #[arg(long)]
     json: bool,
+    /// Send this token (the gate's --http-auth-token-file) as a bearer token.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
 }
 
 /// A `flux get`-style table of a status document.
@@ -140,6 +178,13 @@ fn record(metrics: &Metrics, gate: &Gate, o: &Outcome, seconds: f64) {
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let fixed_now = now_of(&args.now)?;
+    let http = match args.http.settings() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("sealgate: error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let config = match sealgate::standalone::config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -193,7 +238,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Outcome::AwaitingApproval => ExitCode::from(3),
         });
     }
-    let result = rt.block_on(daemon(gate, metrics, fixed_now));
+    let result = rt.block_on(daemon(gate, metrics, fixed_now, http));
     rt.shutdown_background();
     result?;
     Ok(ExitCode::SUCCESS)
@@ -206,6 +251,7 @@ async fn daemon(
     gate: Arc<Gate>,
     metrics: Arc<Metrics>,
     fixed_now: Option<i64>,
+    http: sealgate::serve::page::Settings,
 ) -> anyhow::Result<()> {
     let cfg = &gate.config;
     let secret = match (&cfg.webhook_secret_env, &cfg.webhook_secret_file) {
@@ -234,12 +280,17 @@ async fn daemon(
         metrics: metrics.clone(),
         webhook_secret: secret.map(Arc::new),
         trigger: tx,
+        gates: Some({
+            let gate = gate.clone();
+            Arc::new(move || vec![gate.view()])
+        }),
+        http,
     };
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.listen))?;
     eprintln!(
-        "sealgate: gate {} → {} ({}); serving /status /metrics /healthz /readyz /hooks/git on http://{}",
+        "sealgate: gate {} → {} ({}); serving the page (/) /status /metrics /healthz /readyz /hooks/git on http://{}",
         cfg.source.url,
         cfg.promote.branch,
         cfg.source.git_ref,
@@ -325,11 +376,19 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let url = format!("{}/status", args.url.trim_end_matches('/'));
+    let token = match &args.token_file {
+        None => None,
+        Some(f) => Some(sealgate::serve::page::read_token(f).map_err(anyhow::Error::msg)?),
+    };
     let body = rt.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
-        let resp = client.get(&url).send().await?.error_for_status()?;
+        let mut req = client.get(&url);
+        if let Some(t) = &token {
+            req = req.bearer_auth(t.as_str());
+        }
+        let resp = req.send().await?.error_for_status()?;
         resp.text().await
     });
     let body = body.with_context(|| format!("GET {url}"))?;

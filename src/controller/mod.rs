@@ -121,6 +121,10 @@ struct Memory {
     blocked: bool,
     /// `k8s://` Secrets the gate's policies read last time (a change requeues the gate).
     secrets: Vec<(String, String)>,
+    /// What the release manager's page shows beside the status.
+    journal: Arc<std::sync::Mutex<crate::reconcile::journal::Journal>>,
+    /// The status of the last reconcile and whether the gate requires approvals (the page).
+    shown: Option<(crate::reconcile::GateStatus, bool)>,
 }
 
 impl Context {
@@ -192,6 +196,38 @@ impl Context {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut m)
+    }
+
+    /// Every gate this process reconciled, as the release manager's page shows it
+    /// (`namespace/name`; the approve command patches `spec.approvedRevision`).
+    pub fn views(&self) -> Vec<crate::serve::page::GateView> {
+        let m = self
+            .memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.iter()
+            .filter_map(|(key, mem)| {
+                let (status, approval) = mem.shown.clone()?;
+                let (ns, name) = key.split_once('/').unwrap_or(("default", key));
+                let (ns, name) = (ns.to_owned(), name.to_owned());
+                let approve: Option<crate::serve::page::model::ApproveCommand> =
+                    approval.then(|| {
+                        Arc::new(move |rev: &str| {
+                            format!("sealgate approve {name} -n {ns} --revision {rev}")
+                        }) as crate::serve::page::model::ApproveCommand
+                    });
+                Some(crate::serve::page::GateView {
+                    name: key.clone(),
+                    status,
+                    journal: mem
+                        .journal
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone(),
+                    approve,
+                })
+            })
+            .collect()
     }
 
     fn remember<T>(&self, key: &str, f: impl FnOnce(&mut Memory) -> T) -> T {
@@ -283,6 +319,7 @@ fn backoff(failures: u32) -> Duration {
 /// its objects).
 async fn cleanup(gate: Arc<DeploymentGate>, ctx: Arc<Context>) -> Result<Action, Error> {
     let Some(a) = &gate.spec.target.apply else {
+        ctx.remember_all(|m| m.remove(&key_of(&gate)));
         return Ok(Action::await_change());
     };
     let inventory = gate
@@ -358,6 +395,9 @@ async fn reconcile_gate(gate: Arc<DeploymentGate>, ctx: Arc<Context>) -> Result<
     let mut st = old.clone();
     st.observed_generation = gate.metadata.generation;
     let outcome = run(&gate, &ctx, &mut st, now).await;
+    ctx.remember(&key, |m| {
+        m.shown = Some((st.clone(), gate.spec.approval.required));
+    });
 
     let ns = gate.namespace().unwrap_or_default();
     if st != old {
@@ -915,6 +955,10 @@ struct GateDriver<'a> {
 impl Driver for GateDriver<'_> {
     fn registry(&self) -> &AnyRegistry {
         &self.ctx.registry
+    }
+
+    fn journal(&self) -> Option<Arc<std::sync::Mutex<crate::reconcile::journal::Journal>>> {
+        Some(self.ctx.remember(&self.key, |m| m.journal.clone()))
     }
 
     fn cache(&self) -> &Cache {

@@ -22,6 +22,7 @@
 //! once and both drivers run it. Scheduling, persistence, HTTP, metrics and kube-runtime
 //! wiring stay in the drivers.
 
+pub mod journal;
 pub mod status;
 
 use std::collections::BTreeMap;
@@ -294,6 +295,19 @@ pub trait Driver: Send + Sync {
     fn on_report(&self, _report: &Report) {}
     /// Hears the status between steps (live `/status`); the default ignores it.
     fn progress(&self, _st: &GateStatus) {}
+    /// Where the core keeps the gate's [`journal::Journal`] (the release manager's page);
+    /// `None` (the default) keeps none.
+    fn journal(&self) -> Option<Arc<std::sync::Mutex<journal::Journal>>> {
+        None
+    }
+}
+
+/// Runs `f` on the driver's journal, if it keeps one (a poisoned lock is taken over: the
+/// journal holds no invariant a panic could break).
+fn with_journal<D: Driver>(driver: &D, f: impl FnOnce(&mut journal::Journal)) {
+    if let Some(j) = driver.journal() {
+        f(&mut j.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
 }
 
 /// A revision's files (relative path → bytes, Git file mode), digest-pinned.
@@ -324,6 +338,7 @@ pub async fn reconcile<D: Driver>(
         &|rev: &str| driver.approve_hint(rev),
         &stamp,
     );
+    with_journal(driver, |j| j.record(now, &outcome, st));
     driver.progress(st);
     outcome
 }
@@ -411,14 +426,24 @@ pub async fn fetch_source<D: Driver>(
 ) -> Result<Fetched, Outcome> {
     let open = spec.source.open.clone();
     let git_ref = spec.source.git_ref.clone();
-    let fetched = blocking(
+    let (fetched, info) = blocking(
         &driver.git_busy(),
         &Reason::GitFetchFailed,
         spec.net_deadline(),
-        move || open()?.fetch(&git_ref),
+        move || {
+            let repo = open()?;
+            let fetched = repo.fetch(&git_ref)?;
+            let info = repo.commit_info(fetched.commit);
+            Ok((fetched, info))
+        },
     )
     .await?;
     let commit = fetched.commit.to_string();
+    with_journal(driver, |j| {
+        j.revision = info.map(|(author, time, message)| {
+            journal::RevisionInfo::new(&commit, &author, time, &message)
+        });
+    });
     st.last_attempted_revision = Some(commit.clone());
     st.force_push = fetched.force_pushed.then(|| {
         format!(
@@ -622,6 +647,9 @@ pub async fn verify_images<D: Driver>(
     )
     .await;
     driver.on_report(&report);
+    if let Some(commit) = &st.last_attempted_revision {
+        with_journal(driver, |j| j.set_images(commit, &report, checked.root()));
+    }
     st.images_total = report.images.len();
     st.images_blocked = report.images.iter().filter(|i| i.blocking).count();
     st.images = image_statuses(&report);

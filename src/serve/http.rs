@@ -7,6 +7,11 @@
 //! | `GET /healthz` | `200 ok` while the process serves |
 //! | `GET /readyz` | `200` once the first reconcile completed, `503` before |
 //! | `POST /hooks/git` | GitHub / GitLab push webhook, see [`router`] |
+//! | `GET /`, `/gates/<name>`, `/assets/…` | the release manager's page ([`crate::serve::page`]) |
+//!
+//! The page and `/status` honour [`AppState::http`] (path prefix, token); `/metrics`,
+//! the health probes and the webhook stay outside the token (the webhook has its own
+//! secret).
 //!
 //! Unknown paths answer 404 and a known path with another method 405.
 //! Nothing here logs a secret, a signature or a webhook body.
@@ -55,6 +60,10 @@ pub struct AppState {
     /// Where accepted push events go (the daemon reconciles at once).
     /// `try_send`: a full channel is fine (a reconcile is already pending).
     pub trigger: mpsc::Sender<Trigger>,
+    /// The gates the page shows; `None` serves no page.
+    pub gates: Option<crate::serve::page::Gates>,
+    /// Path prefix and token of the page and `/status`.
+    pub http: crate::serve::page::Settings,
 }
 
 // Hand-written so that the secret never reaches a log through `{:?}`.
@@ -97,8 +106,13 @@ pub struct Trigger {
 ///   object with optional string `ref` / `after` → 400;
 /// - trigger channel closed (the daemon loop is gone) → 503.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut people = Router::new()
         .route("/status", get(status))
+        .with_state(state.clone());
+    if let Some(gates) = &state.gates {
+        people = people.merge(crate::serve::page::routes(gates.clone(), &state.http));
+    }
+    let open = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -106,7 +120,10 @@ pub fn router(state: AppState) -> Router {
             "/hooks/git",
             post(git_hook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
         )
-        .with_state(state)
+        .with_state(state.clone());
+    Router::new()
+        .merge(crate::serve::page::mount(people, &state.http))
+        .merge(open)
 }
 
 /// Serves [`router`] on `listener` until `shutdown` resolves; then stops
@@ -341,7 +358,7 @@ fn github_signature_matches(secret: &[u8], body: &[u8], signature: &[u8]) -> boo
 
 /// `provided == secret` in constant time, whatever the lengths: both are
 /// MACed under the secret and the tags compared with `verify_slice`.
-fn token_matches(secret: &[u8], provided: &[u8]) -> bool {
+pub(crate) fn token_matches(secret: &[u8], provided: &[u8]) -> bool {
     let Ok(mac) = Hmac::<Sha256>::new_from_slice(secret) else {
         return false;
     };
@@ -449,6 +466,8 @@ mod tests {
                 metrics: Arc::new(Metrics::new()),
                 webhook_secret: secret.map(|s| Arc::new(s.to_owned())),
                 trigger: tx,
+                gates: None,
+                http: Default::default(),
             };
             let (stop, stopped) = oneshot::channel::<()>();
             let task = tokio::spawn(serve(listener, state.clone(), async move {
@@ -895,6 +914,8 @@ mod tests {
             metrics: Arc::default(),
             webhook_secret: Some(Arc::new("hunter2".to_owned())),
             trigger: tx,
+            gates: None,
+            http: Default::default(),
         };
         let text = format!("{state:?}");
         assert!(!text.contains("hunter2"), "{text}");

@@ -118,9 +118,12 @@ pub struct Gate {
     net_busy: Arc<AtomicBool>,
     /// `(verdict, reason)` counts of the last report (`sealgate_image_verdicts`).
     verdicts: Mutex<BTreeMap<(String, String), i64>>,
+    /// What the release manager's page shows beside the status.
+    journal: Arc<Mutex<crate::reconcile::journal::Journal>>,
 }
 
 fn located(url: &str, what: &str, path: &str) -> String {
+    let url = crate::reconcile::journal::redact_userinfo(url);
     if path.is_empty() {
         format!("{url} {what}")
     } else {
@@ -252,6 +255,7 @@ impl Gate {
             last_pass: Mutex::new(None),
             net_busy: Arc::new(AtomicBool::new(false)),
             verdicts: Mutex::new(BTreeMap::new()),
+            journal: Arc::default(),
         })
     }
 
@@ -278,6 +282,38 @@ impl Gate {
             .collect()
     }
 
+    /// Carries `other`'s journal (history, timeline) over to this gate: a gate rebuilt from
+    /// the same config (the demo, after its image store changed) keeps its history.
+    pub fn continue_journal(&self, other: &Gate) {
+        let j = other
+            .journal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        *self.journal.lock().unwrap_or_else(PoisonError::into_inner) = j;
+    }
+
+    /// The gate as the release manager's page shows it.
+    pub fn view(&self) -> crate::serve::page::GateView {
+        let url = self.config.source.url.clone();
+        let approve: Option<crate::serve::page::model::ApproveCommand> =
+            self.config.approval.required.then(|| {
+                Arc::new(move |rev: &str| {
+                    format!("sealgate approve --repo {url} --key ~/.ssh/id_ed25519 {rev}")
+                }) as crate::serve::page::model::ApproveCommand
+            });
+        crate::serve::page::GateView {
+            name: self.config.name.clone(),
+            status: self.status(),
+            journal: self
+                .journal
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            approve,
+        }
+    }
+
     /// One reconcile at instant `now` (seconds since the epoch). Updates the status.
     pub async fn reconcile(self: &Arc<Self>, now: i64) -> Outcome {
         let mut st = self.status();
@@ -291,6 +327,10 @@ impl Gate {
 impl Driver for Gate {
     fn registry(&self) -> &AnyRegistry {
         &self.registry
+    }
+
+    fn journal(&self) -> Option<Arc<Mutex<crate::reconcile::journal::Journal>>> {
+        Some(self.journal.clone())
     }
 
     fn cache(&self) -> &Cache {

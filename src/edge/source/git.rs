@@ -532,6 +532,20 @@ impl Repo {
             .map(|(sig, data)| (sig.to_vec(), data.to_vec()))
     }
 
+    /// Author (`Name <email>`), commit time (seconds since the epoch) and message of a
+    /// commit (lossy UTF-8).
+    pub fn commit_info(&self, commit: Oid) -> Option<(String, i64, String)> {
+        let c = self.repo.find_commit(commit).ok()?;
+        let author = c.author();
+        let who = format!(
+            "{} <{}>",
+            String::from_utf8_lossy(author.name_bytes()),
+            String::from_utf8_lossy(author.email_bytes())
+        );
+        let message = String::from_utf8_lossy(c.message_bytes()).into_owned();
+        Some((who, c.time().seconds(), message))
+    }
+
     /// Commit time (seconds since the epoch).
     pub fn commit_time(&self, commit: Oid) -> Option<i64> {
         self.repo
