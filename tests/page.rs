@@ -463,3 +463,61 @@ async fn the_page_and_status_need_the_token_and_links_follow_the_prefix() {
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("empty"), "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_keep_prints_the_page_url_and_serves_its_three_revisions() {
+    use std::io::BufRead as _;
+    let port = free_port();
+    let mut child = sealgate()
+        .args(["demo", "--keep", "--listen", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let want = format!("The release manager's page: http://127.0.0.1:{port}/");
+    let mut seen = Vec::new();
+    let mut kept = None;
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
+        if let Some(dir) = line.strip_prefix("Files kept in ") {
+            kept = Some(PathBuf::from(dir.trim_end_matches('.')));
+        }
+        let done = line.starts_with(&want);
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|l| l.starts_with(&want)), "{seen:#?}");
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("http://127.0.0.1:{port}{path}")).send();
+    let over = get("/").await.unwrap().text().await.unwrap();
+    assert!(over.contains("href=\"/gates/gate\""), "{over}");
+    assert!(over.contains("Ready"), "{over}");
+    let page = get("/gates/gate").await.unwrap().text().await.unwrap();
+    // the journal carried over the demo's rebuilt gate: promoted, blocked, promoted
+    assert!(
+        page.contains("Last 3 reconciles: 2 promoted, 1 blocked"),
+        "{page}"
+    );
+    assert_eq!(
+        page.matches("<td data-label=\"Revision\">").count(),
+        2,
+        "{page}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Some(dir) = kept {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -63,7 +63,7 @@ impl State {
     /// A text symbol shown beside the label (colour is never the only signal).
     pub fn icon(self) -> &'static str {
         match self {
-            Self::AwaitingApproval => "⏸",
+            Self::AwaitingApproval => "‖",
             Self::Blocked => "✗",
             Self::Stalled => "⚠",
             Self::Pending => "…",

@@ -444,9 +444,7 @@ mod tests {
         assert_eq!(over.matches("<script").count(), 1, "{over}");
         assert!(over.contains("<script src=\"/pre/assets/sealgate.js\" defer></script>"));
         assert!(
-            over.contains(
-                "href=\"/pre/gates/ns/%3Cscript%3Ealert%281%29%3C/script%3E%22%27%26\""
-            ),
+            over.contains("href=\"/pre/gates/ns/%3Cscript%3Ealert%281%29%3C/script%3E%22%27%26\""),
             "{over}"
         );
     }
