@@ -33,6 +33,8 @@
 //!   [`policy::digest`].
 //! - [`decision`]: plan → decide → pin plan over a snapshot and evidence (pure), and
 //!   [`decision::report`] (text, JSON, SARIF and JUnit renderings).
+//! - [`updates`]: image automation's pure half (update policies, tag selection, `$imagepolicy`
+//!   markers and their rewrite).
 //! - [`edge`]: everything that does I/O — [`edge::registry`] (HTTP or OCI layout, auth,
 //!   limits, digest re-checks, signature discovery), [`edge::verify`] (deduplicated
 //!   concurrent gathering, the evidence cache, and [`edge::verify::check`], the one check
@@ -69,6 +71,7 @@ pub mod sigstore;
 pub mod policy;
 
 pub mod decision;
+pub mod updates;
 
 pub mod edge;
 

@@ -144,6 +144,7 @@ impl GateBuilder {
             approved_revision: None,
             suspend: false,
             summary: None,
+            image_updates: None,
         };
         let mut g = DeploymentGate::new("web", spec);
         g.metadata.namespace = Some(NS.into());

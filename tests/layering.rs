@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u8)] = &[
     // rules, key references and the decision (pure)
     ("policy", 4),
     ("decision", 5),
+    ("updates", 5),
     // edges
     ("edge::source", 6),
     ("edge::target", 6),
@@ -56,6 +57,7 @@ const PURE: &[&str] = &[
     "sigstore",
     "policy",
     "decision",
+    "updates",
 ];
 const EDGES: &[&str] = &[
     "edge::registry",

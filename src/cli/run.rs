@@ -213,7 +213,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let gate = match Gate::with_secrets(config, Some(observer), &secrets) {
-        Ok(g) => Arc::new(g),
+        Ok(g) => {
+            g.use_metrics(metrics.clone());
+            Arc::new(g)
+        }
         Err(e) => {
             eprintln!("sealgate: error: {}", sealgate::base::error::chain(&e));
             return Ok(ExitCode::from(2));

@@ -197,6 +197,10 @@ pub struct DeploymentGateSpec {
     /// and the images with `attachToImages`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<SummarySpec>,
+    /// Verified image automation: new tags that pass the gate's policies are committed to
+    /// Git, pinned to the verified digest (docs/updates.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_updates: Option<crate::updates::ImageUpdatesSpec>,
 }
 
 pub use crate::edge::target::apply::{Inventory, InventoryEntry};

@@ -879,6 +879,17 @@ async fn run(
         Ok(s) => s,
         Err(o) => return early(st, o),
     };
+    let image_updates = match &spec.image_updates {
+        None => None,
+        Some(u) => match u.compile("spec.imageUpdates", |d| {
+            crate::base::time::parse_duration(d)
+                .ok()
+                .map(Duration::from_secs)
+        }) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => return early(st, failed(Reason::InvalidSpec, e.to_string())),
+        },
+    };
     let timeout = duration(spec.source.timeout.as_deref(), Duration::from_secs(60));
     let open: RepoOpener = {
         let (dir, url, auth) = (
@@ -930,6 +941,7 @@ async fn run(
         cache_ttl: ctx.options.cache_ttl,
         trust_field: "spec.source.verify",
         summary,
+        image_updates,
     };
     let driver = GateDriver {
         ctx,
@@ -959,6 +971,16 @@ impl Driver for GateDriver<'_> {
 
     fn journal(&self) -> Option<Arc<std::sync::Mutex<crate::reconcile::journal::Journal>>> {
         Some(self.ctx.remember(&self.key, |m| m.journal.clone()))
+    }
+
+    fn on_image_scan(
+        &self,
+        policies: &[crate::reconcile::status::ImageUpdateStatus],
+        scan: &crate::reconcile::updates::Scan,
+    ) {
+        if let Some(m) = &self.ctx.metrics {
+            m.image_scan(policies, scan);
+        }
     }
 
     fn cache(&self) -> &Cache {

@@ -206,6 +206,58 @@ pub fn pin_yaml(text: &str, edits: &[PinEdit]) -> Result<String, PinError> {
     Ok(out)
 }
 
+/// A value scalar of a YAML stream (mapping keys excluded) with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueScalar {
+    pub document: usize,
+    /// JSON pointer of the scalar in its document.
+    pub pointer: String,
+    pub value: String,
+    /// Byte span of the scalar in the text.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Every value scalar of every document, in text order (what [`pin_yaml`] can rewrite:
+/// give it the `document` and `pointer`).
+///
+/// # Errors
+/// [`PinError::ParseFailed`] for text that is not YAML.
+pub fn value_scalars(text: &str) -> Result<Vec<ValueScalar>, PinError> {
+    fn walk(node: &Node, document: usize, pointer: &str, out: &mut Vec<ValueScalar>) {
+        match &node.kind {
+            NodeKind::Scalar { value, .. } => out.push(ValueScalar {
+                document,
+                pointer: pointer.to_owned(),
+                value: value.clone(),
+                start: node.start,
+                end: node.end,
+            }),
+            NodeKind::Seq { items, .. } => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, document, &format!("{pointer}/{i}"), out);
+                }
+            }
+            NodeKind::Map { entries, .. } => {
+                for (k, v) in entries {
+                    if let NodeKind::Scalar { value: key, .. } = &k.kind {
+                        let token = key.replace('~', "~0").replace('/', "~1");
+                        walk(v, document, &format!("{pointer}/{token}"), out);
+                    }
+                }
+            }
+            NodeKind::Alias => {}
+        }
+    }
+    let (_, docs) = parse_documents(text, |_| true)?;
+    let mut out = Vec::new();
+    for (i, root) in &docs {
+        walk(root, *i, "", &mut out);
+    }
+    out.sort_by_key(|s| s.start);
+    Ok(out)
+}
+
 /// For a kustomization.yaml: sets `digest: <digest>` on `images:` entry `index` — replaces an existing
 /// digest value (keeping its quoting), or inserts a `digest:` line after the entry's last line, indented
 /// like the entry's keys (with the file's line ending). Flow-style lists and entries are refused.

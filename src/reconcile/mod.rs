@@ -6,6 +6,7 @@
 //! | step | function | conditions it owns |
 //! | --- | --- | --- |
 //! | key manager keys | [`read_keys`] | — (`Stalled` `KeyManagerFailed` through the report) |
+//! | image updates (when due) | [`updates::scan`] | `imageUpdates`, `lastImageScanTime`, `lastImageUpdateCommit` |
 //! | fetch source | [`fetch_source`] | `Reconciling` (message), `lastAttemptedRevision`, `forcePush` |
 //! | skip when unchanged | [`unchanged`] | — (status-as-cache: `verifiedInputs`) |
 //! | verify source | [`verify_source`] | `SourceVerified` |
@@ -24,6 +25,7 @@
 
 pub mod journal;
 pub mod status;
+pub mod updates;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -132,6 +134,8 @@ pub struct GateSpec {
     pub trust_field: &'static str,
     /// Signed verification summaries (none: not written).
     pub summary: Option<SummarySpec>,
+    /// Verified image automation (none: no scans).
+    pub image_updates: Option<Arc<crate::updates::ImageUpdates>>,
 }
 
 /// How the gate signs verification summaries (`summary:` of the gate's config).
@@ -300,6 +304,8 @@ pub trait Driver: Send + Sync {
     fn journal(&self) -> Option<Arc<std::sync::Mutex<journal::Journal>>> {
         None
     }
+    /// Hears every image update scan (metrics); the default ignores it.
+    fn on_image_scan(&self, _policies: &[status::ImageUpdateStatus], _scan: &updates::Scan) {}
 }
 
 /// Runs `f` on the driver's journal, if it keeps one (a poisoned lock is taken over: the
@@ -353,6 +359,7 @@ async fn steps<D: Driver>(
     if let Err(o) = read_keys(spec).await {
         return o;
     }
+    updates::scan(spec, driver, st, now, stamp).await;
     let fetched = match fetch_source(spec, driver, st, stamp).await {
         Ok(f) => f,
         Err(o) => return o,

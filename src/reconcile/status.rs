@@ -176,6 +176,49 @@ pub struct SummaryStatus {
     pub envelope: Option<String>,
 }
 
+/// A newer tag an image update policy did not take, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedCandidate {
+    pub tag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The reason code (`NoSignature`, `SbomDeniedPackage`, …).
+    pub reason: String,
+    pub message: String,
+    /// When it was verified (RFC 3339); it stands until `imageUpdates.recheck` has passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<String>,
+}
+
+/// One image update policy after the last scan (docs/updates.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageUpdateStatus {
+    pub name: String,
+    pub image: String,
+    /// What the markers hold now (`tag` or `tag@sha256:…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    /// The newest candidate that passed policy (`tag@sha256:…`): what the markers get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<String>,
+    /// Newer tags that did not pass (newest first, at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<RejectedCandidate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scan_time: Option<String>,
+    /// When the current tag's digest was last compared with the registry's (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_checked_at: Option<String>,
+    /// Registry requests the last scan of this policy made.
+    #[serde(default)]
+    pub requests: u64,
+    /// Why the last scan could not finish for this policy (registry down, no marker…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 /// A gate's status, computed as a value each reconcile (the controller writes it only when
 /// it changed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -229,6 +272,15 @@ pub struct GateStatus {
     /// The last signed verification summary (when the gate signs them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<SummaryStatus>,
+    /// Image update policies after the last scan (when the gate has `imageUpdates`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_updates: Vec<ImageUpdateStatus>,
+    /// When the last scan ran (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_image_scan_time: Option<String>,
+    /// The last image update commit pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_image_update_commit: Option<String>,
 }
 
 impl GateStatus {

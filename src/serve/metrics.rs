@@ -216,6 +216,20 @@ struct RegistryLabels {
     class: StatusClass,
 }
 
+/// Labels of `sealgate_image_updates_total`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct UpdateLabels {
+    /// `updated`, `unchanged`, `failed`.
+    result: &'static str,
+}
+
+/// Labels of `sealgate_image_update_rejections_total`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RejectionLabels {
+    /// A reason code (bounded set).
+    reason: String,
+}
+
 /// Labels of `sealgate_verification_cache_total`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct CacheLabels {
@@ -237,6 +251,8 @@ pub struct Metrics {
     last_success: Gauge,
     admission_requests: Family<AdmissionLabels, Counter>,
     admission_duration: Histogram,
+    image_updates: Family<UpdateLabels, Counter>,
+    update_rejections: Family<RejectionLabels, Counter>,
     /// The cache totals already counted by [`Metrics::cache_totals`].
     cache_counted: std::sync::Mutex<(u64, u64)>,
     /// Makes [`Metrics::set_image_verdicts`] (clear + refill) atomic with
@@ -324,7 +340,22 @@ impl Metrics {
             admission_duration.clone(),
         );
 
+        let image_updates = Family::<UpdateLabels, Counter>::default();
+        registry.register(
+            "sealgate_image_updates",
+            "Image update policies scanned, by result (updated, unchanged, failed)",
+            image_updates.clone(),
+        );
+        let update_rejections = Family::<RejectionLabels, Counter>::default();
+        registry.register(
+            "sealgate_image_update_rejections",
+            "Newer tags image updates did not take, by reason code",
+            update_rejections.clone(),
+        );
+
         Self {
+            image_updates,
+            update_rejections,
             registry,
             reconciles,
             reconcile_duration,
@@ -338,6 +369,33 @@ impl Metrics {
             admission_duration,
             cache_counted: std::sync::Mutex::new((0, 0)),
             verdicts_swap: RwLock::new(()),
+        }
+    }
+
+    /// One image update scan: per policy `updated` (it moved), `failed` (it could not be
+    /// scanned or pushed) or `unchanged`; every rejected newer tag by its reason.
+    pub fn image_scan(
+        &self,
+        policies: &[crate::reconcile::status::ImageUpdateStatus],
+        scan: &crate::reconcile::updates::Scan,
+    ) {
+        use crate::reconcile::updates::Scan;
+        for p in policies {
+            let result = match scan {
+                Scan::Committed { moved, .. } if moved.contains(&p.name) => "updated",
+                _ if p.message.is_some() => "failed",
+                _ => "unchanged",
+            };
+            self.image_updates
+                .get_or_create(&UpdateLabels { result })
+                .inc();
+            for r in &p.rejected {
+                self.update_rejections
+                    .get_or_create(&RejectionLabels {
+                        reason: r.reason.clone(),
+                    })
+                    .inc();
+            }
         }
     }
 

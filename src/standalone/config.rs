@@ -67,6 +67,8 @@ struct Raw {
     metadata: Option<RawMetadata>,
     #[serde(default)]
     summary: Option<RawSummary>,
+    #[serde(default)]
+    image_updates: Option<crate::updates::ImageUpdatesSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -337,6 +339,8 @@ pub struct GateConfig {
     /// Cached bare repositories live here.
     pub state_dir: PathBuf,
     pub max_sbom_size: u64,
+    /// `imageUpdates`: verified image automation (docs/updates.md).
+    pub image_updates: Option<std::sync::Arc<crate::updates::ImageUpdates>>,
 }
 
 impl GateConfig {
@@ -650,6 +654,17 @@ fn compile(raw: Raw, file: &Path, base: &Path) -> Result<GateConfig, ConfigError
     if name.is_empty() || name.len() > 253 {
         return Err(invalid("metadata.name", format!("{name:?} is not a name")));
     }
+    let image_updates = match &raw.image_updates {
+        None => None,
+        Some(u) => Some(std::sync::Arc::new(
+            u.compile("imageUpdates", |d| {
+                crate::base::time::parse_duration(d)
+                    .ok()
+                    .map(Duration::from_secs)
+            })
+            .map_err(|e| invalid(&e.field, e.message))?,
+        )),
+    };
     let summary = match raw.summary {
         None => None,
         Some(s) => {
@@ -682,6 +697,7 @@ fn compile(raw: Raw, file: &Path, base: &Path) -> Result<GateConfig, ConfigError
         file: file.to_path_buf(),
         name,
         summary,
+        image_updates,
         source: SourceConfig {
             url,
             git_ref,

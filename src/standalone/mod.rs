@@ -120,6 +120,8 @@ pub struct Gate {
     verdicts: Mutex<BTreeMap<(String, String), i64>>,
     /// What the release manager's page shows beside the status.
     journal: Arc<Mutex<crate::reconcile::journal::Journal>>,
+    /// Where the core's scans are counted (`sealgate run` sets it).
+    metrics: std::sync::OnceLock<Arc<crate::serve::metrics::Metrics>>,
 }
 
 fn located(url: &str, what: &str, path: &str) -> String {
@@ -231,6 +233,7 @@ impl Gate {
                 .as_ref()
                 .map(|s| summary_spec(s, &config.registry, secrets))
                 .transpose()?,
+            image_updates: config.image_updates.clone(),
         };
         let status = Status {
             source: Some(located(
@@ -256,6 +259,7 @@ impl Gate {
             net_busy: Arc::new(AtomicBool::new(false)),
             verdicts: Mutex::new(BTreeMap::new()),
             journal: Arc::default(),
+            metrics: std::sync::OnceLock::new(),
         })
     }
 
@@ -280,6 +284,11 @@ impl Gate {
             .iter()
             .map(|((v, r), n)| (v.clone(), r.clone(), *n))
             .collect()
+    }
+
+    /// Counts what the reconcile core reports (image update scans) in `metrics`.
+    pub fn use_metrics(&self, metrics: Arc<crate::serve::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
     }
 
     /// Carries `other`'s journal (history, timeline) over to this gate: a gate rebuilt from
@@ -331,6 +340,16 @@ impl Driver for Gate {
 
     fn journal(&self) -> Option<Arc<Mutex<crate::reconcile::journal::Journal>>> {
         Some(self.journal.clone())
+    }
+
+    fn on_image_scan(
+        &self,
+        policies: &[crate::reconcile::status::ImageUpdateStatus],
+        scan: &crate::reconcile::updates::Scan,
+    ) {
+        if let Some(m) = self.metrics.get() {
+            m.image_scan(policies, scan);
+        }
     }
 
     fn cache(&self) -> &Cache {

@@ -790,6 +790,72 @@ impl HttpRegistry {
     }
 }
 
+impl HttpRegistry {
+    /// Lists the tags of `repo` (`GET /v2/<name>/tags/list?n=1000`), following `Link:
+    /// <…>; rel="next"` pages on the same registry up to [`super::MAX_TAG_PAGES`] pages and
+    /// [`super::MAX_TAGS`] tags (more is an error, never a silently cut list). 429 and 5xx
+    /// are retried with `Retry-After` as every request is.
+    ///
+    /// # Errors
+    /// [`RegistryError`]: unreachable, refused, not found, malformed or too long a listing.
+    pub async fn tags(&self, repo: &Repository) -> Result<Vec<String>, RegistryError> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let base = self.host(&repo.registry).base.clone();
+        let mut url = format!(
+            "{base}/v2/{}/tags/list?n={}",
+            repo.path,
+            super::TAGS_PAGE_SIZE
+        );
+        let mut out: Vec<String> = Vec::new();
+        for _ in 0..super::MAX_TAG_PAGES {
+            let resp = self.get(repo, &url, Some("application/json")).await?;
+            match resp.status() {
+                s if s.is_success() => {}
+                StatusCode::NOT_FOUND => {
+                    return Err(RegistryError::NotFound {
+                        repository: repo.to_string(),
+                        what: "tags".into(),
+                    });
+                }
+                s => {
+                    return Err(RegistryError::UnexpectedStatus {
+                        registry: repo.registry.clone(),
+                        status: s.as_u16(),
+                        url,
+                    });
+                }
+            }
+            let next = next_link(resp.headers(), &base);
+            let bytes =
+                read_limited(resp, super::MAX_TAG_PAGE_BYTES, &url, self.opts.timeout).await?;
+            let page: TagList =
+                serde_json::from_slice(&bytes).map_err(|e| RegistryError::Malformed {
+                    what: format!("tags of {repo}"),
+                    message: format!("not a tag list: {e}"),
+                })?;
+            out.extend(page.tags.unwrap_or_default());
+            if out.len() > super::MAX_TAGS {
+                return Err(RegistryError::Malformed {
+                    what: format!("tags of {repo}"),
+                    message: format!("more than {} tags", super::MAX_TAGS),
+                });
+            }
+            match next {
+                Some(n) => url = n,
+                None => return Ok(out),
+            }
+        }
+        Err(RegistryError::Malformed {
+            what: format!("tags of {repo}"),
+            message: format!("more than {} pages", super::MAX_TAG_PAGES),
+        })
+    }
+}
+
 /// Reads a body, failing as soon as it exceeds `limit` (announced or actual).
 async fn read_limited(
     resp: reqwest::Response,

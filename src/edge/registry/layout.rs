@@ -83,6 +83,20 @@ impl OciLayout {
         })
     }
 
+    /// The tags `index.json` names for `repo` (full references of it, and bare tags).
+    pub fn tags(&self, repo: &Repository) -> Vec<String> {
+        let prefix = format!("{}:", repo);
+        let mut tags: Vec<String> = self
+            .full
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+            .chain(self.bare.keys().cloned())
+            .collect();
+        tags.sort();
+        tags.dedup();
+        tags
+    }
+
     fn blob_path(&self, d: &Digest) -> PathBuf {
         let alg = d.to_string();
         let alg = alg.split(':').next().unwrap_or("sha256");

@@ -50,6 +50,14 @@ pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MAX_REFERRERS: usize = 1024;
 /// Most pages of a paginated referrers answer followed.
 pub const MAX_REFERRER_PAGES: usize = 16;
+/// Tags asked for per page of a tags listing (`n=`).
+pub const TAGS_PAGE_SIZE: usize = 1000;
+/// Pages of a tags listing followed at most.
+pub const MAX_TAG_PAGES: usize = 100;
+/// Tags of one repository listed at most.
+pub const MAX_TAGS: usize = 100_000;
+/// Largest page of a tags listing.
+pub const MAX_TAG_PAGE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// An OCI content descriptor, as listed by an index or the referrers API.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -226,6 +234,18 @@ pub enum AnyRegistry {
 }
 
 impl AnyRegistry {
+    /// The tags of `repo` (see [`http::HttpRegistry::tags`]; a layout lists the tags its
+    /// `index.json` names for the repository, bare tags included).
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn tags(&self, repo: &Repository) -> Result<Vec<String>, RegistryError> {
+        match self {
+            Self::Http(h) => h.tags(repo).await,
+            Self::Layout(l) => Ok(l.tags(repo)),
+        }
+    }
+
     /// Registry requests made so far (0 for a layout).
     pub fn requests(&self) -> u64 {
         match self {

@@ -3,5 +3,6 @@
 
 pub mod apply;
 pub mod promote;
+pub mod update;
 
 pub use promote::{PromoteOutcome, Promotion, promote};

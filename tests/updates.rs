@@ -1,0 +1,408 @@
+//! Verified image automation (`imageUpdates`) through the `sealgate` binary, against a real
+//! `docker-registry` and a real `git daemon` origin: the scan takes the newest tag in range
+//! whose image passes the gate's policy, pinned to the verified digest, in one commit with
+//! trailers; newer tags that fail are reported and never written; a warm scan only lists
+//! tags; a re-pushed current tag is verified again; pagination, 429 with `Retry-After`, a
+//! registry that is down, a push race.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::gate::{DEPLOY, World, sign};
+use common::proxy::{Proxy, Rule};
+use common::*;
+
+/// The app's manifest: a comment, a marked image line, more fields (all must stay).
+fn app_yaml(image: &str) -> String {
+    format!(
+        "# the app, bumped by sealgate\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app   # keep this name\n  namespace: apps\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: {image} # {{\"$imagepolicy\": \"app\"}}\n          ports: [{{containerPort: 8080}}]\n"
+    )
+}
+
+fn updates_yaml(image: &str, select: &str, more: &str) -> String {
+    format!(
+        "imageUpdates:\n  commit: {{author: {{name: sealgate-bot, email: bot@example.com}}}}\n{more}  policies:\n    - name: app\n      image: {image}\n      select: {select}\n"
+    )
+}
+
+/// Pushes `tags` of `repo` (each its own image), signs those in `signed`; tag → digest.
+async fn publish(w: &World, repo: &str, tags: &[&str], signed: &[&str]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for t in tags {
+        let d = push_image(&oci(), &w.reg, repo, t).await;
+        if signed.contains(t) {
+            sign(&w.reg, &w.key, &w.reg.reference(repo, t));
+        }
+        out.push(((*t).to_owned(), d));
+    }
+    out
+}
+
+fn digest_of<'a>(tags: &'a [(String, String)], tag: &str) -> &'a str {
+    &tags.iter().find(|(t, _)| t == tag).unwrap().1
+}
+
+/// Adds `addr` to `registry.insecure` of the written config.
+fn allow_insecure(w: &World, addr: &str) {
+    let cfg = std::fs::read_to_string(&w.config).unwrap().replacen(
+        "insecure: [\"",
+        &format!("insecure: [\"{addr}\", \""),
+        1,
+    );
+    std::fs::write(&w.config, cfg).unwrap();
+}
+
+fn policy_status(s: &serde_json::Value) -> &serde_json::Value {
+    &s["imageUpdates"][0]
+}
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+    base: String,
+}
+
+impl Daemon {
+    fn start(w: &World, port: u16) -> Self {
+        let log = w.path(&format!("daemon-{port}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = sealgate()
+            .args(["run", "--config"])
+            .arg(&w.config)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            log,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn status(&self) -> Option<serde_json::Value> {
+        let r = reqwest::get(format!("{}/status", self.base)).await.ok()?;
+        r.json().await.ok()
+    }
+
+    async fn wait(
+        &mut self,
+        what: &str,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(s) = self.status().await
+                && ok(&s)
+            {
+                return s;
+            }
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                panic!(
+                    "the daemon exited ({exit}):\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} never happened:\n{:#}\n--- log\n{}",
+                self.status().await.unwrap_or_default(),
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_newest_signed_tag_in_range_is_committed_pinned_and_a_warm_scan_only_lists_tags() {
+    let port = free_port();
+    let mut w = World::builder().source("  interval: 1s\n").start().await;
+    let repo = "team/app";
+    let image = format!("{}/{repo}", w.reg.addr);
+    w.yaml.extra = format!(
+        "listen: 127.0.0.1:{port}\n{}",
+        updates_yaml(&image, "{semver: \">=1.0.0 <2.0.0\"}", "  interval: 1s\n")
+    );
+    w.write_config();
+    let tags = publish(
+        &w,
+        repo,
+        &["1.0.0", "1.1.0", "1.2.0", "2.0.0"],
+        &["1.0.0", "1.1.0", "2.0.0"],
+    )
+    .await;
+    let d11 = digest_of(&tags, "1.1.0").to_owned();
+    let original = app_yaml(&format!("{image}:1.0.0"));
+    let c0 = w.git.commit(
+        &[
+            ("deploy/app.yaml", &original),
+            ("deploy/web.yaml", &w.app(&w.signed)),
+        ],
+        "app 1.0.0",
+    );
+
+    let resolved_200 = w.reg.count(&["/manifests/2.0.0"]);
+    // the scan: 1.1.0 (signed, in range) is written pinned; 1.2.0 (unsigned) is refused;
+    // 2.0.0 (out of range) is never looked at; the gate then promotes the update commit
+    let mut d = Daemon::start(&w, port);
+    let s = d
+        .wait("the update and its promotion", |s| {
+            s["lastImageUpdateCommit"].is_string()
+                && s["lastPromotedRevision"] == s["lastImageUpdateCommit"]
+        })
+        .await;
+    let update = s["lastImageUpdateCommit"].as_str().unwrap().to_owned();
+    assert_eq!(w.git.head("main").as_deref(), Some(update.as_str()));
+    let msg = w.git.message(&update);
+    assert!(
+        msg.starts_with("sealgate: update images (app 1.0.0 -> 1.1.0)\n"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!(
+            "\nSealgate-Image-Update: app 1.0.0 -> 1.1.0 {d11}\n"
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("\nSealgate-Policy: sha256:"), "{msg}");
+    common::git::git(&w.git.work, &["fetch", "-q", "origin"]);
+    let parents = common::git::git(&w.git.work, &["rev-list", "--parents", "-n", "1", &update]);
+    assert!(
+        parents.ends_with(&c0),
+        "one commit on top of {c0}: {parents}"
+    );
+    // byte-identical except the image scalar
+    let updated = w.git.show("main", "deploy/app.yaml");
+    assert_eq!(
+        updated.trim_end(),
+        original
+            .replace(&format!("{image}:1.0.0"), &format!("{image}:1.1.0@{d11}"))
+            .trim_end()
+    );
+    assert_eq!(
+        w.git.show("main", "deploy/web.yaml").trim_end(),
+        w.app(&w.signed).trim_end()
+    );
+    let p = policy_status(&s);
+    assert_eq!(p["latest"], format!("1.1.0@{d11}"), "{p:#}");
+    assert_eq!(p["current"], format!("1.1.0@{d11}"), "{p:#}");
+    assert_eq!(p["rejected"][0]["tag"], "1.2.0", "{p:#}");
+    assert_eq!(p["rejected"][0]["reason"], "NoSignature", "{p:#}");
+    assert_eq!(
+        p["rejected"].as_array().unwrap().len(),
+        1,
+        "2.0.0 is out of range: {p:#}"
+    );
+    assert!(
+        w.git
+            .show(DEPLOY, "app.yaml")
+            .contains(&format!("{image}:1.1.0@{d11}")),
+        "the deploy branch carries the verified digest"
+    );
+    assert_eq!(
+        w.reg.count(&["/manifests/2.0.0"]),
+        resolved_200,
+        "2.0.0 was never resolved"
+    );
+
+    // warm: later scans with nothing new list the tags and make no other request
+    let scanned = s["lastImageScanTime"].as_str().unwrap().to_owned();
+    let s = d
+        .wait("a second scan", |s| {
+            s["lastImageScanTime"].as_str() != Some(scanned.as_str())
+        })
+        .await;
+    let (all, listings) = (w.reg.count(&["/v2/"]), w.reg.count(&["/tags/list"]));
+    let scanned = s["lastImageScanTime"].as_str().unwrap().to_owned();
+    let mut seen = 0;
+    let mut last = scanned;
+    while seen < 2 {
+        let s = d
+            .wait("another scan", |s| {
+                s["lastImageScanTime"].as_str() != Some(last.as_str())
+            })
+            .await;
+        last = s["lastImageScanTime"].as_str().unwrap().to_owned();
+        seen += 1;
+    }
+    let (all2, listings2) = (w.reg.count(&["/v2/"]), w.reg.count(&["/tags/list"]));
+    assert!(listings2 >= listings + 2, "each scan lists the tags");
+    assert_eq!(
+        all2 - all,
+        listings2 - listings,
+        "a warm scan makes no request beyond the tags listing"
+    );
+    assert_eq!(
+        w.git.head("main").as_deref(),
+        Some(update.as_str()),
+        "no new commit"
+    );
+    drop(d);
+
+    // 1.1.0 re-pushed to an unsigned image: the next scan verifies the new digest, refuses
+    // it and reports it; the file keeps the digest that was verified
+    let repushed = push_image(&oci(), &w.reg, repo, "1.1.0").await;
+    assert_ne!(repushed, d11);
+    let r = w.once();
+    assert_eq!(r.code, 0, "{r}");
+    let s = r.json();
+    let p = policy_status(&s);
+    let rejected: Vec<(&str, &str, &str)> = p["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["tag"].as_str().unwrap(),
+                r["digest"].as_str().unwrap_or_default(),
+                r["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        rejected.contains(&("1.1.0", repushed.as_str(), "NoSignature")),
+        "{p:#}"
+    );
+    assert_eq!(
+        w.git.head("main").as_deref(),
+        Some(update.as_str()),
+        "nothing committed"
+    );
+    assert!(
+        w.git
+            .show("main", "deploy/app.yaml")
+            .contains(&format!("1.1.0@{d11}"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thousands_of_tags_are_paged_a_429_is_retried_and_a_registry_that_is_down_commits_nothing()
+{
+    let w = World::builder().start().await;
+    let repo = "team/many";
+    // 2,500 tags of one signed image (the listing pages at 1,000)
+    let d = push_image(&oci(), &w.reg, repo, "1.0.0").await;
+    sign(&w.reg, &w.key, &w.reg.reference(repo, "1.0.0"));
+    let manifest = reqwest::Client::new()
+        .get(format!("http://{}/v2/{repo}/manifests/{d}", w.reg.addr))
+        .header("Accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    for n in 1..2500 {
+        push_manifest(&oci(), &w.reg, repo, &format!("1.0.{n}"), &manifest).await;
+    }
+    // distribution 2.8 answers every tag in one page: the proxy in front of it serves the
+    // real listing in three `Link`-chained pages of 1,000 (as registries that page do),
+    // after rate-limiting the first request
+    let listing: serde_json::Value =
+        reqwest::get(format!("http://{}/v2/{repo}/tags/list", w.reg.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let all: Vec<String> = listing["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(all.len(), 2501, "2,500 versions and the signature's tag");
+    let proxy = Proxy::start(&w.reg.addr);
+    proxy.rule(Rule::new("/tags/list", 1, 429).header("Retry-After", "1"));
+    let pages: Vec<&[String]> = all.chunks(1000).collect();
+    for (i, page) in pages.iter().enumerate() {
+        let asked = if i == 0 {
+            "/tags/list?n=1000".to_owned()
+        } else {
+            format!("last={}", pages[i - 1].last().unwrap())
+        };
+        let mut rule = Rule::new(&asked, 1, 200)
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(&serde_json::json!({"name": repo, "tags": page})).unwrap());
+        if i + 1 < pages.len() {
+            rule = rule.header(
+                "Link",
+                &format!(
+                    "</v2/{repo}/tags/list?n=1000&last={}>; rel=\"next\"",
+                    page.last().unwrap()
+                ),
+            );
+        }
+        proxy.rule(rule);
+    }
+    let image = format!("{}/{repo}", proxy.addr);
+    let mut w = w;
+    w.yaml.extra = updates_yaml(&image, "{semver: \"1.0.x\"}", "");
+    w.write_config();
+    allow_insecure(&w, &proxy.addr);
+    let original = app_yaml(&format!("{image}:1.0.0"));
+    let c0 = w
+        .git
+        .commit(&[("deploy/app.yaml", &original)], "many 1.0.0");
+    let r = w.once();
+    assert_eq!(r.code, 0, "{r}");
+    let s = r.json();
+    let p = policy_status(&s);
+    assert_eq!(p["latest"], format!("1.0.2499@{d}"), "{p:#}");
+    assert_eq!(
+        proxy.count("/tags/list"),
+        4,
+        "one 429, then three pages: {:?}",
+        proxy.log()
+    );
+    assert!(
+        proxy.count("last=") >= 2,
+        "the Link pages were followed: {:?}",
+        proxy.log()
+    );
+    let head = w.git.head("main").unwrap();
+    assert_ne!(head, c0);
+    assert!(
+        w.git
+            .show("main", "deploy/app.yaml")
+            .contains(&format!("{image}:1.0.2499@{d}"))
+    );
+
+    // the registry answers nothing: the status says so, nothing is committed
+    let dead = format!("127.0.0.1:{}", free_port());
+    let image = format!("{dead}/{repo}");
+    w.yaml.registry = ", timeout: 2s".into();
+    w.yaml.extra = updates_yaml(&image, "{semver: \"1.0.x\"}", "");
+    w.write_config();
+    allow_insecure(&w, &dead);
+    common::git::git(&w.git.work, &["pull", "-q", "--ff-only", "origin", "main"]);
+    w.git.commit(
+        &[("deploy/app.yaml", &app_yaml(&format!("{image}:1.0.0")))],
+        "dead registry",
+    );
+    let before = w.git.head("main").unwrap();
+    let r = w.once();
+    let s = r.json();
+    let p = policy_status(&s);
+    assert!(
+        p["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("RegistryUnavailable"),
+        "{p:#}"
+    );
+    assert_eq!(w.git.head("main").unwrap(), before, "nothing committed");
+}
