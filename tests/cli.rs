@@ -512,14 +512,21 @@ fn kustomize_overrides_crd_paths_warn_mode_and_several_policies() {
 }
 
 #[test]
-fn the_gate_demo_promotes_blocks_and_promotes() {
+fn the_gate_demo_promotes_blocks_promotes_and_bumps_a_verified_version() {
     let r = run(sealgate().arg("demo"));
     assert_eq!(r.code, 0, "{r}");
     let steps: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("→ ")).collect();
-    assert_eq!(steps.len(), 3, "{r}");
+    assert_eq!(steps.len(), 4, "{r}");
     assert!(steps[0].starts_with("→ PROMOTED"), "{r}");
     assert_eq!(steps[1], "→ BLOCKED (NoSignature)", "{r}");
     assert!(steps[2].starts_with("→ PROMOTED"), "{r}");
+    assert!(steps[3].starts_with("→ PROMOTED"), "{r}");
+    assert!(
+        r.stdout
+            .contains("main: sealgate committed web 1.5.0@sha256:"),
+        "{r}"
+    );
+    assert!(r.stdout.contains("REJECTED 1.6.0 NoSignature"), "{r}");
     assert!(r.stdout.contains("deploy/prod still points at"), "{r}");
     assert!(r.stdout.contains("worker:2.0.1@sha256:"), "{r}");
     // nothing is left behind without --keep

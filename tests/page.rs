@@ -505,14 +505,14 @@ async fn demo_keep_prints_the_page_url_and_serves_its_three_revisions() {
     assert!(over.contains("href=\"/gates/gate\""), "{over}");
     assert!(over.contains("Ready"), "{over}");
     let page = get("/gates/gate").await.unwrap().text().await.unwrap();
-    // the journal carried over the demo's rebuilt gate: promoted, blocked, promoted
+    // the journal carried over the demo's rebuilt gates: promoted, blocked, promoted, updated
     assert!(
-        page.contains("Last 3 reconciles: 2 promoted, 1 blocked"),
+        page.contains("Last 4 reconciles: 3 promoted, 1 blocked"),
         "{page}"
     );
     assert_eq!(
         page.matches("<td data-label=\"Revision\">").count(),
-        2,
+        3,
         "{page}"
     );
     let _ = child.kill();

@@ -306,6 +306,47 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "\nArgo CD or Flux would sync deploy/prod: only revisions whose every image passed reach it."
     );
 
+    // 4. verified image automation: web 1.5.0 (signed) and 1.6.0 (unsigned) are published;
+    //    the gate bumps web to 1.5.0, pinned to the digest it verified, and promotes it
+    let web_marked = deployment("web", &web_ref).replace(
+        "   # sealgate pins this to a digest on the deploy branch",
+        " # {\"$imagepolicy\": \"web\"}",
+    );
+    files.insert("apps/web.yaml".to_string(), web_marked);
+    commit(&repo, &files, "let sealgate bump web")?;
+    let web_150 = layout.image("acme/web", "1.5.0")?;
+    layout.sign(&key, "acme/web", &web_150)?;
+    layout.image("acme/web", "1.6.0")?;
+    let mut config = std::fs::read_to_string(dir.join("gate.yaml"))?;
+    config.push_str(&format!(
+        "imageUpdates:\n  commit: {{author: {{name: sealgate, email: gate@demo.sealgate.dev}}}}\n  policies:\n    - name: web\n      image: {REGISTRY}/acme/web\n      select: {{semver: \">=1.4.0 <2.0.0\"}}\n"
+    ));
+    std::fs::write(dir.join("gate.yaml"), config)?;
+    let before = gate;
+    let gate = load()?;
+    gate.continue_journal(&before);
+    let o4 = rt.block_on(gate.reconcile(sealgate::base::time::now()));
+    show(
+        "Image automation: web 1.5.0 (signed) and 1.6.0 (not signed) are published",
+        "imageUpdates follows web within >=1.4.0 <2.0.0: newer tags are verified newest first.",
+        &gate,
+        &o4,
+    );
+    let st = gate.status();
+    let update = st.image_updates.first();
+    let rejected = update.and_then(|u| u.rejected.first());
+    if !matches!(o4, Outcome::Promoted { .. })
+        || update.and_then(|u| u.current.as_deref()) != Some(format!("1.5.0@{web_150}").as_str())
+        || rejected.map(|r| (r.tag.as_str(), r.reason.as_str())) != Some(("1.6.0", "NoSignature"))
+    {
+        bail!("web should have been bumped to 1.5.0 (1.6.0 refused) and promoted");
+    }
+    println!(
+        "   main: sealgate committed web 1.5.0@{}…; 1.6.0 was refused ({})",
+        web_150.get(..19).unwrap_or(&web_150),
+        rejected.map(|r| r.reason.as_str()).unwrap_or_default()
+    );
+
     if args.keep {
         let dir = tmp.keep();
         println!(

@@ -144,6 +144,32 @@ pub fn render_status(s: &Status) -> String {
     for p in &s.problems {
         out.push_str(&format!("  PROBLEM {p}\n"));
     }
+    for u in &s.image_updates {
+        let short = |v: &Option<String>| {
+            v.as_deref()
+                .map(|v| match v.split_once("@sha256:") {
+                    Some((t, d)) => format!("{t}@sha256:{}", d.get(..12).unwrap_or(d)),
+                    None => v.to_owned(),
+                })
+                .unwrap_or_else(|| "-".into())
+        };
+        out.push_str(&format!(
+            "UPDATE     {}  {}  current {}  latest {}\n",
+            u.name,
+            u.image,
+            short(&u.current),
+            short(&u.latest)
+        ));
+        if let Some(m) = &u.message {
+            out.push_str(&format!("  PROBLEM {m}\n"));
+        }
+        for r in &u.rejected {
+            out.push_str(&format!(
+                "  REJECTED {} {}: {}\n",
+                r.tag, r.reason, r.message
+            ));
+        }
+    }
     out
 }
 

@@ -477,6 +477,63 @@ fn target_text(gate: &DeploymentGate) -> String {
 }
 
 /// Events on transitions only.
+/// Events of image update scans, on transitions only: `ImageUpdated` when a new update
+/// commit was pushed, `ImageUpdateRejected` for a newer tag (or digest) refused for the
+/// first time.
+async fn image_update_events(
+    ctx: &Context,
+    gate: &DeploymentGate,
+    old: &DeploymentGateStatus,
+    new: &DeploymentGateStatus,
+) {
+    if new.last_image_update_commit.is_some()
+        && new.last_image_update_commit != old.last_image_update_commit
+    {
+        let moved: Vec<String> = new
+            .image_updates
+            .iter()
+            .filter(|p| {
+                old.image_updates
+                    .iter()
+                    .find(|o| o.name == p.name)
+                    .is_none_or(|o| o.current != p.current)
+            })
+            .map(|p| format!("{} {}", p.name, p.current.as_deref().unwrap_or("-")))
+            .collect();
+        let commit = new.last_image_update_commit.clone().unwrap_or_default();
+        publish(
+            ctx,
+            gate,
+            EventType::Normal,
+            "ImageUpdated",
+            "Update",
+            format!("{commit}: {}", moved.join(", ")),
+        )
+        .await;
+    }
+    for p in &new.image_updates {
+        let before = old.image_updates.iter().find(|o| o.name == p.name);
+        for r in &p.rejected {
+            let seen = before.is_some_and(|o| {
+                o.rejected
+                    .iter()
+                    .any(|x| x.tag == r.tag && x.digest == r.digest && x.reason == r.reason)
+            });
+            if !seen {
+                publish(
+                    ctx,
+                    gate,
+                    EventType::Warning,
+                    "ImageUpdateRejected",
+                    "Update",
+                    format!("{} {}: {}: {}", p.name, r.tag, r.reason, r.message),
+                )
+                .await;
+            }
+        }
+    }
+}
+
 async fn events(
     ctx: &Context,
     gate: &DeploymentGate,
@@ -484,6 +541,7 @@ async fn events(
     new: &DeploymentGateStatus,
     outcome: &Outcome,
 ) {
+    image_update_events(ctx, gate, old, new).await;
     let was_blocked = old
         .get(ConditionType::ImagesVerified)
         .is_some_and(|c| c.status == "False");

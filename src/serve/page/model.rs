@@ -250,6 +250,8 @@ pub struct PromotionRow {
 #[derive(Debug, Clone)]
 pub struct Page {
     pub row: Row,
+    /// Image update policies (verified image automation), with rejected newer tags.
+    pub updates: Vec<crate::reconcile::status::ImageUpdateStatus>,
     pub pending: Option<Pending>,
     /// The revision the images belong to (short).
     pub images_of: String,
@@ -327,6 +329,7 @@ pub fn page(g: &GateView, now: i64) -> Page {
         _ => None,
     };
     Page {
+        updates: st.image_updates.clone(),
         pending,
         images_of: short(g.journal.images_of.as_deref()),
         images: g.journal.images.clone(),

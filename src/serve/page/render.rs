@@ -319,6 +319,36 @@ pub fn gate(p: &Page, prefix: &str, now: &str) -> String {
                 } }
             }
         }
+        @if !p.updates.is_empty() {
+            section aria-labelledby="upd-h" {
+                h2 #upd-h { "Image updates" }
+                div.scroll { table.stack {
+                    thead { tr {
+                        th scope="col" { "Policy" } th scope="col" { "In Git" }
+                        th scope="col" { "Newest that passed" } th scope="col" { "Newer tags refused" }
+                    } }
+                    tbody { @for u in &p.updates {
+                        tr {
+                            td data-label="Policy" { strong { (u.name) } br; code.wrap.muted { (u.image) } }
+                            td data-label="In Git" { code.wrap { (u.current.as_deref().unwrap_or("-")) } }
+                            td data-label="Newest that passed" {
+                                code.wrap { (u.latest.as_deref().unwrap_or("-")) }
+                                @if let Some(m) = &u.message { br; span aria-hidden="true" { "⚠ " } span.wrap { (m) } }
+                            }
+                            td data-label="Newer tags refused" {
+                                @if u.rejected.is_empty() { span.muted { "none" } }
+                                ul.plain { @for r in &u.rejected {
+                                    li {
+                                        span aria-hidden="true" { "✗ " } code { (r.tag) } " "
+                                        strong.reason { (r.reason) } ": " span.wrap { (r.message) }
+                                    }
+                                } }
+                            }
+                        }
+                    } }
+                } }
+            }
+        }
         @if !p.problems.is_empty() {
             section aria-labelledby="prob-h" {
                 h2 #prob-h { "Manifest problems" }
@@ -460,6 +490,20 @@ mod tests {
             "t",
         );
         g.status.last_verified_revision = Some("1c6e".into());
+        g.status.image_updates = vec![crate::reconcile::status::ImageUpdateStatus {
+            name: "web".into(),
+            image: "r/web".into(),
+            current: Some("1.1.0@sha256:aa".into()),
+            latest: Some("1.1.0@sha256:aa".into()),
+            rejected: vec![crate::reconcile::status::RejectedCandidate {
+                tag: "1.2.0".into(),
+                digest: None,
+                reason: "NoSignature".into(),
+                message: EVIL.into(),
+                checked_at: None,
+            }],
+            ..Default::default()
+        }];
         g.approve = Some(std::sync::Arc::new(|r: &str| {
             format!("sealgate approve g -n ns # {r}")
         }));
@@ -478,6 +522,8 @@ mod tests {
             "Manifest problems",
             "Last 1 reconciles: 0 promoted, 1 blocked",
             "Promotion history",
+            "Image updates",
+            "<code>1.2.0</code> <strong class=\"reason\">NoSignature</strong>",
             "apps/&lt;script&gt;",
             "/spec/template/spec/containers/0/image",
         ] {
