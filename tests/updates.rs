@@ -406,3 +406,143 @@ async fn thousands_of_tags_are_paged_a_429_is_retried_and_a_registry_that_is_dow
     );
     assert_eq!(w.git.head("main").unwrap(), before, "nothing committed");
 }
+
+/// A CycloneDX SBOM with one component.
+fn sbom(name: &str, version: &str) -> String {
+    serde_json::json!({
+        "bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
+        "components": [{"type": "library", "name": name, "version": version,
+                        "purl": format!("pkg:maven/org.apache.logging.log4j/{name}@{version}")}],
+    })
+    .to_string()
+}
+
+fn attest(w: &World, image: &str, sbom: &str) {
+    let file = w.path(&format!("sbom-{}.json", hex::encode(rand_bytes::<6>())));
+    std::fs::write(&file, sbom).unwrap();
+    let r = run(sealgate()
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("attest")
+        .arg("--key")
+        .arg(&w.key)
+        .arg("--predicate")
+        .arg(&file)
+        .args([
+            "--type",
+            "cyclonedx",
+            "--insecure-registry",
+            &w.reg.addr,
+            image,
+        ]));
+    assert_eq!(r.code, 0, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sbom_gate_refuses_a_newer_tag_with_a_denied_package_and_a_push_race_is_recomputed() {
+    let mut w = World::builder().start().await;
+    let repo = "team/app";
+    let image = format!("{}/{repo}", w.reg.addr);
+    // the gate's policy: web signed; app signed and with an SBOM free of old log4j-core
+    std::fs::write(
+        w.path("policy.yaml"),
+        format!(
+            "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: test\nspec:\n  rules:\n    - name: web\n      images: [\"**/team/web\"]\n      signatures:\n        attestors: [{{name: ci, key: {{path: ci.pub}}}}]\n    - name: app\n      images: [\"**/team/app\"]\n      signatures:\n        attestors: [{{name: ci, key: {{path: ci.pub}}}}]\n      attestations:\n        - predicateType: cyclonedx\n          attestors: [ci]\n          sbom:\n            deniedPackages: ['log4j-core@<2.17.1']\n"
+        ),
+    )
+    .unwrap();
+    w.yaml.extra = updates_yaml(&image, "{semver: \"^1.0.0\"}", "");
+    w.write_config();
+    let tags = publish(
+        &w,
+        repo,
+        &["1.0.0", "1.1.0", "1.2.0"],
+        &["1.0.0", "1.1.0", "1.2.0"],
+    )
+    .await;
+    attest(
+        &w,
+        &w.reg.reference(repo, "1.0.0"),
+        &sbom("log4j-core", "2.17.1"),
+    );
+    attest(
+        &w,
+        &w.reg.reference(repo, "1.1.0"),
+        &sbom("log4j-core", "2.17.2"),
+    );
+    attest(
+        &w,
+        &w.reg.reference(repo, "1.2.0"),
+        &sbom("log4j-core", "2.14.1"),
+    );
+    let d11 = digest_of(&tags, "1.1.0").to_owned();
+    let original = app_yaml(&format!("{image}:1.0.0"));
+    w.git.commit(
+        &[("deploy/app.yaml", &original), ("deploy/NOTES.txt", "v1\n")],
+        "app 1.0.0",
+    );
+    // the first push to main lands another commit first (a teammate): the update is
+    // recomputed on top of it and pushed again, never forced
+    let hook = w.git.bare.join("hooks/pre-receive");
+    let marker = w.path("race-done");
+    let other = w.path("other-commit");
+    std::fs::write(
+        &hook,
+        format!(
+            r#"#!/bin/sh
+set -e
+while read old new ref; do
+  if [ "$ref" = refs/heads/main ] && [ ! -e '{marker}' ]; then
+    : > '{marker}'
+    # leave receive-pack's quarantine: this commit lands for real, before the push
+    unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+    export GIT_AUTHOR_NAME=Mate GIT_AUTHOR_EMAIL=mate@example.com
+    export GIT_COMMITTER_NAME=Mate GIT_COMMITTER_EMAIL=mate@example.com
+    tree=$(git rev-parse "$old^{{tree}}")
+    c=$(git commit-tree "$tree" -p "$old" -m "teammate: something else")
+    git update-ref refs/heads/main "$c" "$old"
+    echo "$c" > '{other}'
+  fi
+done
+exit 0
+"#,
+            marker = marker.display(),
+            other = other.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&hook)
+        .status()
+        .unwrap();
+
+    let r = w.once();
+    assert_eq!(r.code, 0, "{r}");
+    let s = r.json();
+    let p = policy_status(&s);
+    assert_eq!(p["latest"], format!("1.1.0@{d11}"), "{p:#}");
+    assert_eq!(p["rejected"][0]["tag"], "1.2.0", "{p:#}");
+    assert_eq!(p["rejected"][0]["reason"], "SbomDeniedPackage", "{p:#}");
+    let teammate = std::fs::read_to_string(&other)
+        .expect("the hook raced")
+        .trim()
+        .to_owned();
+    let head = w.git.head("main").unwrap();
+    common::git::git(&w.git.work, &["fetch", "-q", "origin"]);
+    let line = common::git::git(&w.git.work, &["rev-list", "--parents", "-n", "1", &head]);
+    assert!(
+        line.ends_with(&teammate),
+        "the update sits on the teammate's commit: {line}"
+    );
+    assert_eq!(
+        w.git.message(&teammate).trim(),
+        "teammate: something else",
+        "the other commit stays"
+    );
+    assert!(
+        w.git
+            .show("main", "deploy/app.yaml")
+            .contains(&format!("{image}:1.1.0@{d11}"))
+    );
+    assert_eq!(s["lastPromotedRevision"], head.as_str(), "{s:#}");
+}
