@@ -445,9 +445,7 @@ async fn an_sbom_gate_refuses_a_newer_tag_with_a_denied_package_and_a_push_race_
     // the gate's policy: web signed; app signed and with an SBOM free of old log4j-core
     std::fs::write(
         w.path("policy.yaml"),
-        format!(
-            "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: test\nspec:\n  rules:\n    - name: web\n      images: [\"**/team/web\"]\n      signatures:\n        attestors: [{{name: ci, key: {{path: ci.pub}}}}]\n    - name: app\n      images: [\"**/team/app\"]\n      signatures:\n        attestors: [{{name: ci, key: {{path: ci.pub}}}}]\n      attestations:\n        - predicateType: cyclonedx\n          attestors: [ci]\n          sbom:\n            deniedPackages: ['log4j-core@<2.17.1']\n"
-        ),
+        "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: test\nspec:\n  rules:\n    - name: web\n      images: [\"**/team/web\"]\n      signatures:\n        attestors: [{name: ci, key: {path: ci.pub}}]\n    - name: app\n      images: [\"**/team/app\"]\n      signatures:\n        attestors: [{name: ci, key: {path: ci.pub}}]\n      attestations:\n        - predicateType: cyclonedx\n          attestors: [ci]\n          sbom:\n            deniedPackages: ['log4j-core@<2.17.1']\n",
     )
     .unwrap();
     w.yaml.extra = updates_yaml(&image, "{semver: \"^1.0.0\"}", "");
