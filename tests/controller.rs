@@ -249,6 +249,11 @@ impl GateBuilder {
         self
     }
 
+    fn image_updates(mut self, yaml: &str) -> Self {
+        self.0.spec.image_updates = Some(serde_saphyr::from_str(yaml).unwrap());
+        self
+    }
+
     fn build(self) -> DeploymentGate {
         self.0
     }
@@ -1830,4 +1835,66 @@ async fn a_promotion_commit_gets_its_signed_summary_as_a_git_note() {
         Some(head.as_str())
     );
     assert_eq!(summary.source.1, commit);
+}
+
+// ---------------------------------------------------------------------------------------
+// Image updates
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_image_updates_commits_the_verified_newer_tag_then_applies_it_with_one_event_each() {
+    let mut e = Env::new().await;
+    // web:v0 (signed) in Git with a marker; web:v1 (signed) is newer: the scan commits
+    // v1 pinned to its verified digest, then the same reconcile applies that revision
+    let v0 = common::push_image(&common::oci(), &e.w.reg, "team/web", "v0").await;
+    common::gate::sign(&e.w.reg, &e.w.key, &e.w.reg.reference("team/web", "v0"));
+    let marked = format!(
+        "{} # {{\"$imagepolicy\": \"web\"}}",
+        e.w.reg.reference("team/web", "v0")
+    );
+    let before = e.w.git.commit(
+        &[
+            ("deploy/config.yaml", CONFIG_YAML),
+            ("deploy/web.yaml", &web_yaml(&marked)),
+        ],
+        "web v0",
+    );
+    let updates = format!(
+        "commit: {{author: {{name: sealgate, email: bot@example.com}}}}\npolicies:\n  - name: web\n    image: {}/team/web\n    select: {{semver: \">=0.0.0\"}}\n",
+        e.w.reg.addr
+    );
+    let gate = e.gate().image_updates(&updates).build();
+    let mut script = e.reads();
+    script.extend(e.applies(&ALL, false, Some(SA_USER)));
+    let (digest, b) = (e.digest.clone(), before.clone());
+    script.push(status_patch(&gate, move |st| {
+        assert_cond(st, "Ready", "True", "Succeeded");
+        let u = &st.image_updates[0];
+        assert_eq!(u.name, "web");
+        assert_eq!(u.current.as_deref(), Some(format!("v1@{digest}").as_str()));
+        assert!(u.rejected.is_empty(), "{u:?}");
+        let commit = st.last_image_update_commit.clone().unwrap();
+        assert_ne!(commit, b);
+        assert_eq!(st.last_applied_revision.as_deref(), Some(commit.as_str()));
+    }));
+    script.push(event("ImageUpdated", "Normal", "web v1@sha256:"));
+    script.push(event("Applied", "Normal", ""));
+    let (r, calls) = e.reconcile(&gate, script).await;
+    assert_eq!(r.unwrap(), Action::requeue(INTERVAL));
+    let st = written_status(&gate, &calls);
+    let head = e.w.git.head("main").unwrap();
+    assert_eq!(st.last_image_update_commit.as_deref(), Some(head.as_str()));
+    let msg = e.w.git.message(&head);
+    assert!(
+        msg.contains(&format!("Sealgate-Image-Update: web v0 -> v1 {}", e.digest)),
+        "{msg}"
+    );
+    assert!(e.w.git.show("main", "deploy/web.yaml").contains(&format!(
+        "{}@{} # {{\"$imagepolicy\": \"web\"}}",
+        e.w.signed, e.digest
+    )));
+    assert_ne!(v0, e.digest);
+    assert_eq!(
+        e.metric("sealgate_image_updates_total"),
+        ["sealgate_image_updates_total{result=\"updated\"} 1"]
+    );
 }
