@@ -1847,6 +1847,8 @@ async fn spec_image_updates_commits_the_verified_newer_tag_then_applies_it_with_
     // v1 pinned to its verified digest, then the same reconcile applies that revision
     let v0 = common::push_image(&common::oci(), &e.w.reg, "team/web", "v0").await;
     common::gate::sign(&e.w.reg, &e.w.key, &e.w.reg.reference("team/web", "v0"));
+    // v2 is newer still, but nobody signed it
+    common::push_image(&common::oci(), &e.w.reg, "team/web", "v2").await;
     let marked = format!(
         "{} # {{\"$imagepolicy\": \"web\"}}",
         e.w.reg.reference("team/web", "v0")
@@ -1871,12 +1873,21 @@ async fn spec_image_updates_commits_the_verified_newer_tag_then_applies_it_with_
         let u = &st.image_updates[0];
         assert_eq!(u.name, "web");
         assert_eq!(u.current.as_deref(), Some(format!("v1@{digest}").as_str()));
-        assert!(u.rejected.is_empty(), "{u:?}");
+        assert_eq!(u.rejected.len(), 1, "{u:?}");
+        assert_eq!(
+            (u.rejected[0].tag.as_str(), u.rejected[0].reason.as_str()),
+            ("v2", "NoSignature")
+        );
         let commit = st.last_image_update_commit.clone().unwrap();
         assert_ne!(commit, b);
         assert_eq!(st.last_applied_revision.as_deref(), Some(commit.as_str()));
     }));
     script.push(event("ImageUpdated", "Normal", "web v1@sha256:"));
+    script.push(event(
+        "ImageUpdateRejected",
+        "Warning",
+        "web v2: NoSignature: ",
+    ));
     script.push(event("Applied", "Normal", ""));
     let (r, calls) = e.reconcile(&gate, script).await;
     assert_eq!(r.unwrap(), Action::requeue(INTERVAL));
@@ -1896,5 +1907,25 @@ async fn spec_image_updates_commits_the_verified_newer_tag_then_applies_it_with_
     assert_eq!(
         e.metric("sealgate_image_updates_total"),
         ["sealgate_image_updates_total{result=\"updated\"} 1"]
+    );
+    assert_eq!(
+        e.metric("sealgate_image_update_rejections_total"),
+        ["sealgate_image_update_rejections_total{reason=\"NoSignature\"} 1"]
+    );
+
+    // the same scan again (a second later): the rejection stands (no second Event, no
+    // registry request for it), nothing to commit; only the scan times change
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let gate = e.gate().image_updates(&updates).status(st.clone()).build();
+    let mut script = e.reads();
+    script.push(status_patch(&gate, |st| {
+        assert_eq!(st.image_updates[0].rejected[0].tag, "v2");
+    }));
+    let (r, _) = e.reconcile(&gate, script).await;
+    assert_eq!(r.unwrap(), Action::requeue(INTERVAL));
+    assert_eq!(
+        e.w.git.head("main").as_deref(),
+        Some(head.as_str()),
+        "no second commit"
     );
 }

@@ -250,6 +250,20 @@ async fn the_newest_signed_tag_in_range_is_committed_pinned_and_a_warm_scan_only
         Some(update.as_str()),
         "no new commit"
     );
+    let metrics = reqwest::get(format!("{}/metrics", d.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sealgate_image_updates_total{result=\"updated\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sealgate_image_update_rejections_total{reason=\"NoSignature\"}"),
+        "{metrics}"
+    );
     drop(d);
 
     // 1.1.0 re-pushed to an unsigned image: the next scan verifies the new digest, refuses
@@ -543,4 +557,35 @@ exit 0
             .contains(&format!("{image}:1.1.0@{d11}"))
     );
     assert_eq!(s["lastPromotedRevision"], head.as_str(), "{s:#}");
+}
+
+#[test]
+fn an_invalid_update_policy_is_a_configuration_error_naming_the_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.yaml"), "apiVersion: sealgate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: p}\nspec:\n  rules:\n    - name: r\n      images: [\"**\"]\n      signatures: {attestors: [{name: k, key: {path: k.pub}}]}\n").unwrap();
+    keypair(dir.path(), "k");
+    let cfg = dir.path().join("gate.yaml");
+    for (select, field) in [
+        (
+            "{semver: \">=banana\"}",
+            "imageUpdates.policies[0].select.semver",
+        ),
+        ("{regex: '('}", "imageUpdates.policies[0].select.regex"),
+        ("{}", "imageUpdates.policies[0].select"),
+    ] {
+        std::fs::write(
+            &cfg,
+            format!(
+                "apiVersion: sealgate.dev/v1alpha1\nkind: GateConfig\nsource: {{url: file:///nowhere.git, ref: main}}\npolicies: [policy.yaml]\ntarget: {{promote: {{branch: deploy}}}}\n{}",
+                updates_yaml("ghcr.io/acme/web", select, "")
+            ),
+        )
+        .unwrap();
+        let r = run(sealgate().args(["run", "--once", "--config"]).arg(&cfg));
+        assert_eq!(r.code, 2, "{r}");
+        assert!(
+            r.stderr.contains(&format!("gate.yaml: {field}: ")),
+            "{field}: {r}"
+        );
+    }
 }
