@@ -589,3 +589,79 @@ fn an_invalid_update_policy_is_a_configuration_error_naming_the_file_and_field()
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_policies_of_one_repository_share_one_listing_and_a_separate_branch_leaves_main_alone()
+{
+    let mut w = World::builder().start().await;
+    let repo = "team/app";
+    let image = format!("{}/{repo}", w.reg.addr);
+    w.yaml.extra = format!(
+        "imageUpdates:\n  commit: {{branch: sealgate/updates, author: {{name: bot, email: bot@example.com}}}}\n  policies:\n    - name: stable\n      image: {image}\n      select: {{semver: \"~1.0.0\"}}\n    - name: edge\n      image: {image}\n      select: {{semver: \">=1.0.0\"}}\n"
+    );
+    w.write_config();
+    let tags = publish(
+        &w,
+        repo,
+        &["1.0.0", "1.0.1", "1.1.0"],
+        &["1.0.0", "1.0.1", "1.1.0"],
+    )
+    .await;
+    let stable = app_yaml(&format!("{image}:1.0.0")).replace("\"app\"", "\"stable\"");
+    let edge = app_yaml(&format!("{image}:1.0.0"))
+        .replace("\"app\"", "\"edge\"")
+        .replace("name: app ", "name: edge ");
+    let c0 = w.git.commit(
+        &[("deploy/stable.yaml", &stable), ("deploy/edge.yaml", &edge)],
+        "two apps",
+    );
+    let listings = w.reg.count(&["/tags/list"]);
+    let r = w.once();
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(
+        w.reg.count(&["/tags/list"]),
+        listings + 1,
+        "one listing for both policies"
+    );
+    let s = r.json();
+    let current: Vec<&str> = s["imageUpdates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["current"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        current,
+        [
+            format!("1.0.1@{}", digest_of(&tags, "1.0.1")),
+            format!("1.1.0@{}", digest_of(&tags, "1.1.0"))
+        ]
+    );
+    // the update went to its own branch, on top of main; main and what the gate promoted
+    // stay at the reviewed revision
+    assert_eq!(w.git.head("main").as_deref(), Some(c0.as_str()));
+    let branch = w.git.head("sealgate/updates").expect("the update branch");
+    common::git::git(&w.git.work, &["fetch", "-q", "origin"]);
+    let line = common::git::git(&w.git.work, &["rev-list", "--parents", "-n", "1", &branch]);
+    assert!(line.ends_with(&c0), "{line}");
+    assert!(
+        w.git
+            .show("sealgate/updates", "deploy/stable.yaml")
+            .contains(&format!("{image}:1.0.1@"))
+    );
+    assert!(
+        w.git
+            .show("sealgate/updates", "deploy/edge.yaml")
+            .contains(&format!("{image}:1.1.0@"))
+    );
+    assert_eq!(s["lastPromotedRevision"], c0.as_str());
+    let msg = w.git.message(&branch);
+    assert!(
+        msg.contains("Sealgate-Image-Update: stable 1.0.0 -> 1.0.1 "),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("Sealgate-Image-Update: edge 1.0.0 -> 1.1.0 "),
+        "{msg}"
+    );
+}

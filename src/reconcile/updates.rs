@@ -121,6 +121,7 @@ async fn scan_policy<D: Driver>(
     p: &UpdatePolicy,
     marked: &[MarkedFile],
     previous: Option<&ImageUpdateStatus>,
+    listings: &mut BTreeMap<String, Result<Vec<String>, String>>,
     now: i64,
     stamp: &str,
 ) -> (Option<Target>, ImageUpdateStatus) {
@@ -156,10 +157,24 @@ async fn scan_policy<D: Driver>(
         None => t.clone(),
     });
     let before = driver.registry().requests();
-    let tags = match driver.registry().tags(&p.repository).await {
+    // one listing per repository and scan, whatever the number of policies that follow it
+    let key = p.repository.to_string();
+    let listed = match listings.get(&key) {
+        Some(l) => l.clone(),
+        None => {
+            let l = driver
+                .registry()
+                .tags(&p.repository)
+                .await
+                .map_err(|e| format!("{}: {e}", e.code().as_str()));
+            listings.insert(key, l.clone());
+            l
+        }
+    };
+    let tags = match listed {
         Ok(t) => t,
-        Err(e) => {
-            status.message = Some(format!("{}: {e}", e.code().as_str()));
+        Err(message) => {
+            status.message = Some(message);
             status.requests = driver.registry().requests().saturating_sub(before);
             return (None, status);
         }
@@ -383,10 +398,21 @@ pub async fn scan<D: Driver>(
     let mut targets = BTreeMap::new();
     let mut statuses = Vec::new();
     let previous = std::mem::take(&mut st.image_updates);
+    let mut listings = BTreeMap::new();
     for p in &u.policies {
         let before = previous.iter().find(|q| q.name == p.name);
-        let (target, mut status) =
-            scan_policy(spec, driver, &u, p, &marked, before, now, stamp).await;
+        let (target, mut status) = scan_policy(
+            spec,
+            driver,
+            &u,
+            p,
+            &marked,
+            before,
+            &mut listings,
+            now,
+            stamp,
+        )
+        .await;
         if status.message.is_none()
             && let Some(problem) = problems
                 .iter()
