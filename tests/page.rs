@@ -16,9 +16,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::daemon::Daemon;
 use common::gate::{APP, World};
 use common::gitsig::{ssh_keygen, write_allowed_signers};
 use common::*;
@@ -103,99 +104,6 @@ fn screenshot(url: &str, name: &str, width: u32, height: u32) -> PathBuf {
     file
 }
 
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Daemon {
-    fn start(w: &World, port: u16, args: &[&str]) -> Self {
-        let log = w.path(&format!("daemon-{port}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let child = sealgate()
-            .args(["run", "--config"])
-            .arg(&w.config)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        Self {
-            child,
-            log,
-            base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn get(
-        &self,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> (u16, reqwest::header::HeaderMap, String) {
-        let mut req = self.client.get(self.url(path));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        match req.send().await {
-            Ok(r) => {
-                let code = r.status().as_u16();
-                let h = r.headers().clone();
-                (code, h, r.text().await.unwrap_or_default())
-            }
-            Err(_) => (0, Default::default(), String::new()),
-        }
-    }
-
-    /// Polls `/status` until `ok` holds for it.
-    async fn wait_status(
-        &mut self,
-        headers: &[(&str, &str)],
-        ok: impl Fn(&serde_json::Value) -> bool,
-    ) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (code, _, body) = self.get("/status", headers).await;
-            if code == 200 {
-                let s: serde_json::Value = serde_json::from_str(&body).unwrap();
-                if ok(&s) {
-                    return s;
-                }
-            }
-            if let Ok(Some(exit)) = self.child.try_wait() {
-                panic!("the daemon exited ({exit}):\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "status never matched ({code}):\n{body}\n--- log\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn condition_is(s: &serde_json::Value, kind: &str, status: &str, reason: &str) -> bool {
     s["conditions"].as_array().is_some_and(|cs| {
         cs.iter()
@@ -235,7 +143,7 @@ async fn a_real_browser_shows_the_waiting_then_the_blocked_revision_and_injected
         .git
         .commit(&refs, &format!("release web {INJECTED}\n\nbody {INJECTED}"));
     let mut d = Daemon::start(&w, port, &[]);
-    d.wait_status(&[], |s| {
+    d.wait_status(&[], "the status", |s| {
         condition_is(s, "AwaitingApproval", "True", "AwaitingApproval")
             && s["lastVerifiedRevision"] == c1.as_str()
     })
@@ -282,7 +190,7 @@ async fn a_real_browser_shows_the_waiting_then_the_blocked_revision_and_injected
         .map(|(p, c)| (p.as_str(), c.as_str()))
         .collect();
     let c2 = w.git.commit(&refs, &format!("add debug {INJECTED}"));
-    d.wait_status(&[], |s| {
+    d.wait_status(&[], "the status", |s| {
         s["lastAttemptedRevision"] == c2.as_str() && s["decision"] == "blocked"
     })
     .await;
@@ -356,7 +264,7 @@ async fn the_page_and_status_need_the_token_and_links_follow_the_prefix() {
     );
     let bearer = format!("Bearer {TOKEN}");
     let auth = [("Authorization", bearer.as_str())];
-    d.wait_status(&auth, |s| {
+    d.wait_status(&auth, "the status", |s| {
         condition_is(s, "AwaitingApproval", "True", "AwaitingApproval")
     })
     .await;
@@ -435,7 +343,7 @@ async fn the_page_and_status_need_the_token_and_links_follow_the_prefix() {
         .replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{port2}"));
     w2.write_config();
     let mut d = Daemon::start(&w2, port2, &[]);
-    d.wait_status(&[], |s| s["lastVerifiedRevision"].is_string())
+    d.wait_status(&[], "the status", |s| s["lastVerifiedRevision"].is_string())
         .await;
     let (_, _, body) = d.get("/", &[("X-Forwarded-Prefix", "/ops/sealgate")]).await;
     assert!(body.contains("href=\"/ops/sealgate/gates/gate\""), "{body}");

@@ -8,10 +8,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
+use common::daemon::Daemon;
 use common::gate::{DEPLOY, World, sign};
 use common::proxy::{Proxy, Rule};
 use common::*;
@@ -60,72 +57,6 @@ fn policy_status(s: &serde_json::Value) -> &serde_json::Value {
     &s["imageUpdates"][0]
 }
 
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-    base: String,
-}
-
-impl Daemon {
-    fn start(w: &World, port: u16) -> Self {
-        let log = w.path(&format!("daemon-{port}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let child = sealgate()
-            .args(["run", "--config"])
-            .arg(&w.config)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        Self {
-            child,
-            log,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn status(&self) -> Option<serde_json::Value> {
-        let r = reqwest::get(format!("{}/status", self.base)).await.ok()?;
-        r.json().await.ok()
-    }
-
-    async fn wait(
-        &mut self,
-        what: &str,
-        ok: impl Fn(&serde_json::Value) -> bool,
-    ) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Some(s) = self.status().await
-                && ok(&s)
-            {
-                return s;
-            }
-            if let Ok(Some(exit)) = self.child.try_wait() {
-                panic!(
-                    "the daemon exited ({exit}):\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what} never happened:\n{:#}\n--- log\n{}",
-                self.status().await.unwrap_or_default(),
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_newest_signed_tag_in_range_is_committed_pinned_and_a_warm_scan_only_lists_tags() {
     let port = free_port();
@@ -157,9 +88,9 @@ async fn the_newest_signed_tag_in_range_is_committed_pinned_and_a_warm_scan_only
     let resolved_200 = w.reg.count(&["/manifests/2.0.0"]);
     // the scan: 1.1.0 (signed, in range) is written pinned; 1.2.0 (unsigned) is refused;
     // 2.0.0 (out of range) is never looked at; the gate then promotes the update commit
-    let mut d = Daemon::start(&w, port);
+    let mut d = Daemon::start(&w, port, &[]);
     let s = d
-        .wait("the update and its promotion", |s| {
+        .wait_status(&[], "the update and its promotion", |s| {
             s["lastImageUpdateCommit"].is_string()
                 && s["lastPromotedRevision"] == s["lastImageUpdateCommit"]
         })
@@ -221,7 +152,7 @@ async fn the_newest_signed_tag_in_range_is_committed_pinned_and_a_warm_scan_only
     // warm: later scans with nothing new list the tags and make no other request
     let scanned = s["lastImageScanTime"].as_str().unwrap().to_owned();
     let s = d
-        .wait("a second scan", |s| {
+        .wait_status(&[], "a second scan", |s| {
             s["lastImageScanTime"].as_str() != Some(scanned.as_str())
         })
         .await;
@@ -231,7 +162,7 @@ async fn the_newest_signed_tag_in_range_is_committed_pinned_and_a_warm_scan_only
     let mut last = scanned;
     while seen < 2 {
         let s = d
-            .wait("another scan", |s| {
+            .wait_status(&[], "another scan", |s| {
                 s["lastImageScanTime"].as_str() != Some(last.as_str())
             })
             .await;

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod bao;
+pub mod daemon;
 pub mod gate;
 pub mod git;
 pub mod gitsig;
