@@ -502,8 +502,8 @@ impl HttpRegistry {
     }
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters kept).
-fn query_escape(s: &str) -> String {
+/// Percent-encodes a query value or a path segment (RFC 3986 unreserved characters kept).
+pub(crate) fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

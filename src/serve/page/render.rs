@@ -15,15 +15,7 @@ pub const JS: &str = include_str!("sealgate.js");
 
 /// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
 pub fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::edge::registry::http::query_escape(s)
 }
 
 /// The URL of a gate's page below `prefix` (`ns/name` names keep their `/`).
