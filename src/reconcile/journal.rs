@@ -12,7 +12,6 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use crate::base::verdict::Verdict;
 use crate::decision::Report;
 
 /// Reconciles kept for the timeline.
@@ -311,17 +310,15 @@ pub fn image_details(report: &Report, root: &std::path::Path) -> Vec<ImageDetail
                 verified: a.verified,
                 note: bounded(a.note.as_deref().unwrap_or_default(), MAX_TEXT),
             }));
-            let reasons = match &i.verdict {
-                Verdict::Pass | Verdict::Allowed => Vec::new(),
-                v => v
-                    .reasons()
-                    .into_iter()
-                    .map(|r| ReasonLine {
-                        code: r.code.as_str().to_owned(),
-                        message: bounded(&r.message, MAX_TEXT),
-                    })
-                    .collect(),
-            };
+            let reasons = i
+                .verdict
+                .reasons()
+                .into_iter()
+                .map(|r| ReasonLine {
+                    code: r.code.as_str().to_owned(),
+                    message: bounded(&r.message, MAX_TEXT),
+                })
+                .collect();
             ImageDetail {
                 image: bounded(&i.image, MAX_TEXT),
                 digest: i.digest.clone(),

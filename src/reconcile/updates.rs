@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::base::verdict::Verdict;
 use crate::edge::source::git::{GitError, Repo};
 use crate::edge::target::update::{self as commit, UpdateCommit, UpdateOutcome};
 use crate::edge::verify::{self, CheckOptions};
@@ -250,11 +249,7 @@ async fn scan_policy<D: Driver>(
                 break;
             }
             _ => {
-                let reason = match &i.verdict {
-                    Verdict::Fail(r) => r.first().cloned(),
-                    Verdict::Unverifiable(r) => Some(r.clone()),
-                    _ => None,
-                };
+                let reason = i.verdict.reasons().into_iter().next();
                 if status.rejected.len() < MAX_REJECTED {
                     status.rejected.push(RejectedCandidate {
                         tag: tag.clone(),
@@ -295,19 +290,17 @@ fn message(moves: &[String], policy_digest: &str) -> String {
     out
 }
 
-/// The rewrite of the marked files at `head` to `targets`: the files that change and the
+/// The rewrite of the marked files (read at `head`) to `targets`: the files that change and the
 /// message, `None` when nothing changes.
 fn rewrite_at(
-    repo: &Repo,
     head: git2::Oid,
-    sub: &str,
+    marked: &[MarkedFile],
     targets: &BTreeMap<String, Target>,
     policy_digest: &str,
 ) -> Result<Option<commit::Rewrite>, GitError> {
-    let (marked, _) = read_marked(repo, head, sub)?;
     let mut files = BTreeMap::new();
     let mut moved: BTreeMap<String, String> = BTreeMap::new();
-    for f in &marked {
+    for f in marked {
         let out =
             markers::rewrite(&f.text, &f.markers, targets).map_err(|e| GitError::ReadFailed {
                 commit: head.to_string(),
@@ -330,6 +323,14 @@ fn rewrite_at(
     }
     let moves: Vec<String> = moved.into_values().collect();
     Ok(Some((files, message(&moves, policy_digest))))
+}
+
+/// What a failed Git step says.
+fn failure(o: super::Outcome) -> String {
+    match o {
+        super::Outcome::Failed { message, .. } => message,
+        other => format!("{other:?}"),
+    }
 }
 
 /// One scan when due (see the module documentation); records the per-policy status,
@@ -373,17 +374,14 @@ pub async fn scan<D: Driver>(
                 Err(GitError::RefNotFound { .. }) if b != start => repo.fetch(&start)?.commit,
                 Err(e) => return Err(e),
             };
-            read_marked(&repo, head, &s)
+            read_marked(&repo, head, &s).map(|(m, p)| (head, m, p))
         },
     )
     .await;
-    let (marked, problems) = match read {
+    let (scanned, marked, problems) = match read {
         Ok(r) => r,
         Err(o) => {
-            let message = match o {
-                super::Outcome::Failed { message, .. } => message,
-                other => format!("{other:?}"),
-            };
+            let message = failure(o);
             for p in &mut st.image_updates {
                 p.message = Some(format!("the branch could not be read: {message}"));
             }
@@ -445,7 +443,12 @@ pub async fn scan<D: Driver>(
             move || {
                 let repo = open()?;
                 commit::commit_update(&repo, &c, |repo, head| {
-                    rewrite_at(repo, head, &sub, &targets, &digest)
+                    if head == scanned {
+                        // the head the scan read: its files are at hand
+                        return rewrite_at(head, &marked, &targets, &digest);
+                    }
+                    let (moved_on, _) = read_marked(repo, head, &sub)?;
+                    rewrite_at(head, &moved_on, &targets, &digest)
                 })
             },
         )
@@ -464,10 +467,7 @@ pub async fn scan<D: Driver>(
             }
             Ok(UpdateOutcome::NothingToDo { .. }) => Scan::Unchanged,
             Err(o) => {
-                let message = match o {
-                    super::Outcome::Failed { message, .. } => message,
-                    other => format!("{other:?}"),
-                };
+                let message = failure(o);
                 for s in &mut st.image_updates {
                     if s.latest != s.current {
                         s.message = Some(format!("the update could not be pushed: {message}"));

@@ -502,19 +502,6 @@ impl HttpRegistry {
     }
 }
 
-/// Percent-encodes a query value or a path segment (RFC 3986 unreserved characters kept).
-pub(crate) fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// The `rel="next"` target of a `Link` header, resolved against `base` (scheme://host).
 /// Only same-registry targets are followed (credentials never go elsewhere).
 fn next_link(headers: &HeaderMap, base: &str) -> Option<String> {
@@ -721,7 +708,10 @@ impl HttpRegistry {
         let base = self.host(&repo.registry).base.clone();
         let mut url = format!("{base}/v2/{}/referrers/{digest}", repo.path);
         if let Some(t) = artifact_type {
-            url = format!("{url}?artifactType={}", query_escape(t));
+            url = format!(
+                "{url}?artifactType={}",
+                crate::base::reference::percent_encode(t)
+            );
         }
         let mut out = Vec::new();
         for page in 0..MAX_REFERRER_PAGES {
@@ -991,7 +981,7 @@ mod tests {
         assert_eq!(link("garbage"), None);
         assert_eq!(next_link(&HeaderMap::new(), base), None);
         assert_eq!(
-            query_escape("application/vnd.dev.sigstore.bundle.v0.3+json"),
+            crate::base::reference::percent_encode("application/vnd.dev.sigstore.bundle.v0.3+json"),
             "application%2Fvnd.dev.sigstore.bundle.v0.3%2Bjson"
         );
     }

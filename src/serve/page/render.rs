@@ -15,7 +15,7 @@ pub const JS: &str = include_str!("sealgate.js");
 
 /// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
 pub fn segment(s: &str) -> String {
-    crate::edge::registry::http::query_escape(s)
+    crate::base::reference::percent_encode(s)
 }
 
 /// The URL of a gate's page below `prefix` (`ns/name` names keep their `/`).
